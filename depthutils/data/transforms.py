@@ -1,0 +1,90 @@
+"""The report's preprocessing as batched torch ops that run wherever the tensors live (CPU or GPU).
+
+Training (one random draw per sample, the same geometry for RGB and depth):
+  rotation r ∈ [−5°, 5°] about the crop centre, a random square crop whose side is the frame's short side
+  (480×480 of 640×480, scaled at other resolutions), horizontal flip with p = 0.5, brightness × c ∈ [0.8, 1.2]
+  (RGB only), then resampling to ``out_size`` (128×128 by default).
+Test: resize of the full frame only.
+
+Depth is never interpolated: it is resampled with nearest neighbour, so a valid pixel always carries a real
+measurement and invalid pixels (0) and the area rotated in from outside the frame stay invalid in the mask.
+RGB is first downscaled with antialiasing close to the output scale, then bilinearly resampled.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["augment_batch", "resize_batch", "to_float_rgb", "AugmentParams"]
+
+
+class AugmentParams:
+    """Ranges of the report's augmentation; change them here, not in the engine."""
+
+    rotation_deg: float = 5.0
+    brightness: tuple[float, float] = (0.8, 1.2)
+    flip_p: float = 0.5
+
+
+def to_float_rgb(rgb_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 N×3×H×W → float N×3×H×W in [0, 1] (float32; autocast decides the compute dtype later)."""
+    return rgb_u8.float().div_(255.0)
+
+
+def _prescale(rgb: torch.Tensor, depth: torch.Tensor, hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Antialiased RGB / nearest depth downscale to about ``hw`` so that later bilinear sampling does not alias."""
+    if rgb.shape[-2] > hw[0] * 1.5:
+        rgb = F.interpolate(rgb, size=hw, mode="bilinear", antialias=True, align_corners=False)
+        depth = F.interpolate(depth, size=hw, mode="nearest")
+    return rgb, depth
+
+
+def resize_batch(
+    rgb_u8: torch.Tensor, depth: torch.Tensor, out_size: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Test-time preprocessing: resize only.
+
+    rgb_u8: N×3×H×W uint8; depth: N×1×H×W metres (0 = invalid).
+    Returns rgb N×3×h×w in [0, 1], depth N×1×h×w metres, mask N×1×h×w bool.
+    """
+    rgb = F.interpolate(to_float_rgb(rgb_u8), size=out_size, mode="bilinear", antialias=True, align_corners=False)
+    d = F.interpolate(depth, size=out_size, mode="nearest")
+    return rgb.clamp_(0, 1), d, d > 0
+
+
+def augment_batch(
+    rgb_u8: torch.Tensor, depth: torch.Tensor, out_size: tuple[int, int], *,
+    generator: torch.Generator | None = None, params: type[AugmentParams] | AugmentParams = AugmentParams,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Training-time augmentation of a batch. Shapes as in :func:`resize_batch`."""
+    n, _, h, w = rgb_u8.shape
+    dev = rgb_u8.device
+
+    def u(lo: float, hi: float) -> torch.Tensor:  # one uniform draw per sample, on the batch's device
+        return torch.rand(n, device=dev, generator=generator) * (hi - lo) + lo
+
+    side = min(h, w)  # 480 of 640×480: the report's square crop
+    theta_r = u(-params.rotation_deg, params.rotation_deg) * (math.pi / 180)
+    cx = u(side / 2, w - side / 2)  # crop centre in pixels
+    cy = u(side / 2, h - side / 2)
+    flip = torch.where(torch.rand(n, device=dev, generator=generator) < params.flip_p, -1.0, 1.0)
+    bright = u(*params.brightness)
+
+    # Affine map from output coords in [-1, 1]² to input coords in [-1, 1]² (align_corners=False):
+    # input pixel offset from the crop centre = Rot(θ) · (flip·x·side/2, y·side/2).
+    cos, sin = torch.cos(theta_r), torch.sin(theta_r)
+    half = side / 2
+    theta = torch.stack([
+        torch.stack([cos * flip * half / (w / 2), -sin * half / (w / 2), cx / (w / 2) - 1], -1),
+        torch.stack([sin * flip * half / (h / 2), cos * half / (h / 2), cy / (h / 2) - 1], -1),
+    ], 1)  # N×2×3
+    # Prescale the whole frame so that the crop lands at about out_size, then sample at about 1:1.
+    scale = max(out_size) / side
+    rgb, d = _prescale(to_float_rgb(rgb_u8), depth, (max(1, round(h * scale)), max(1, round(w * scale))))
+    grid = F.affine_grid(theta, [n, 3, *out_size], align_corners=False)
+    rgb = F.grid_sample(rgb, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    d = F.grid_sample(d, grid.to(d.dtype), mode="nearest", padding_mode="zeros", align_corners=False)
+    rgb = (rgb * bright.view(n, 1, 1, 1)).clamp_(0, 1)
+    return rgb, d, d > 0
