@@ -1,0 +1,207 @@
+"""Depth metrics: the report's normalised L1/MSE, the standard NYU set in metres, and edge sharpness.
+
+Every metric is computed per image and then averaged over images. Pixels count when the mask says valid and the
+ground truth is finite and in (min_depth, max_depth]. Images with no such pixel are left out of the averages and
+counted in ``n_skipped``, with a warning; if no image is left, every metric is NaN (never a silent 0).
+
+Inputs are metres: pred, gt N×1×H×W, N×H×W or H×W; mask the same shape (bool) or None.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+
+import numpy as np
+import torch
+
+__all__ = ["depth_metrics", "report_metrics", "edge_metrics", "MetricAccumulator", "STANDARD_KEYS", "REPORT_KEYS",
+           "EDGE_KEYS", "EIGEN_CROP"]
+
+STANDARD_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "silog", "delta1", "delta2", "delta3")
+REPORT_KEYS = ("l1_global", "mse_global", "l1_per_image", "mse_per_image")
+EDGE_KEYS = ("dbe_acc", "dbe_comp", "depth_ssim")
+#: Eigen et al.'s crop on the 640×480 frame (rows 45:471, cols 41:601) as fractions, so it scales to any size.
+EIGEN_CROP = (45 / 480, 471 / 480, 41 / 640, 601 / 640)
+
+
+def _as_n1hw(x: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
+    t = torch.as_tensor(x)
+    if t.ndim == 2:
+        t = t[None, None]
+    elif t.ndim == 3:
+        t = t[:, None]
+    if t.ndim != 4 or t.shape[1] != 1:
+        raise ValueError(f"{name}: expected H×W, N×H×W or N×1×H×W, got {tuple(t.shape)}")
+    return t
+
+
+def _valid(pred, gt, mask, min_depth, max_depth, eigen_crop):
+    pred, gt = _as_n1hw(pred, "pred").float(), _as_n1hw(gt, "gt").float()
+    if pred.shape != gt.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and gt {tuple(gt.shape)} differ in shape")
+    valid = torch.isfinite(gt) & (gt > min_depth) & (gt <= max_depth)
+    if mask is not None:
+        mask = _as_n1hw(mask, "mask").to(gt.device)
+        if mask.shape != gt.shape:
+            raise ValueError(f"mask {tuple(mask.shape)} does not match gt {tuple(gt.shape)}")
+        valid &= mask.bool()
+    if eigen_crop:
+        h, w = gt.shape[-2:]
+        t, b, l, r = EIGEN_CROP
+        crop = torch.zeros_like(valid)
+        crop[..., round(t * h):round(b * h), round(l * w):round(r * w)] = True
+        valid &= crop
+    return pred, gt, valid
+
+
+class MetricAccumulator:
+    """Accumulates per-image metric sums on the tensors' device; ``compute()`` syncs once at the end.
+
+    ``update(pred_m, gt_m, mask)`` takes metres. ``edges=True`` adds the edge-sharpness metrics (CPU-side
+    distance transforms, evaluation only).
+    """
+
+    def __init__(self, *, max_depth: float = 10.0, min_depth: float = 1e-3, eigen_crop: bool = False,
+                 edges: bool = False, edge_tolerance_px: float = 10.0):
+        self.max_depth, self.min_depth, self.eigen_crop = max_depth, min_depth, eigen_crop
+        self.edges, self.edge_tol = edges, edge_tolerance_px
+        self.sums: dict[str, torch.Tensor] = {}
+        self.n_images = 0
+        self.n_valid: torch.Tensor | float = 0.0
+        self.edge_vals: dict[str, list[float]] = {k: [] for k in EDGE_KEYS}
+
+    def _add(self, key: str, per_image: torch.Tensor, ok: torch.Tensor) -> None:
+        v = torch.where(ok, per_image, torch.zeros_like(per_image)).sum()
+        self.sums[key] = self.sums.get(key, 0.0) + v
+
+    @torch.no_grad()
+    def update(self, pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        pred, gt, valid = _valid(pred, gt, mask, self.min_depth, self.max_depth, self.eigen_crop)
+        vf = valid.float()
+        cnt = vf.sum((1, 2, 3))
+        ok = cnt > 0
+        c = cnt.clamp_min(1)
+
+        def mean(x: torch.Tensor) -> torch.Tensor:
+            return (torch.where(valid, x, torch.zeros_like(x))).sum((1, 2, 3)) / c
+
+        p = pred.clamp(self.min_depth, self.max_depth)
+        g = torch.where(valid, gt, torch.ones_like(gt))
+        # standard set, metres
+        ratio = torch.maximum(p / g, g / p)
+        d_log = torch.log(p) - torch.log(g)
+        self._add("abs_rel", mean((p - g).abs() / g), ok)
+        self._add("sq_rel", mean((p - g) ** 2 / g), ok)
+        self._add("rmse", mean((p - g) ** 2).sqrt(), ok)
+        self._add("rmse_log", mean(d_log ** 2).sqrt(), ok)
+        self._add("log10", mean((torch.log10(p) - torch.log10(g)).abs()), ok)
+        self._add("silog", (mean(d_log ** 2) - mean(d_log) ** 2).clamp_min(0).sqrt() * 100, ok)
+        for k in (1, 2, 3):
+            self._add(f"delta{k}", mean((ratio < 1.25 ** k).float()), ok)
+        # the report's metrics on normalised depth: global (÷ max_depth) and per image (gt min-max)
+        pn, gn = (pred / self.max_depth).clamp(0, 1), (g / self.max_depth).clamp(0, 1)
+        self._add("l1_global", mean((pn - gn).abs()), ok)
+        self._add("mse_global", mean((pn - gn) ** 2), ok)
+        big = torch.finfo(g.dtype).max
+        gmin = torch.where(valid, g, torch.full_like(g, big)).amin((1, 2, 3), keepdim=True)
+        gmax = torch.where(valid, g, torch.full_like(g, -big)).amax((1, 2, 3), keepdim=True)
+        rng = (gmax - gmin).clamp_min(1e-6)
+        pi, gi = (pred - gmin) / rng, (g - gmin) / rng
+        self._add("l1_per_image", mean((pi - gi).abs()), ok)
+        self._add("mse_per_image", mean((pi - gi) ** 2), ok)
+        self.n_valid = self.n_valid + ok.sum()
+        self.n_images += pred.shape[0]
+        if self.edges:
+            e = edge_metrics(pred, gt, valid, max_depth=self.max_depth, tolerance_px=self.edge_tol)
+            for k in EDGE_KEYS:
+                self.edge_vals[k].extend(e[k])
+
+    def compute(self) -> dict[str, float]:
+        n_valid = int(self.n_valid)
+        n_skipped = self.n_images - n_valid
+        if n_skipped:
+            warnings.warn(f"{n_skipped} of {self.n_images} images have no valid ground-truth pixel and were left "
+                          f"out of the metrics", RuntimeWarning, stacklevel=2)
+        out: dict[str, float] = {}
+        for k in STANDARD_KEYS + REPORT_KEYS:
+            out[k] = float(self.sums[k]) / n_valid if n_valid and k in self.sums else math.nan
+        if self.edges:
+            for k in EDGE_KEYS:
+                vals = [v for v in self.edge_vals[k] if not math.isnan(v)]
+                out[k] = float(np.mean(vals)) if vals else math.nan
+        if n_valid == 0:
+            warnings.warn("no valid ground-truth pixel in any image: all metrics are NaN", RuntimeWarning, stacklevel=2)
+        out["n_images"] = n_valid
+        out["n_skipped"] = n_skipped
+        return out
+
+
+def depth_metrics(pred, gt, mask=None, *, eigen_crop: bool = False, min_depth: float = 1e-3,
+                  max_depth: float = 10.0) -> dict[str, float]:
+    """The standard NYU metrics in metres (abs_rel, sq_rel, rmse, rmse_log, log10, silog ×100, delta1..3).
+
+    Prediction clipped to [min_depth, max_depth]; averaged per image.
+    """
+    acc = MetricAccumulator(max_depth=max_depth, min_depth=min_depth, eigen_crop=eigen_crop)
+    acc.update(torch.as_tensor(pred), torch.as_tensor(gt), None if mask is None else torch.as_tensor(mask))
+    out = acc.compute()
+    return {k: out[k] for k in STANDARD_KEYS}
+
+
+def report_metrics(pred, gt, mask=None, *, max_depth: float = 10.0) -> dict[str, float]:
+    """The report's L1 and MSE on depth normalised to [0, 1], in both readings.
+
+    ``*_global``: both maps ÷ max_depth (10 m), clipped to [0, 1].
+    ``*_per_image``: both maps mapped by the ground truth's own min-max over its valid pixels, (d − min)/(max − min).
+    """
+    acc = MetricAccumulator(max_depth=max_depth)
+    acc.update(torch.as_tensor(pred), torch.as_tensor(gt), None if mask is None else torch.as_tensor(mask))
+    out = acc.compute()
+    return {k: out[k] for k in REPORT_KEYS}
+
+
+def _canny(x: torch.Tensor) -> torch.Tensor:
+    """Canny edges of N×1×H×W maps normalised to [0, 1] per image (iBims-1 thresholds 0.1 / 0.2)."""
+    from kornia.filters import canny
+
+    lo = x.amin((1, 2, 3), keepdim=True)
+    hi = x.amax((1, 2, 3), keepdim=True)
+    xn = (x - lo) / (hi - lo).clamp_min(1e-6)
+    return canny(xn, low_threshold=0.1, high_threshold=0.2, kernel_size=5, sigma=(1.0, 1.0))[1] > 0
+
+
+def edge_metrics(pred, gt, valid=None, *, max_depth: float = 10.0, tolerance_px: float = 10.0) -> dict[str, list[float]]:
+    """Per-image depth-boundary errors (iBims-1) and depth SSIM.
+
+    Edges of both maps come from Canny on the per-image normalised depth; ``dbe_acc`` is the mean distance in
+    pixels from each predicted edge pixel to the nearest ground-truth edge (truncated at ``tolerance_px``),
+    ``dbe_comp`` from each ground-truth edge to the nearest predicted edge. Lower is sharper. Images with no
+    ground-truth edge give NaN (left out of the mean). ``depth_ssim`` is the SSIM of the two maps ÷ max_depth over
+    valid pixels (higher is better).
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    from .losses import masked_ssim_map
+
+    pred, gt = _as_n1hw(pred, "pred").float(), _as_n1hw(gt, "gt").float()
+    valid = torch.ones_like(gt, dtype=torch.bool) if valid is None else _as_n1hw(valid, "valid").bool()
+    g_fill = torch.where(valid, gt, torch.zeros_like(gt))
+    e_pred = _canny(pred).cpu().numpy()[:, 0]
+    e_gt = (_canny(g_fill) & valid).cpu().numpy()[:, 0]
+    ssim_map = masked_ssim_map((pred / max_depth).clamp(0, 1), (g_fill / max_depth).clamp(0, 1), valid)
+    vf = valid.float()
+    ssim = ((ssim_map * vf).sum((1, 2, 3)) / vf.sum((1, 2, 3)).clamp_min(1)).cpu().tolist()
+    acc, comp = [], []
+    for ep, eg in zip(e_pred, e_gt):
+        if not eg.any():
+            acc.append(math.nan)
+            comp.append(math.nan)
+            continue
+        d_to_gt = np.minimum(distance_transform_edt(~eg), tolerance_px)
+        acc.append(float(d_to_gt[ep].mean()) if ep.any() else float(tolerance_px))
+        d_to_pred = np.minimum(distance_transform_edt(~ep), tolerance_px) if ep.any() else np.full(eg.shape, tolerance_px)
+        comp.append(float(d_to_pred[eg].mean()))
+    return {"dbe_acc": acc, "dbe_comp": comp, "depth_ssim": ssim}
+
+

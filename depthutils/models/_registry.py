@@ -1,0 +1,69 @@
+"""The one model registry. Architecture modules register themselves with :func:`register`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch.nn as nn
+
+from .encoders import Encoder, PretrainedMode
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    title: str  # the row name in the report's table
+    encoder: str
+    builder: Callable[..., nn.Module]
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(name: str, *, title: str, encoder: str) -> Callable:
+    def deco(cls: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise KeyError(f"model {name!r} registered twice")
+        _REGISTRY[name] = ModelSpec(name, title, encoder, cls)
+        cls.registry_name = name
+        return cls
+
+    return deco
+
+
+class DepthModel(nn.Module):
+    """Base: RGB N×3×H×W in [0, 1] (H, W multiples of 32) → depth N×1×H×W ≥ 0, normalised by ``max_depth``."""
+
+    registry_name: str = ""
+
+    def __init__(self, encoder: Encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """Plain-typed description recorded in checkpoints and results."""
+        return {
+            "name": self.registry_name,
+            "encoder": self.encoder.family,
+            "pretrained_used": self.encoder.pretrained_used,
+            "n_params": sum(p.numel() for p in self.parameters()),
+        }
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def build_model(name: str, *, pretrained: PretrainedMode = False, **options: Any) -> DepthModel:
+    """Build a registered model. ``pretrained``: True (ImageNet, or a clear error), False (never touches the
+    network), or ``'auto'`` (ImageNet when cached or downloadable, else from scratch with a loud warning).
+    ``model.meta['pretrained_used']`` says what actually happened."""
+    return get_spec(name).builder(pretrained=pretrained, **options)
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torchvision.models.densenet import _DenseBlock
+from torchvision.models.resnet import BasicBlock, Bottleneck
+
+from depthutils.models import build_model, get_spec, list_models, weights_file
+from depthutils.models.encoders import ENCODER_WEIGHTS
+
+NAMES = list_models()
+FAMILY_BLOCK = {"resnet34": BasicBlock, "resnet50": Bottleneck, "densenet121": _DenseBlock}
+
+
+def test_registry_has_the_six():
+    assert NAMES == sorted(["de_noskip", "resnete_decoder_v1", "resnete_decoder_v2", "resnete_decoder_v3",
+                            "densenet_unet", "resnet_unet"])
+
+
+def test_unknown_name_lists_valid():
+    with pytest.raises(ValueError, match="valid names: de_noskip, densenet_unet"):
+        build_model("resnet_unett")
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("size", [(64, 96), (128, 128)])
+def test_forward_backward(name, size):
+    torch.manual_seed(0)
+    m = build_model(name, pretrained=False)
+    x = torch.rand(2, 3, *size)
+    y = m(x)
+    assert y.shape == (2, 1, *size)
+    assert torch.isfinite(y).all() and (y >= 0).all()
+    (y - 0.5).abs().mean().backward()
+    with_grad = [p for p in m.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+    # gradients reach the encoder's first conv and the head
+    assert m.encoder.stages[0][0].weight.grad.abs().sum() > 0
+    assert len(with_grad) > 0.9 * len(list(m.parameters()))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_encoder_family(name):
+    m = build_model(name)
+    fam = m.encoder.family
+    assert fam in get_spec(name).encoder
+    kinds = {type(mod) for mod in m.encoder.modules()}
+    assert FAMILY_BLOCK[fam] in kinds
+    for other, block in FAMILY_BLOCK.items():
+        if other != fam and block is not FAMILY_BLOCK[fam]:
+            assert block not in kinds
+    assert m.meta["pretrained_used"] == "scratch"
+
+
+def test_noskip_has_no_layer4_and_resnet_unet_has_2048():
+    assert build_model("de_noskip").encoder.channels[-1] == 1024
+    assert build_model("resnet_unet").encoder.channels[-1] == 2048
+    assert build_model("densenet_unet").encoder.channels[-1] == 1024
+
+
+def test_bad_input_size():
+    with pytest.raises(ValueError, match="multiples of 32"):
+        build_model("resnete_decoder_v1")(torch.rand(1, 3, 100, 100))
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "torch"
+
+
+def _fake_imagenet(family: str) -> dict:
+    """A state dict in torchvision's format with recognisable values, saved under torchvision's file name."""
+    from torchvision import models as tvm
+
+    net = {"resnet34": tvm.resnet34, "resnet50": tvm.resnet50, "densenet121": tvm.densenet121}[family]()
+    sd = net.state_dict()
+    first = next(k for k in sd if k.endswith("conv1.weight") or k.endswith("conv0.weight"))
+    sd[first] = torch.full_like(sd[first], 0.0123)
+    path = weights_file(family)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(sd, path)
+    return sd
+
+
+@pytest.mark.parametrize("name", ["resnete_decoder_v1", "densenet_unet"])
+def test_pretrained_loads_cached_weights(torch_home, name):
+    fam = build_model(name).encoder.family
+    _fake_imagenet(fam)
+    assert str(weights_file(fam)).startswith(str(torch_home))
+    m = build_model(name, pretrained=True)
+    assert m.meta["pretrained_used"] == "imagenet"
+    assert torch.allclose(m.encoder.stages[0][0].weight, torch.tensor(0.0123))
+    m2 = build_model(name, pretrained="auto")
+    assert m2.meta["pretrained_used"] == "imagenet"
+
+
+def test_pretrained_true_offline_says_where(torch_home, monkeypatch):
+    import torch.hub
+
+    def offline(*a, **k):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(RuntimeError, match=r"put it at .*torch/hub/checkpoints/resnet34-"):
+        build_model("resnete_decoder_v1", pretrained=True)
+
+
+def test_pretrained_auto_falls_back_loudly(torch_home, monkeypatch):
+    import torch.hub
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.warns(RuntimeWarning, match="FROM SCRATCH"):
+        m = build_model("resnete_decoder_v1", pretrained="auto")
+    assert m.meta["pretrained_used"] == "scratch"
+
+
+def test_pretrained_false_never_touches_network(torch_home, monkeypatch):
+    import torch.hub
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("network touched"))
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", lambda *a, **k: pytest.fail("network touched"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert build_model("resnet_unet", pretrained=False).meta["pretrained_used"] == "scratch"
+
+
+def test_weights_file_is_torchvisions_name(torch_home):
+    assert weights_file("resnet50").name == ENCODER_WEIGHTS["resnet50"].url.rsplit("/", 1)[1]
