@@ -33,7 +33,7 @@ from .losses import get_loss
 from .metrics import MetricAccumulator
 from .models import build_model, get_spec
 
-__all__ = ["fit", "evaluate", "predict_batch", "load_checkpoint", "model_from_checkpoint", "CheckpointError",
+__all__ = ["fit", "evaluate", "predict_batch", "predict_samples", "load_checkpoint", "model_from_checkpoint", "CheckpointError",
            "DeviceData", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "depthutils-checkpoint-v1"
@@ -128,6 +128,18 @@ def evaluate(model: nn.Module, test: DeviceData, *, image_size: tuple[int, int],
     return out
 
 
+@torch.no_grad()
+def predict_samples(model: nn.Module, data: DepthData, idx: np.ndarray | list[int], *, image_size: tuple[int, int],
+                    max_depth: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test preprocessing + prediction for a few pairs: RGB N×h×w×3 in [0, 1], ground truth and prediction
+    N×h×w in metres, all at the model's resolution (as the metrics see them)."""
+    dev = next(model.parameters()).device
+    d = DeviceData(data, np.asarray(idx), dev)
+    rgb, depth, _ = resize_batch(d.rgb, d.depth, tuple(image_size))
+    pred = predict_batch(model.eval(), rgb) * max_depth
+    return rgb.permute(0, 2, 3, 1).cpu().numpy(), depth[:, 0].cpu().numpy(), pred[:, 0].cpu().numpy()
+
+
 # --- training -----------------------------------------------------------------------------------------------
 _HISTORY_KEYS = ("epoch", "train_loss", "test_loss", "l1_global", "mse_global", "l1_per_image", "mse_per_image",
                  "abs_rel", "rmse", "delta1", "lr", "epoch_time_s", "images_per_s")
@@ -154,18 +166,22 @@ def _lr_at(cfg: TrainConfig, epoch: int) -> float:
     return cfg.lr
 
 
-def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
+def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
         data: DepthData | None = None) -> dict[str, Any]:
     """Train ``cfg.model`` as configured, writing into ``out``: config.json, history.csv, last.pt, best.pt and,
     when all epochs are done, results.json. Returns the results dict.
 
-    ``resume=True`` continues from ``out/last.pt`` (its config wins over ``cfg`` except for ``epochs``).
+    ``resume=True`` continues from ``out/last.pt`` (its config wins over ``cfg`` except for ``epochs``);
+    ``overwrite=True`` discards a previous run in ``out`` (the notebooks' re-run behaviour).
     """
     from tqdm.auto import tqdm
 
     out = Path(out)
     last_path, best_path = out / "last.pt", out / "best.pt"
     ck = None
+    if overwrite and not resume:
+        for name in ("last.pt", "best.pt", "history.csv", "results.json", "config.json"):
+            (out / name).unlink(missing_ok=True)
     if resume and last_path.exists():
         ck = load_checkpoint(last_path, expect_model=cfg.model)
         epochs = cfg.epochs

@@ -1,0 +1,122 @@
+"""The figures that the notebooks and the report share. Every function returns a matplotlib Figure."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["learning_curves", "depth_histogram", "sample_pairs", "augmentation_examples", "prediction_grid", "save"]
+
+
+def _plt():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "inline"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, path: str | Path) -> Path:
+    """Save atomically as PNG (no half-written figure under the final name)."""
+    from ._io import atomic_path
+
+    path = Path(path)
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    return path
+
+
+def learning_curves(history: str | Path | list[dict], title: str = ""):
+    """Train/test loss and test L1 (global ÷ 10 m) per epoch, from history.csv or its rows."""
+    plt = _plt()
+    if not isinstance(history, list):
+        with open(history) as f:
+            history = list(csv.DictReader(f))
+    ep = [int(r["epoch"]) for r in history]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    axes[0].plot(ep, [float(r["train_loss"]) for r in history], "o-", label="train loss")
+    axes[0].plot(ep, [float(r["test_loss"]) for r in history], "s-", label="test loss")
+    axes[0].set_xlabel("epoch"), axes[0].legend(), axes[0].set_title("loss")
+    axes[1].plot(ep, [float(r["l1_global"]) for r in history], "o-", label="L1 (÷10 m)")
+    axes[1].plot(ep, [float(r["delta1"]) for r in history], "s-", label="δ1")
+    axes[1].set_xlabel("epoch"), axes[1].legend(), axes[1].set_title("test metrics")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def depth_histogram(depth: np.ndarray, title: str = ""):
+    """Histogram of valid depths (metres) and the valid-pixel ratio per image."""
+    plt = _plt()
+    valid = depth > 0
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    axes[0].hist(depth[valid].ravel(), bins=60, color="tab:blue")
+    axes[0].set_xlabel("depth [m]"), axes[0].set_ylabel("pixels"), axes[0].set_title("valid depth")
+    axes[1].hist(valid.reshape(len(depth), -1).mean(1), bins=30, color="tab:green")
+    axes[1].set_xlabel("valid-pixel ratio"), axes[1].set_ylabel("images"), axes[1].set_title("validity per image")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def sample_pairs(rgb: np.ndarray, depth: np.ndarray, idx: Sequence[int], max_depth: float = 10.0):
+    """RGB above depth for the given indices (uint8 N×H×W×3, metres N×H×W)."""
+    plt = _plt()
+    fig, axes = plt.subplots(2, len(idx), figsize=(2.6 * len(idx), 4.4), squeeze=False)
+    for j, i in enumerate(idx):
+        axes[0, j].imshow(rgb[i]), axes[0, j].set_title(f"#{i}")
+        im = axes[1, j].imshow(depth[i], cmap="plasma_r", vmin=0, vmax=max_depth)
+    for a in axes.ravel():
+        a.set_axis_off()
+    fig.colorbar(im, ax=axes[1].tolist(), fraction=0.02, label="m")
+    return fig
+
+
+def augmentation_examples(rgb_u8, depth, out_size=(128, 128), n: int = 4, seed: int = 0):
+    """One image augmented ``n`` times: RGB and depth rows share each draw's geometry."""
+    import torch
+
+    from .data.transforms import augment_batch
+
+    plt = _plt()
+    r = torch.from_numpy(np.ascontiguousarray(rgb_u8.transpose(2, 0, 1)))[None].repeat(n, 1, 1, 1)
+    d = torch.from_numpy(depth)[None, None].repeat(n, 1, 1, 1)
+    ar, ad, am = augment_batch(r, d, out_size, generator=torch.Generator().manual_seed(seed))
+    fig, axes = plt.subplots(2, n, figsize=(2.4 * n, 4.8))
+    for j in range(n):
+        axes[0, j].imshow(ar[j].permute(1, 2, 0).numpy())
+        axes[1, j].imshow(np.where(am[j, 0].numpy(), ad[j, 0].numpy(), np.nan), cmap="plasma_r", vmin=0,
+                          vmax=float(depth.max()))
+        axes[0, j].set_axis_off(), axes[1, j].set_axis_off()
+    axes[1, 0].set_title("depth (white = invalid)", fontsize=8, loc="left")
+    return fig
+
+
+def prediction_grid(rgb: np.ndarray, gt: np.ndarray, preds: dict[str, np.ndarray], title: str = ""):
+    """The report's Figure 3: one row per test image: input, ground truth, each model's prediction.
+
+    rgb N×H×W×3 (uint8 or [0, 1]); gt and every pred N×H×W metres. One colour scale per row (the row's
+    ground-truth range), so that models are compared on the same scale.
+    """
+    plt = _plt()
+    cols = ["input", "ground truth", *preds]
+    n = len(rgb)
+    fig, axes = plt.subplots(n, len(cols), figsize=(1.9 * len(cols), 1.9 * n + 0.4), squeeze=False)
+    for i in range(n):
+        valid = gt[i] > 0
+        vmin, vmax = (float(gt[i][valid].min()), float(gt[i][valid].max())) if valid.any() else (0.0, 10.0)
+        axes[i, 0].imshow(rgb[i])
+        im = axes[i, 1].imshow(np.where(valid, gt[i], np.nan), cmap="plasma_r", vmin=vmin, vmax=vmax)
+        for j, p in enumerate(preds.values()):
+            axes[i, 2 + j].imshow(p[i], cmap="plasma_r", vmin=vmin, vmax=vmax)
+        fig.colorbar(im, ax=axes[i, -1], fraction=0.046, pad=0.02)
+    for j, c in enumerate(cols):
+        axes[0, j].set_title(c, fontsize=8)
+    for a in axes.ravel():
+        a.set_xticks([]), a.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    return fig
