@@ -20,20 +20,20 @@ TRAIN_PARAMS = '''# Parameters: literals only. Defaults = the tiny `smoke` setti
 # `python -m depthutils pipeline --profile cpu|full` overrides them through papermill.
 model: str = "{model}"  # registry name (fixed for this notebook)
 row_title: str = "{title}"  # the row of the report's table
-data: str = "synthetic"  # 'synthetic', a .mat file or an RGB-D folder; '' = $DEPTHUTILS_DATA or synthetic
-run_dir: str = "../runs/nbval/{run}"  # checkpoints, history.csv, results.json
+data: str = "synthetic"  # synthetic, a .mat file or an RGB-D folder (empty: $DEPTHUTILS_DATA, else synthetic)
+run_dir: str = "../runs/nbval/{run}"  # checkpoints, history.csv and results.json go here
 figures_dir: str = "../runs/nbval/figures"  # where this notebook's PNGs go
-loss: str = "l1"  # l1, berhu, ssim_l1, gradient, silog or a sum such as 'silog+0.5*gradient'
+loss: str = "l1"  # l1, berhu, ssim_l1, gradient, silog, or a sum such as silog+0.5*gradient
 epochs: int = 1  # the report: {epochs}
-image_size: int = 64  # model input, square, multiple of 32; the report: 128
+image_size: int = 64  # model input, square, multiple of 32 (the report: 128)
 batch_size: int = 4  # the report: 64
 lr: float = 1e-4  # Adam learning rate
-limit: int = 8  # first N training images; 0 = all
-test_limit: int = 4  # first N test images; 0 = all
-split: str = "report"  # 'report' (1111/338) or 'official' (795/654)
-pretrained: str = "false"  # 'true', 'false' or 'auto' (ImageNet if cached/downloadable, else scratch)
+limit: int = 8  # first N training images (0: all)
+test_limit: int = 4  # first N test images (0: all)
+split: str = "report"  # report (1111/338) or official (795/654)
+pretrained: str = "false"  # true, false or auto (ImageNet if cached or downloadable, else scratch)
 seed: int = 0  # model init, split and augmentation
-synth_count: int = 24  # synthetic scenes (data='synthetic' only)
+synth_count: int = 24  # synthetic scenes (synthetic data only)
 synth_w: int = 96  # synthetic render width
 synth_h: int = 64  # synthetic render height
 profile: str = "smoke"  # recorded with the results'''
@@ -108,10 +108,10 @@ DATA_CELLS = [
     ("md", "# 01 Data exploration\n\nCounts and splits, depth statistics, scene types (where the file has them), "
            "sample pairs and the report's augmentation."),
     ("code", '''# Parameters: literals only (defaults = smoke settings)
-data: str = "synthetic"  # 'synthetic', a .mat file or an RGB-D folder; '' = $DEPTHUTILS_DATA or synthetic
+data: str = "synthetic"  # synthetic, a .mat file or an RGB-D folder (empty: $DEPTHUTILS_DATA, else synthetic)
 figures_dir: str = "../runs/nbval/figures"  # where the PNGs go
 image_size: int = 64  # augmentation output size, square
-synth_count: int = 24  # synthetic scenes (data='synthetic' only)
+synth_count: int = 24  # synthetic scenes (synthetic data only)
 synth_w: int = 96  # synthetic render width
 synth_h: int = 64  # synthetic render height
 profile: str = "smoke"  # recorded in the figure titles'''),
@@ -149,7 +149,7 @@ profile: str = "smoke"  # recorded in the figure titles'''),
 COMPARE_CELLS = [
     ("md", "# 08 Comparison: the report's table (Figure 2), standard metrics and Figure 3"),
     ("code", '''# Parameters: literals only (defaults = smoke settings)
-runs_dir: str = "../runs/nbval"  # folder with one sub-folder per table row (written by notebooks 02-07)
+runs_dir: str = "../runs/nbval"  # one sub-folder per table row, written by notebooks 02 to 07
 figures_dir: str = "../runs/nbval/figures"  # where the PNGs go
 tables_path: str = "../runs/nbval/tables.md"  # the generated Markdown tables for report/
 n_examples: int = 2  # test images in the prediction figure
