@@ -5,9 +5,8 @@ import pytest
 from PIL import Image
 
 from depthutils.cli import main
+from conftest import TINY
 
-TINY = ["--data", "synthetic", "--synth-count", "24", "--synth-size", "96x64", "--image-size", "64",
-        "--batch-size", "4", "--limit", "8", "--test-limit", "4", "--pretrained", "false", "--quiet"]
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,8 @@ import torch
 
 from depthutils.cli import main
 from depthutils.train import CheckpointError, load_checkpoint
-from conftest import shared_or_skip
+from conftest import TINY, shared_or_skip
 
-TINY = ["--data", "synthetic", "--synth-count", "24", "--synth-size", "96x64", "--image-size", "64",
-        "--batch-size", "4", "--limit", "8", "--test-limit", "4", "--pretrained", "false", "--quiet"]
 
 
 def _rows(out: Path) -> list[dict]:

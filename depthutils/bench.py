@@ -1,0 +1,297 @@
+"""Benchmark: the engine's training step against a plain course-project loop, in the same run.
+
+engine:    the dataset lives on the device as uint8; augmentation is batched on the device
+           (transforms.augment_batch); on CUDA bf16 autocast, channels_last, cudnn.benchmark, fused Adam; on
+           CPU fp32 (channels_last too where it measured faster: see ``_engine_setup``).
+reference: ``torch.utils.data.DataLoader`` (default settings) over a Dataset of PIL images with per-sample
+           torchvision transforms (rotation, crop, flip, colour jitter, resize, to-tensor), fp32, NCHW,
+           default Adam: what a typical course project writes.
+
+Both train the same model on the same images (synthetic rooms, rendered here) at the same size and batch.
+Each is warmed up, then timed over several windows (CUDA synchronised at window edges only); the median
+window gives images/s. ``speedup = engine / reference``.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ._env import device_name, git_commit, resolve_device, versions
+from ._io import write_json_atomic, write_text_atomic
+from .config import REPORT_ROWS
+from .data.synthetic import render_scene
+from .data.transforms import augment_batch
+from .losses import l1_loss
+from .models import build_model, list_models
+
+__all__ = ["run_bench", "engine_step_fn", "reference_loader", "BF16_PEAK_TFLOPS"]
+
+#: Dense bf16 tensor-core peak (TFLOP/s) by device-name fragment, for MFU.
+BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 80GB HBM3": 989.0, "H100 PCIe": 756.0, "H100": 989.0,
+                    "A100": 312.0, "L40S": 362.0, "RTX 4090": 165.0}
+
+
+def _peak_flops(name: str) -> float | None:
+    for frag, tf in BF16_PEAK_TFLOPS.items():
+        if frag in name:
+            return tf * 1e12
+    return None
+
+
+def _images(n: int, size_wh: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    out = [render_scene(123, i, *size_wh) for i in range(n)]
+    return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _timed(step: Callable[[], int], dev: torch.device, *, warmup: int, windows: int, steps: int) -> dict[str, Any]:
+    for _ in range(warmup):
+        step()
+    _sync(dev)
+    rates = []
+    for _ in range(windows):
+        t0 = time.perf_counter()
+        n = sum(step() for _ in range(steps))
+        _sync(dev)
+        rates.append(n / (time.perf_counter() - t0))
+    return {"img_s": statistics.median(rates), "windows_img_s": rates}
+
+
+def engine_step_fn(model_name: str, rgb: np.ndarray, depth: np.ndarray, *, dev: torch.device, size: tuple[int, int],
+                   batch: int, channels_last: bool) -> tuple[Callable[[], int], torch.nn.Module]:
+    """One engine training step per call (the same code path as ``train.fit``)."""
+    model = build_model(model_name, pretrained=False).to(dev).train()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=dev.type == "cuda")
+    x_all = torch.from_numpy(rgb.transpose(0, 3, 1, 2).copy()).to(dev)  # uint8 N×3×H×W, resident
+    d_all = torch.from_numpy(depth[:, None].copy()).to(dev)
+    g = torch.Generator(device=dev).manual_seed(0)
+
+    def step() -> int:
+        idx = torch.randint(0, x_all.shape[0], (batch,), device=dev, generator=g)
+        x, d, m = augment_batch(x_all[idx], d_all[idx], size, generator=g)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            pred = model(x)
+        loss = l1_loss(pred.float(), (d / 10).clamp(0, 1), m)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return batch
+
+    return step, model
+
+
+def reference_loader(rgb: np.ndarray, depth: np.ndarray, *, size: tuple[int, int], batch: int):
+    """The plain baseline: per-sample PIL/torchvision transforms in a default DataLoader."""
+    import random
+
+    import torchvision.transforms.functional as TF
+    from PIL import Image
+
+    class PlainDataset(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return len(rgb)
+
+        def __getitem__(self, i: int):
+            im, dp = Image.fromarray(rgb[i]), Image.fromarray(depth[i])
+            angle = random.uniform(-5, 5)
+            im, dp = TF.rotate(im, angle, interpolation=TF.InterpolationMode.BILINEAR), TF.rotate(dp, angle)
+            h, w = rgb.shape[1:3]
+            s = min(h, w)
+            top, left = random.randint(0, h - s), random.randint(0, w - s)
+            im, dp = TF.crop(im, top, left, s, s), TF.crop(dp, top, left, s, s)
+            if random.random() < 0.5:
+                im, dp = TF.hflip(im), TF.hflip(dp)
+            im = TF.adjust_brightness(im, random.uniform(0.8, 1.2))
+            im = TF.resize(im, list(size), interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+            dp = TF.resize(dp, list(size), interpolation=TF.InterpolationMode.NEAREST)
+            x = TF.to_tensor(im)
+            d = torch.from_numpy(np.asarray(dp, dtype=np.float32).copy())[None]
+            return x, d
+
+    return torch.utils.data.DataLoader(PlainDataset(), batch_size=batch, shuffle=True, drop_last=True)
+
+
+def _reference_step_fn(model_name: str, rgb, depth, *, dev, size, batch) -> Callable[[], int]:
+    model = build_model(model_name, pretrained=False).to(dev).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    loader = reference_loader(rgb, depth, size=size, batch=batch)
+    it = iter(loader)
+
+    def step() -> int:
+        nonlocal it
+        try:
+            x, d = next(it)
+        except StopIteration:
+            it = iter(loader)
+            x, d = next(it)
+        x, d = x.to(dev), d.to(dev)
+        loss = l1_loss(model(x), (d / 10).clamp(0, 1), d > 0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return x.shape[0]
+
+    return step
+
+
+def _train_flops(model: torch.nn.Module, dev: torch.device, size: tuple[int, int], batch: int) -> float:
+    """FLOPs of one forward + backward per image (torch.utils.flop_counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(batch, 3, *size, device=dev)
+    with FlopCounterMode(display=False) as fc:
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            model(x).float().mean().backward()
+    model.zero_grad(set_to_none=True)
+    return fc.get_total_flops() / batch
+
+
+@torch.no_grad()
+def _latency(model_name: str, dev: torch.device, size: tuple[int, int], reps: int) -> float:
+    """Median seconds to predict one 640×480 photo (resize → model → upsample), the predict path."""
+    from .predict import predict_image
+
+    model = build_model(model_name, pretrained=False).to(dev).eval()
+    img = render_scene(7, 0, 640, 480)[0]
+    predict_image(model, img, image_size=size, max_depth=10.0)
+    times = []
+    for _ in range(reps):
+        _sync(dev)
+        t0 = time.perf_counter()
+        predict_image(model, img, image_size=size, max_depth=10.0)
+        _sync(dev)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _eval_time(model_name: str, dev: torch.device, size: tuple[int, int], rgb, depth, n_test: int) -> float:
+    """Seconds to evaluate ``n_test`` images with train.evaluate (the images cycle through the rendered set)."""
+    from .data.dataset import DepthData
+    from .train import DeviceData, evaluate
+
+    idx = np.arange(n_test) % len(rgb)
+    data = DepthData(rgb[idx], depth[idx], np.arange(0), np.arange(n_test))
+    test = DeviceData(data, data.test, dev)
+    model = build_model(model_name, pretrained=False).to(dev).eval()
+    evaluate(model, DeviceData(data, data.test[:8], dev), image_size=size)  # warm-up
+    _sync(dev)
+    t0 = time.perf_counter()
+    evaluate(model, test, image_size=size, batch_size=64)
+    _sync(dev)
+    return time.perf_counter() - t0
+
+
+def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | None = None,
+              models: str | None = None) -> dict[str, Any]:
+    """Measure and write ``report/benchmark-<device>.json`` (+ ``.md``); returns the JSON dict."""
+    dev = resolve_device(device)
+    names = models.split(",") if models else list_models()
+    size = (64, 64) if quick else (128, 128)
+    batch = 4 if quick else 64
+    n_img = 8 if quick else 128
+    warmup, windows, steps = (1, 2, 1) if quick else ((3, 5, 5) if dev.type == "cuda" else (1, 3, 1))
+    channels_last = dev.type == "cuda"
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    rgb, depth = _images(n_img, (192, 144))  # the 0.3-scale NYU frame: a 144×144 crop → 128×128
+    res: dict[str, Any] = {
+        "device": device_name(dev), "device_type": dev.type, "versions": versions(), "git_commit": git_commit(),
+        "quick": quick, "image_size": list(size), "batch_size": batch, "data": f"{n_img} synthetic rooms at 192x144",
+        "method": "median of timed windows after warm-up; engine and reference in the same process and run",
+        "models": {},
+    }
+    peak = _peak_flops(res["device"]) if dev.type == "cuda" else None
+    for name in names:
+        torch.manual_seed(0)
+        step, model = engine_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch, channels_last=channels_last)
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        eng = _timed(step, dev, warmup=warmup, windows=windows, steps=steps)
+        row: dict[str, Any] = {"engine_img_s": eng["img_s"], "engine_windows": eng["windows_img_s"]}
+        if dev.type == "cuda":
+            row["peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated(dev) / 1024**3
+            flops = _train_flops(model, dev, size, batch)
+            row["train_flops_per_image"] = flops
+            row["achieved_tflops"] = flops * eng["img_s"] / 1e12
+            row["mfu"] = flops * eng["img_s"] / peak if peak else None
+        del model, step
+        ref = _timed(_reference_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch), dev,
+                     warmup=warmup, windows=windows, steps=steps)
+        row.update(reference_img_s=ref["img_s"], reference_windows=ref["windows_img_s"],
+                   speedup=eng["img_s"] / ref["img_s"])
+        row["latency_640x480_s"] = _latency(name, dev, size, reps=3 if quick else 10)
+        row["eval_654_s"] = _eval_time(name, dev, size, rgb, depth, 16 if quick else 654)
+        res["models"][name] = row
+        print(f"{name}: engine {row['engine_img_s']:.1f} img/s, reference {row['reference_img_s']:.1f} img/s, "
+              f"speedup {row['speedup']:.2f}" + (f", mfu {row['mfu']:.3f}" if row.get("mfu") else ""), flush=True)
+
+    # Whole study: every table row on the report's schedule (1111 training images, 338 test) from the measured
+    # engine throughput: extrapolated, not measured.
+    study = 0.0
+    for _, model, _, epochs, *_ in REPORT_ROWS:
+        if model in res["models"]:
+            r = res["models"][model]
+            study += epochs * (1111 / r["engine_img_s"] + r["eval_654_s"] * 338 / 654)
+    res["whole_study_train_s_extrapolated"] = study if all(m in res["models"] for _, m, *_ in REPORT_ROWS) else None
+
+    # Scaling: resnet_unet throughput with growing resolution.
+    if "resnet_unet" in names:
+        sizes = [(64, 64), (128, 128)] if quick else [(128, 128), (256, 256), (480, 640)]
+        res["scaling_resnet_unet"] = {}
+        for hw in sizes:
+            b = batch if hw[0] <= 128 else max(2, batch // (4 if hw[0] <= 256 else 16))
+            big_rgb, big_depth = (rgb, depth) if hw[0] <= 144 else _images(max(4, b), (hw[1], hw[0]))
+            step, model = engine_step_fn("resnet_unet", big_rgb, big_depth, dev=dev, size=hw, batch=b,
+                                         channels_last=channels_last)
+            t = _timed(step, dev, warmup=1, windows=2 if quick else 3, steps=1 if dev.type == "cpu" else 3)
+            res["scaling_resnet_unet"][f"{hw[0]}x{hw[1]}"] = {"batch": b, "img_s": t["img_s"],
+                                                              "pixels_per_s": t["img_s"] * hw[0] * hw[1]}
+            del model, step
+    out = Path(out) if out else Path(__file__).resolve().parents[1] / "report" / f"benchmark-{dev.type}.json"
+    write_json_atomic(out, res)
+    write_text_atomic(out.with_suffix(".md"), bench_markdown(res))
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+    return res
+
+
+def bench_markdown(res: dict[str, Any]) -> str:
+    def f(v, nd=2):
+        return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
+
+    lines = [f"<!-- generated by python -m depthutils bench; do not edit -->", "",
+             f"# Benchmark on {res['device']}{' (quick mode: tiny sizes, not a measurement)' if res['quick'] else ''}",
+             "", f"Training step (forward + backward + Adam) at {res['image_size'][0]}×{res['image_size'][1]}, "
+             f"batch {res['batch_size']}, {res['data']}. {res['method']}. Commit {res['git_commit']}, "
+             f"torch {res['versions']['torch']}.", "",
+             "| model | engine img/s | reference img/s | speedup | MFU | peak GPU mem [GB] | latency 640×480 [ms] | eval 654 [s] |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, r in res["models"].items():
+        lines.append(f"| {name} | {f(r['engine_img_s'], 1)} | {f(r['reference_img_s'], 1)} | {f(r['speedup'])} | "
+                     f"{f(r.get('mfu'), 3)} | {f(r.get('peak_gpu_mem_gb'))} | {f(r['latency_640x480_s'] * 1000, 0)} | "
+                     f"{f(r['eval_654_s'], 1)} |")
+    if res.get("whole_study_train_s_extrapolated"):
+        lines += ["", f"Whole study (all 8 table rows on the report's schedule, 1111 training images, engine "
+                  f"throughput): **{res['whole_study_train_s_extrapolated'] / 60:.1f} min, extrapolated** from the "
+                  "measured throughput and evaluation time, not measured end to end."]
+    if res.get("scaling_resnet_unet"):
+        lines += ["", "Scaling of `resnet_unet` with resolution:", "", "| size | batch | img/s | Mpixel/s |",
+                  "|---|---|---|---|"]
+        for k, v in res["scaling_resnet_unet"].items():
+            lines.append(f"| {k} | {v['batch']} | {f(v['img_s'], 2)} | {f(v['pixels_per_s'] / 1e6, 2)} |")
+    return "\n".join(lines) + "\n"
+
+

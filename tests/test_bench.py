@@ -1,0 +1,39 @@
+"""The benchmark's --quick mode keeps working (structure only: no speed is asserted here)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from depthutils.bench import engine_step_fn, reference_loader, run_bench
+from depthutils.cli import main
+
+
+def test_bench_quick_writes_json_and_markdown(tmp_path):
+    out = tmp_path / "benchmark-cpu.json"
+    assert main(["bench", "--device", "cpu", "--quick", "--models", "resnete_decoder_v1,resnet_unet",
+                 "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["quick"] and res["device_type"] == "cpu" and res["git_commit"] and "torch" in res["versions"]
+    for name in ("resnete_decoder_v1", "resnet_unet"):
+        r = res["models"][name]
+        assert r["engine_img_s"] > 0 and r["reference_img_s"] > 0
+        assert r["speedup"] == r["engine_img_s"] / r["reference_img_s"]
+        assert r["latency_640x480_s"] > 0 and r["eval_654_s"] > 0
+    assert res["whole_study_train_s_extrapolated"] is None  # not every table row was measured
+    assert set(res["scaling_resnet_unet"]) == {"64x64", "128x128"}
+    md = out.with_suffix(".md").read_text()
+    assert "| resnet_unet |" in md and "quick mode" in md
+
+
+def test_reference_and_engine_see_the_same_shapes():
+    rgb = np.random.default_rng(0).integers(0, 255, (4, 48, 64, 3), dtype=np.uint8)
+    depth = np.full((4, 48, 64), 2.0, np.float32)
+    x, d = next(iter(reference_loader(rgb, depth, size=(32, 32), batch=2)))
+    assert x.shape == (2, 3, 32, 32) and d.shape == (2, 1, 32, 32) and x.dtype == torch.float32
+    step, model = engine_step_fn("resnete_decoder_v2", rgb, depth, dev=torch.device("cpu"), size=(32, 32), batch=2,
+                                 channels_last=False)
+    before = [p.detach().clone() for p in model.parameters()][:3]
+    assert step() == 2
+    assert any(not torch.equal(b, p) for b, p in zip(before, list(model.parameters())[:3]))
