@@ -1,8 +1,9 @@
 """Benchmark: the engine's training step against a plain course-project loop, in the same run.
 
 engine:    the dataset lives on the device as uint8; augmentation is batched on the device
-           (transforms.augment_batch); on CUDA bf16 autocast, channels_last, cudnn.benchmark, fused Adam; on
-           CPU fp32 (channels_last too where it measured faster: see ``_engine_setup``).
+           (transforms.augment_batch); channels_last; on CUDA bf16 autocast, cudnn.benchmark, fused Adam; on
+           CPU fp32 (as the engine runs there). On CPU the benchmark also measures the same engine step under
+           bf16 autocast (``engine_cpu_bf16_img_s``), a what-if that the engine does not use.
 reference: ``torch.utils.data.DataLoader`` (default settings) over a Dataset of PIL images with per-sample
            torchvision transforms (rotation, crop, flip, colour jitter, resize, to-tensor), fp32, NCHW,
            default Adam: what a typical course project writes.
@@ -68,8 +69,10 @@ def _timed(step: Callable[[], int], dev: torch.device, *, warmup: int, windows: 
 
 
 def engine_step_fn(model_name: str, rgb: np.ndarray, depth: np.ndarray, *, dev: torch.device, size: tuple[int, int],
-                   batch: int, channels_last: bool) -> tuple[Callable[[], int], torch.nn.Module]:
-    """One engine training step per call (the same code path as ``train.fit``)."""
+                   batch: int, channels_last: bool = True, bf16: bool | None = None
+                   ) -> tuple[Callable[[], int], torch.nn.Module]:
+    """One engine training step per call (the same code path as ``train.fit``); ``bf16`` defaults to CUDA only."""
+    bf16 = dev.type == "cuda" if bf16 is None else bf16
     model = build_model(model_name, pretrained=False).to(dev).train()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -83,7 +86,7 @@ def engine_step_fn(model_name: str, rgb: np.ndarray, depth: np.ndarray, *, dev: 
         x, d, m = augment_batch(x_all[idx], d_all[idx], size, generator=g)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             pred = model(x)
         loss = l1_loss(pred.float(), (d / 10).clamp(0, 1), m)
         opt.zero_grad(set_to_none=True)
@@ -204,7 +207,6 @@ def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | Non
     batch = 4 if quick else 64
     n_img = 8 if quick else 128
     warmup, windows, steps = (1, 2, 1) if quick else ((3, 5, 5) if dev.type == "cuda" else (1, 3, 1))
-    channels_last = dev.type == "cuda"
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     rgb, depth = _images(n_img, (192, 144))  # the 0.3-scale NYU frame: a 144×144 crop → 128×128
@@ -217,7 +219,7 @@ def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | Non
     peak = _peak_flops(res["device"]) if dev.type == "cuda" else None
     for name in names:
         torch.manual_seed(0)
-        step, model = engine_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch, channels_last=channels_last)
+        step, model = engine_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch)
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         eng = _timed(step, dev, warmup=warmup, windows=windows, steps=steps)
@@ -233,6 +235,11 @@ def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | Non
                      warmup=warmup, windows=windows, steps=steps)
         row.update(reference_img_s=ref["img_s"], reference_windows=ref["windows_img_s"],
                    speedup=eng["img_s"] / ref["img_s"])
+        if dev.type == "cpu":  # what-if: the engine step under CPU bf16 autocast (not what the engine runs)
+            step, model = engine_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch, bf16=True)
+            w = _timed(step, dev, warmup=warmup, windows=windows, steps=steps)
+            row.update(engine_cpu_bf16_img_s=w["img_s"], speedup_cpu_bf16=w["img_s"] / ref["img_s"])
+            del model, step
         row["latency_640x480_s"] = _latency(name, dev, size, reps=3 if quick else 10)
         row["eval_654_s"] = _eval_time(name, dev, size, rgb, depth, 16 if quick else 654)
         res["models"][name] = row
@@ -255,8 +262,7 @@ def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | Non
         for hw in sizes:
             b = batch if hw[0] <= 128 else max(2, batch // (4 if hw[0] <= 256 else 16))
             big_rgb, big_depth = (rgb, depth) if hw[0] <= 144 else _images(max(4, b), (hw[1], hw[0]))
-            step, model = engine_step_fn("resnet_unet", big_rgb, big_depth, dev=dev, size=hw, batch=b,
-                                         channels_last=channels_last)
+            step, model = engine_step_fn("resnet_unet", big_rgb, big_depth, dev=dev, size=hw, batch=b)
             t = _timed(step, dev, warmup=1, windows=2 if quick else 3, steps=1 if dev.type == "cpu" else 3)
             res["scaling_resnet_unet"][f"{hw[0]}x{hw[1]}"] = {"batch": b, "img_s": t["img_s"],
                                                               "pixels_per_s": t["img_s"] * hw[0] * hw[1]}
@@ -277,12 +283,15 @@ def bench_markdown(res: dict[str, Any]) -> str:
              "", f"Training step (forward + backward + Adam) at {res['image_size'][0]}×{res['image_size'][1]}, "
              f"batch {res['batch_size']}, {res['data']}. {res['method']}. Commit {res['git_commit']}, "
              f"torch {res['versions']['torch']}.", "",
-             "| model | engine img/s | reference img/s | speedup | MFU | peak GPU mem [GB] | latency 640×480 [ms] | eval 654 [s] |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| model | engine img/s | reference img/s | speedup | MFU | peak GPU mem [GB] | latency 640×480 [ms] "
+             "| eval 654 [s] | what-if: CPU bf16 img/s (speedup) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, r in res["models"].items():
+        bf = (f"{f(r['engine_cpu_bf16_img_s'], 1)} ({f(r['speedup_cpu_bf16'])})" if "engine_cpu_bf16_img_s" in r
+              else "–")
         lines.append(f"| {name} | {f(r['engine_img_s'], 1)} | {f(r['reference_img_s'], 1)} | {f(r['speedup'])} | "
                      f"{f(r.get('mfu'), 3)} | {f(r.get('peak_gpu_mem_gb'))} | {f(r['latency_640x480_s'] * 1000, 0)} | "
-                     f"{f(r['eval_654_s'], 1)} |")
+                     f"{f(r['eval_654_s'], 1)} | {bf} |")
     if res.get("whole_study_train_s_extrapolated"):
         lines += ["", f"Whole study (all 8 table rows on the report's schedule, 1111 training images, engine "
                   f"throughput): **{res['whole_study_train_s_extrapolated'] / 60:.1f} min, extrapolated** from the "

@@ -2,8 +2,8 @@
 
 Data flow: DepthData (uint8 RGB + metres) → tensors on the training device, once → per step, a batch is
 indexed on the device, augmented there (transforms.augment_batch), normalised by ``max_depth`` and fed to the
-model. On CUDA: bf16 autocast, channels_last, cudnn.benchmark, fused Adam, optional torch.compile, and no host
-sync inside the step loop (losses are summed on the device and read once per epoch).
+model. channels_last everywhere; on CUDA also bf16 autocast, cudnn.benchmark, fused Adam, optional torch.compile,
+and no host sync inside the step loop (losses are summed on the device and read once per epoch). On CPU fp32.
 
 Fault tolerance: after every completed epoch ``last.pt`` (and ``best.pt`` when the test L1 improves) is written
 atomically, then ``history.csv`` is rewritten from the checkpoint's own history, so the two never disagree. A
@@ -211,9 +211,9 @@ def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite: b
         model.load_state_dict(ck["model_state"])
         pretrained = ck["pretrained"]
         model.encoder.pretrained_used = pretrained["used"]
-    model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    # channels_last on CUDA (tensor cores) and on CPU too: oneDNN's NHWC convolutions measured 1.17× faster
+    # for a resnet_unet fp32 training step on the 2-core CPU (torch.compile gave nothing there).
+    model = model.to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                            fused=device.type == "cuda")
     if ck is not None:
@@ -253,8 +253,7 @@ def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite: b
                 idx = perm[s * bs:(s + 1) * bs]
                 rgb, depth, mask = augment_batch(train.rgb[idx], train.depth[idx], cfg.image_size, generator=g)
                 target = (depth / cfg.max_depth).clamp_(0, 1)
-                if device.type == "cuda":
-                    rgb = rgb.contiguous(memory_format=torch.channels_last)
+                rgb = rgb.contiguous(memory_format=torch.channels_last)
                 try:
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                         pred = step_model(rgb)
