@@ -8,6 +8,9 @@ from pathlib import Path
 import torch
 
 
+_CODE = ("depthutils", "notebooks", "tools", "pyproject.toml", "requirements.txt")
+
+
 def git_commit() -> str:
     root = Path(__file__).resolve().parents[1]
     try:
@@ -15,7 +18,9 @@ def git_commit() -> str:
         sha = out.stdout.strip()
         if not sha:
             return "unknown"
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        # "-dirty" only when the code that produces results differs from the commit: the pipeline's own
+        # outputs (results/, figures/, report/) are rewritten by every run and must not count.
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", *_CODE],
                                capture_output=True, text=True, timeout=5).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
