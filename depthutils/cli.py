@@ -41,7 +41,11 @@ def _train(a: argparse.Namespace) -> int:
     from .config import TrainConfig
     from .train import fit
 
-    cfg = TrainConfig(model=a.model, data=a.data, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+    epochs = a.epochs
+    if a.resume and epochs is None and (Path(a.out) / "config.json").exists():
+        # resuming without --epochs finishes the run as it was started, not the report's preset
+        epochs = json.loads((Path(a.out) / "config.json").read_text())["config"]["epochs"]
+    cfg = TrainConfig(model=a.model, data=a.data, epochs=epochs, batch_size=a.batch_size, lr=a.lr,
                       weight_decay=a.weight_decay, loss=a.loss, image_size=a.image_size, seed=a.seed, split=a.split,
                       limit=a.limit, test_limit=a.test_limit, pretrained=a.pretrained, max_depth=a.max_depth,
                       lr_schedule=a.lr_schedule, flip_tta=a.flip_tta, device=a.device, compile=a.compile,
@@ -141,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default=None, help="'synthetic', a .mat file or an RGB-D folder (default: "
                    "$DEPTHUTILS_DATA, else synthetic)")
     s.add_argument("--out", required=True)
-    s.add_argument("--epochs", type=int, default=None, help="default: the report's schedule for the model")
+    s.add_argument("--epochs", type=int, default=None, help="default: the report's schedule for the model "
+                   "(with --resume: the resumed run's own count)")
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--lr", type=float, default=1e-4)
     s.add_argument("--weight-decay", type=float, default=0.0)

@@ -129,6 +129,13 @@ def test_crash_during_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
     assert [r["epoch"] for r in _rows(out)] == ["1", "2", "3"]
 
 
+def test_resume_without_epochs_keeps_the_runs_count(tmp_path):
+    out = tmp_path / "r"
+    assert main(["train", "--model", "resnete_decoder_v1", "--out", str(out), "--epochs", "1", *TINY]) == 0
+    assert main(["train", "--model", "resnete_decoder_v1", "--out", str(out), *TINY, "--resume"]) == 0
+    assert [r["epoch"] for r in _rows(out)] == ["1"]  # not the report's 50
+
+
 def test_wrong_architecture_and_corrupt_checkpoint(tmp_path, capsys):
     out = tmp_path / "a"
     assert main(["train", "--model", "resnete_decoder_v1", "--out", str(out), "--epochs", "1", *TINY]) == 0
