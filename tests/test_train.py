@@ -95,7 +95,10 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path):
 
 def test_ctrl_c_stops_cleanly_after_saving(tmp_path):
     out = tmp_path / "int"
-    p = _cli("train", "--model", "resnete_decoder_v1", "--epochs", "50", *TINY, "--out", str(out))
+    # A child of a backgrounded non-interactive shell (as CI may be) inherits SIGINT = ignored, and Python then
+    # never raises KeyboardInterrupt; give the child the terminal's default, as a user pressing Ctrl-C has.
+    p = _cli("train", "--model", "resnete_decoder_v1", "--epochs", "50", *TINY, "--out", str(out),
+             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for_rows(out, 1, p)
     p.send_signal(signal.SIGINT)
     assert p.wait(timeout=60) == 130
