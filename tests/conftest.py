@@ -1,7 +1,6 @@
 """Shared fixtures: tiny files in the official layouts with asymmetric patterns, the real data when present."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import torch
 
-from depthutils.bench import engine_step_fn, reference_loader, run_bench
+from depthutils.bench import engine_step_fn, reference_loader
 from depthutils.cli import main
 
 

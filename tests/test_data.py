@@ -306,12 +306,14 @@ def http_server(tmp_path):
 def test_download_resumes_and_checks(http_server, tmp_path):
     import hashlib
 
+    from depthutils.data.download import DownloadError
+
     serve, base, handler = http_server
     payload = np.random.default_rng(0).bytes(300_000)
     (serve / "f.mat").write_bytes(payload)
     dest = tmp_path / "out" / "f.mat"
     handler.cut = 100_000
-    with pytest.raises(Exception):
+    with pytest.raises(DownloadError, match="run again to resume"):
         download_file(f"{base}/f.mat", dest, progress=False)
     assert not dest.exists()  # never a partial file under the final name
     part = dest.with_name("f.mat.part")

@@ -60,7 +60,6 @@ def synthetic_path(count: int, size: tuple[int, int], seed: int) -> Path:
 
 
 def _mat_info(path: Path) -> tuple[int, bool]:
-    import h5py
 
     from .nyu import _open_mat
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -67,9 +68,14 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = Non
                 total = int(cl) if cl else None
             with open(part, mode) as f, tqdm(total=total, initial=have, unit="B", unit_scale=True,
                                              desc=dest.name, disable=not progress) as bar:
-                while block := resp.read(1 << 20):
-                    f.write(block)
-                    bar.update(len(block))
+                try:
+                    while block := resp.read(1 << 20):
+                        f.write(block)
+                        bar.update(len(block))
+                except (http.client.HTTPException, OSError) as e:  # dropped mid-transfer: keep what arrived
+                    f.flush()
+                    raise DownloadError(f"{url}: connection lost after {f.tell()} bytes ({e}); kept {part}, "
+                                        f"run again to resume.") from e
     size = part.stat().st_size
     if total is not None and size != total:
         raise DownloadError(f"{url}: got {size} of {total} bytes; kept {part}, run again to resume.")
