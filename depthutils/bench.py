@@ -203,9 +203,9 @@ def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | Non
     """Measure and write ``report/benchmark-<device>.json`` (+ ``.md``); returns the JSON dict."""
     dev = resolve_device(device)
     names = models.split(",") if models else list_models()
-    size = (64, 64) if quick else (128, 128)
-    batch = 4 if quick else 64
-    n_img = 8 if quick else 128
+    size = (32, 32) if quick else (128, 128)  # quick: keeps the benchmark working in CI, measures nothing
+    batch = 2 if quick else 64
+    n_img = 4 if quick else 128
     warmup, windows, steps = (1, 2, 1) if quick else ((3, 5, 5) if dev.type == "cuda" else (1, 3, 1))
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -240,8 +240,8 @@ def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | Non
             w = _timed(step, dev, warmup=warmup, windows=windows, steps=steps)
             row.update(engine_cpu_bf16_img_s=w["img_s"], speedup_cpu_bf16=w["img_s"] / ref["img_s"])
             del model, step
-        row["latency_640x480_s"] = _latency(name, dev, size, reps=3 if quick else 10)
-        row["eval_654_s"] = _eval_time(name, dev, size, rgb, depth, 16 if quick else 654)
+        row["latency_640x480_s"] = _latency(name, dev, size, reps=1 if quick else 10)
+        row["eval_654_s"] = _eval_time(name, dev, size, rgb, depth, 4 if quick else 654)
         res["models"][name] = row
         print(f"{name}: engine {row['engine_img_s']:.1f} img/s, reference {row['reference_img_s']:.1f} img/s, "
               f"speedup {row['speedup']:.2f}" + (f", mfu {row['mfu']:.3f}" if row.get("mfu") else ""), flush=True)
@@ -257,7 +257,7 @@ def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | Non
 
     # Scaling: resnet_unet throughput with growing resolution.
     if "resnet_unet" in names:
-        sizes = [(64, 64), (128, 128)] if quick else [(128, 128), (256, 256), (480, 640)]
+        sizes = [(32, 32), (64, 64)] if quick else [(128, 128), (256, 256), (480, 640)]
         res["scaling_resnet_unet"] = {}
         for hw in sizes:
             b = batch if hw[0] <= 128 else max(2, batch // (4 if hw[0] <= 256 else 16))

@@ -22,7 +22,7 @@ def test_bench_quick_writes_json_and_markdown(tmp_path):
         assert r["speedup"] == r["engine_img_s"] / r["reference_img_s"]
         assert r["latency_640x480_s"] > 0 and r["eval_654_s"] > 0
     assert res["whole_study_train_s_extrapolated"] is None  # not every table row was measured
-    assert set(res["scaling_resnet_unet"]) == {"64x64", "128x128"}
+    assert set(res["scaling_resnet_unet"]) == {"32x32", "64x64"}
     md = out.with_suffix(".md").read_text()
     assert "| resnet_unet |" in md and "quick mode" in md
 
