@@ -73,6 +73,23 @@ def test_missing_keys_and_wrong_shapes(tmp_path):
         read_nyu_mat(p2)
 
 
+def test_scene_types_from_matlab_cell_array(tmp_path):
+    """sceneTypes is a MATLAB cell array: a (1, N) dataset of object references to uint16 character arrays."""
+    import h5py
+
+    from depthutils.data import read_nyu_scene_types
+
+    path = write_mat(tmp_path / "s.mat", pattern_rgb(2, 4, 4), pattern_depth(2, 4, 4))
+    with h5py.File(path, "a") as f:
+        refs = []
+        for i, name in enumerate(["kitchen", "living_room"]):
+            d = f.create_dataset(f"#refs#/s{i}", data=np.array([[ord(c)] for c in name], np.uint16))
+            refs.append(d.ref)
+        f.create_dataset("sceneTypes", data=np.array([refs], dtype=h5py.ref_dtype))
+    assert read_nyu_scene_types(path) == ["kitchen", "living_room"]
+    assert read_nyu_scene_types(write_mat(tmp_path / "n.mat", pattern_rgb(1, 4, 4), pattern_depth(1, 4, 4))) is None
+
+
 def test_bad_depths_are_invalid(tmp_path):
     rgb, depth = pattern_rgb(1, 4, 5), pattern_depth(1, 4, 5)
     depth[0, 0, :4] = [np.nan, np.inf, 0.0, -1.0]
