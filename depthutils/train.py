@@ -237,6 +237,7 @@ def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite: b
     bs = cfg.batch_size
     n = len(train)
     steps = n // bs + (1 if n % bs >= 2 else 0)  # a last batch of 1 would break BatchNorm: dropped
+    used = min(n, steps * bs)  # images per epoch
     try:
         for epoch in range(start_epoch, cfg.epochs):
             for group in opt.param_groups:
@@ -246,7 +247,7 @@ def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite: b
             model.train()
             loss_sum = torch.zeros((), device=device)
             t0 = time.perf_counter()
-            bar = tqdm(total=steps * bs if n >= bs else n, desc=f"{cfg.model} {epoch + 1}/{cfg.epochs}", unit="img",
+            bar = tqdm(total=used, desc=f"{cfg.model} {epoch + 1}/{cfg.epochs}", unit="img",
                        disable=not progress, leave=False, file=sys.stderr)
             seen = 0
             for s in range(steps):
