@@ -9,10 +9,16 @@ from pathlib import Path
 __all__ = ["main"]
 
 
+def _wh(s: str) -> tuple[int, int]:
+    """'256x192' → (256, 192): width first, as the synthetic renders and image files are sized."""
+    w, h = (int(v) for v in s.lower().split("x"))
+    return w, h
+
+
 def _synth(a: argparse.Namespace) -> int:
     from .data.synthetic import write_synthetic_mat
 
-    w, h = (int(v) for v in a.size.lower().split("x"))
+    w, h = _wh(a.size)
     path = write_synthetic_mat(a.out, count=a.count, seed=a.seed, size=(w, h), workers=a.workers)
     print(f"wrote {a.count} synthetic scenes at {w}x{h} (seed {a.seed}) to {path} and {path.with_name('splits.mat')}")
     return 0
@@ -32,7 +38,7 @@ def _models(a: argparse.Namespace) -> int:
     print(f"{'name':22s} {'report row':20s} {'encoder':22s} {'parameters':>12s}")
     for name in list_models():
         spec = get_spec(name)
-        n = sum(p.numel() for p in build_model(name, pretrained=False).parameters())
+        n = build_model(name, pretrained=False).meta["n_params"]
         print(f"{name:22s} {spec.title:20s} {spec.encoder:22s} {n:12,d}")
     return 0
 
@@ -49,7 +55,7 @@ def _train(a: argparse.Namespace) -> int:
                       weight_decay=a.weight_decay, loss=a.loss, image_size=a.image_size, seed=a.seed, split=a.split,
                       limit=a.limit, test_limit=a.test_limit, pretrained=a.pretrained, max_depth=a.max_depth,
                       lr_schedule=a.lr_schedule, flip_tta=a.flip_tta, device=a.device, compile=a.compile,
-                      synth_count=a.synth_count, synth_size=tuple(int(v) for v in a.synth_size.lower().split("x")))
+                      synth_count=a.synth_count, synth_size=_wh(a.synth_size))
     try:
         r = fit(cfg, a.out, resume=a.resume, progress=not a.quiet)
     except KeyboardInterrupt:

@@ -205,14 +205,13 @@ def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite: b
     if len(train) < 2:
         raise ValueError(f"need at least 2 training images, got {len(train)} (check --limit / the data)")
 
-    model = build_model(cfg.model, pretrained=cfg.pretrained if ck is None else False)
-    pretrained = {"requested": str(cfg.pretrained).lower(), "used": model.meta["pretrained_used"]}
     if ck is not None:
-        model.load_state_dict(ck["model_state"])
-        pretrained = ck["pretrained"]
-        model.encoder.pretrained_used = pretrained["used"]
-    # channels_last on CUDA (tensor cores) and on CPU too: oneDNN's NHWC convolutions measured 1.17× faster
-    # for a resnet_unet fp32 training step on the 2-core CPU (torch.compile gave nothing there).
+        model, pretrained = model_from_checkpoint(ck), ck["pretrained"]
+    else:
+        model = build_model(cfg.model, pretrained=cfg.pretrained)
+        pretrained = {"requested": str(cfg.pretrained).lower(), "used": model.meta["pretrained_used"]}
+    # channels_last on CUDA (tensor cores) and on CPU too: oneDNN's NHWC convolutions were faster for a fp32
+    # resnet_unet step on the 2-core CPU, and torch.compile added nothing (report/profile-cpu.md).
     model = model.to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                            fused=device.type == "cuda")
