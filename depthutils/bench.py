@@ -1,9 +1,8 @@
 """Benchmark: the engine's training step against a plain course-project loop, in the same run.
 
-engine:    the dataset lives on the device as uint8; augmentation is batched on the device
-           (transforms.augment_batch); channels_last; on CUDA bf16 autocast, cudnn.benchmark, fused Adam; on
-           CPU fp32 (as the engine runs there). On CPU the benchmark also measures the same engine step under
-           bf16 autocast (``engine_cpu_bf16_img_s``), a what-if that the engine does not use.
+engine:    ``engine.train_step``, the very function ``fit`` calls: the dataset lives on the device as uint8;
+           augmentation is batched on the device (transforms.augment_batch); channels_last; precision ``auto``
+           (bf16 autocast on CUDA and on CPUs with native bf16, else fp32); cudnn.benchmark and fused Adam on CUDA.
 reference: ``torch.utils.data.DataLoader`` (default settings) over a Dataset of PIL images with per-sample
            torchvision transforms (rotation, crop, flip, colour jitter, resize, to-tensor), fp32, NCHW,
            default Adam: what a typical course project writes.
@@ -69,29 +68,22 @@ def _timed(step: Callable[[], int], dev: torch.device, *, warmup: int, windows: 
 
 
 def engine_step_fn(model_name: str, rgb: np.ndarray, depth: np.ndarray, *, dev: torch.device, size: tuple[int, int],
-                   batch: int, channels_last: bool = True, bf16: bool | None = None
-                   ) -> tuple[Callable[[], int], torch.nn.Module]:
-    """One engine training step per call (the same code path as ``train.fit``); ``bf16`` defaults to CUDA only."""
-    bf16 = dev.type == "cuda" if bf16 is None else bf16
-    model = build_model(model_name, pretrained=False).to(dev).train()
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=dev.type == "cuda")
+                   batch: int, precision: str = "auto") -> tuple[Callable[[], int], torch.nn.Module]:
+    """A closure that runs one :func:`depthutils.engine.train_step` (the function ``fit`` calls) per call, on
+    device-resident uint8 data, as ``fit`` does: channels_last, the run's precision, Adam (fused on CUDA)."""
+    from . import engine
+
+    precision = engine.resolve_precision(precision, dev)
+    model = build_model(model_name, pretrained=False).to(dev).train().to(memory_format=torch.channels_last)
+    opt = engine.make_optimizer("adam", model.parameters(), lr=1e-4, weight_decay=0.0, device=dev)
     x_all = torch.from_numpy(rgb.transpose(0, 3, 1, 2).copy()).to(dev)  # uint8 N×3×H×W, resident
     d_all = torch.from_numpy(depth[:, None].copy()).to(dev)
     g = torch.Generator(device=dev).manual_seed(0)
 
     def step() -> int:
         idx = torch.randint(0, x_all.shape[0], (batch,), device=dev, generator=g)
-        x, d, m = augment_batch(x_all[idx], d_all[idx], size, generator=g)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-            pred = model(x)
-        loss = l1_loss(pred.float(), (d / 10).clamp(0, 1), m)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        engine.train_step(model, opt, l1_loss, x_all[idx], d_all[idx], image_size=size, max_depth=10.0,
+                          precision=precision, generator=g)
         return batch
 
     return step, model
@@ -151,82 +143,91 @@ def _reference_step_fn(model_name: str, rgb, depth, *, dev, size, batch) -> Call
     return step
 
 
-def _train_flops(model: torch.nn.Module, dev: torch.device, size: tuple[int, int], batch: int) -> float:
+def _train_flops(model: torch.nn.Module, dev: torch.device, size: tuple[int, int], batch: int,
+                 precision: str) -> float:
     """FLOPs of one forward + backward per image (torch.utils.flop_counter)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from . import engine
+
     x = torch.rand(batch, 3, *size, device=dev)
     with FlopCounterMode(display=False) as fc:
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        with engine.autocast(dev, precision):
             model(x).float().mean().backward()
     model.zero_grad(set_to_none=True)
     return fc.get_total_flops() / batch
 
 
 @torch.no_grad()
-def _latency(model_name: str, dev: torch.device, size: tuple[int, int], reps: int) -> float:
+def _latency(model_name: str, dev: torch.device, size: tuple[int, int], reps: int, precision: str) -> float:
     """Median seconds to predict one 640×480 photo (resize → model → upsample), the predict path."""
     from .predict import predict_image
 
     model = build_model(model_name, pretrained=False).to(dev).eval()
     img = render_scene(7, 0, 640, 480)[0]
-    predict_image(model, img, image_size=size, max_depth=10.0)
+    predict_image(model, img, image_size=size, max_depth=10.0, precision=precision)
     times = []
     for _ in range(reps):
         _sync(dev)
         t0 = time.perf_counter()
-        predict_image(model, img, image_size=size, max_depth=10.0)
+        predict_image(model, img, image_size=size, max_depth=10.0, precision=precision)
         _sync(dev)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
 
-def _eval_time(model_name: str, dev: torch.device, size: tuple[int, int], rgb, depth, n_test: int) -> float:
-    """Seconds to evaluate ``n_test`` images with train.evaluate (the images cycle through the rendered set)."""
+def _eval_time(model_name: str, dev: torch.device, size: tuple[int, int], rgb, depth, n_test: int,
+               precision: str) -> float:
+    """Seconds to evaluate ``n_test`` images with engine.evaluate, report protocol (the images cycle through the
+    rendered set)."""
     from .data.dataset import DepthData
-    from .train import DeviceData, evaluate
+    from .engine import DeviceData, evaluate
 
     idx = np.arange(n_test) % len(rgb)
     data = DepthData(rgb[idx], depth[idx], np.arange(0), np.arange(n_test))
     test = DeviceData(data, data.test, dev)
     model = build_model(model_name, pretrained=False).to(dev).eval()
-    evaluate(model, DeviceData(data, data.test[:8], dev), image_size=size)  # warm-up
+    evaluate(model, DeviceData(data, data.test[:8], dev), image_size=size, precision=precision)  # warm-up
     _sync(dev)
     t0 = time.perf_counter()
-    evaluate(model, test, image_size=size, batch_size=64)
+    evaluate(model, test, image_size=size, batch_size=64, precision=precision)
     _sync(dev)
     return time.perf_counter() - t0
 
 
 def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | None = None,
-              models: str | None = None) -> dict[str, Any]:
+              models: str | None = None, precision: str = "auto") -> dict[str, Any]:
     """Measure and write ``report/benchmark-<device>.json`` (+ ``.md``); returns the JSON dict."""
+    from .engine import resolve_precision
+
     dev = resolve_device(device)
+    precision = resolve_precision(precision, dev)
     names = models.split(",") if models else list_models()
     size = (32, 32) if quick else (128, 128)  # quick: keeps the benchmark working in CI, measures nothing
     batch = 2 if quick else 64
     n_img = 4 if quick else 128
-    warmup, windows, steps = (1, 2, 1) if quick else ((3, 5, 5) if dev.type == "cuda" else (1, 3, 1))
+    # CPU: 2 warm-up steps (oneDNN builds its kernels for each shape on the first), then 5 windows of 2 steps
+    warmup, windows, steps = (1, 2, 1) if quick else ((3, 5, 5) if dev.type == "cuda" else (2, 5, 2))
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     rgb, depth = _images(n_img, (192, 144))  # the 0.3-scale NYU frame: a 144×144 crop → 128×128
     res: dict[str, Any] = {
         "device": device_name(dev), "device_type": dev.type, "versions": versions(), "git_commit": git_commit(),
-        "quick": quick, "image_size": list(size), "batch_size": batch, "data": f"{n_img} synthetic rooms at 192x144",
+        "quick": quick, "image_size": list(size), "batch_size": batch, "precision": precision, "data": f"{n_img} synthetic rooms at 192x144",
         "method": "median of timed windows after warm-up; engine and reference in the same process and run",
         "models": {},
     }
     peak = _peak_flops(res["device"]) if dev.type == "cuda" else None
     for name in names:
         torch.manual_seed(0)
-        step, model = engine_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch)
+        step, model = engine_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch, precision=precision)
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         eng = _timed(step, dev, warmup=warmup, windows=windows, steps=steps)
         row: dict[str, Any] = {"engine_img_s": eng["img_s"], "engine_windows": eng["windows_img_s"]}
         if dev.type == "cuda":
             row["peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated(dev) / 1024**3
-            flops = _train_flops(model, dev, size, batch)
+            flops = _train_flops(model, dev, size, batch, precision)
             row["train_flops_per_image"] = flops
             row["achieved_tflops"] = flops * eng["img_s"] / 1e12
             row["mfu"] = flops * eng["img_s"] / peak if peak else None
@@ -235,13 +236,8 @@ def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | Non
                      warmup=warmup, windows=windows, steps=steps)
         row.update(reference_img_s=ref["img_s"], reference_windows=ref["windows_img_s"],
                    speedup=eng["img_s"] / ref["img_s"])
-        if dev.type == "cpu":  # what-if: the engine step under CPU bf16 autocast (not what the engine runs)
-            step, model = engine_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch, bf16=True)
-            w = _timed(step, dev, warmup=warmup, windows=windows, steps=steps)
-            row.update(engine_cpu_bf16_img_s=w["img_s"], speedup_cpu_bf16=w["img_s"] / ref["img_s"])
-            del model, step
-        row["latency_640x480_s"] = _latency(name, dev, size, reps=1 if quick else 10)
-        row["eval_654_s"] = _eval_time(name, dev, size, rgb, depth, 4 if quick else 654)
+        row["latency_640x480_s"] = _latency(name, dev, size, reps=1 if quick else 10, precision=precision)
+        row["eval_654_s"] = _eval_time(name, dev, size, rgb, depth, 4 if quick else 654, precision)
         res["models"][name] = row
         print(f"{name}: engine {row['engine_img_s']:.1f} img/s, reference {row['reference_img_s']:.1f} img/s, "
               f"speedup {row['speedup']:.2f}" + (f", mfu {row['mfu']:.3f}" if row.get("mfu") else ""), flush=True)
@@ -249,11 +245,11 @@ def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | Non
     # Whole study: every table row on the report's schedule (1111 training images, 338 test) from the measured
     # engine throughput: extrapolated, not measured.
     study = 0.0
-    for _, model, _, epochs, *_ in REPORT_ROWS:
-        if model in res["models"]:
-            r = res["models"][model]
-            study += epochs * (1111 / r["engine_img_s"] + r["eval_654_s"] * 338 / 654)
-    res["whole_study_train_s_extrapolated"] = study if all(m in res["models"] for _, m, *_ in REPORT_ROWS) else None
+    for row_ in REPORT_ROWS:  # the official split: 715 training images after the validation hold-out
+        if row_.model in res["models"]:
+            r = res["models"][row_.model]
+            study += row_.epochs * (715 / r["engine_img_s"] + r["eval_654_s"] / 8)  # ~10 test evaluations a run
+    res["whole_study_train_s_extrapolated"] = study if all(r.model in res["models"] for r in REPORT_ROWS) else None
 
     # Scaling: resnet_unet throughput with growing resolution.
     if "resnet_unet" in names:
@@ -262,7 +258,8 @@ def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | Non
         for hw in sizes:
             b = batch if hw[0] <= 128 else max(2, batch // (4 if hw[0] <= 256 else 16))
             big_rgb, big_depth = (rgb, depth) if hw[0] <= 144 else _images(max(4, b), (hw[1], hw[0]))
-            step, model = engine_step_fn("resnet_unet", big_rgb, big_depth, dev=dev, size=hw, batch=b)
+            step, model = engine_step_fn("resnet_unet", big_rgb, big_depth, dev=dev, size=hw, batch=b,
+                                         precision=precision)
             t = _timed(step, dev, warmup=1, windows=2 if quick else 3, steps=1 if dev.type == "cpu" else 3)
             res["scaling_resnet_unet"][f"{hw[0]}x{hw[1]}"] = {"batch": b, "img_s": t["img_s"],
                                                               "pixels_per_s": t["img_s"] * hw[0] * hw[1]}
@@ -281,20 +278,18 @@ def bench_markdown(res: dict[str, Any]) -> str:
     lines = ["<!-- generated by python -m depthutils bench; do not edit -->", "",
              f"# Benchmark on {res['device']}{' (quick mode: tiny sizes, not a measurement)' if res['quick'] else ''}",
              "", f"Training step (forward + backward + Adam) at {res['image_size'][0]}×{res['image_size'][1]}, "
-             f"batch {res['batch_size']}, {res['data']}. {res['method'][0].upper() + res['method'][1:]}. Commit {res['git_commit']}, "
+             f"batch {res['batch_size']}, engine precision {res.get('precision', 'fp32')} (reference: fp32), {res['data']}. {res['method'][0].upper() + res['method'][1:]}. Commit {res['git_commit']}, "
              f"torch {res['versions']['torch']}.", "",
              "| model | engine img/s | reference img/s | speedup | MFU | peak GPU mem [GB] | latency 640×480 [ms] "
-             "| eval 654 [s] | what-if: CPU bf16 img/s (speedup) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| eval 654 [s] |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, r in res["models"].items():
-        bf = (f"{f(r['engine_cpu_bf16_img_s'], 1)} ({f(r['speedup_cpu_bf16'])})" if "engine_cpu_bf16_img_s" in r
-              else "–")
         lines.append(f"| {name} | {f(r['engine_img_s'], 1)} | {f(r['reference_img_s'], 1)} | {f(r['speedup'])} | "
                      f"{f(r.get('mfu'), 3)} | {f(r.get('peak_gpu_mem_gb'))} | {f(r['latency_640x480_s'] * 1000, 0)} | "
-                     f"{f(r['eval_654_s'], 1)} | {bf} |")
+                     f"{f(r['eval_654_s'], 1)} |")
     if res.get("whole_study_train_s_extrapolated"):
-        lines += ["", f"Whole study (all 8 table rows on the report's schedule, 1111 training images, engine "
-                  f"throughput): **{res['whole_study_train_s_extrapolated'] / 60:.1f} min, extrapolated** from the "
+        lines += ["", f"Whole study (all 8 table rows on the report's schedule, 715 training images of the "
+                  f"official split, about 10 test evaluations a run, engine throughput): **{res['whole_study_train_s_extrapolated'] / 60:.1f} min, extrapolated** from the "
                   "measured throughput and evaluation time, not measured end to end."]
     if res.get("scaling_resnet_unet"):
         lines += ["", "Scaling of `resnet_unet` with resolution:", "", "| size | batch | img/s | Mpixel/s |",

@@ -1,26 +1,56 @@
-"""Command line: ``python -m depthutils {synth,download,models,train,evaluate,predict,pipeline,bench}``."""
+"""Command line: ``python -m depthutils {synth,download,models,train,evaluate,baselines,predict,pipeline,bench}``.
+
+The ``train`` flags are generated from :class:`~depthutils.config.TrainConfig`'s fields, so a setting is declared
+once. Only the flags a user gives are passed on: with ``--resume`` everything else comes from the run itself.
+"""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
 
 
-def _wh(s: str) -> tuple[int, int]:
-    """'256x192' → (256, 192): width first, as the synthetic renders and image files are sized."""
-    w, h = (int(v) for v in s.lower().split("x"))
-    return w, h
+def _positive_int(s: str) -> int:
+    v = int(s)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
+    return v
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field; defaults stay in the dataclass (argparse.SUPPRESS keeps unset flags out)."""
+    from .config import config_fields
+
+    for f in config_fields():
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not f.default_factory else None  # type: ignore[misc]
+        shown = "x".join(map(str, default)) if isinstance(default, tuple) else default
+        help_ = f"{f.metadata['help']} (default: {shown})"
+        kw: dict = {"default": argparse.SUPPRESS, "help": help_}
+        t = str(f.type)
+        if "choices" in f.metadata:
+            kw["choices"] = list(f.metadata["choices"])
+        if t == "bool":
+            kw["action"] = argparse.BooleanOptionalAction
+        elif t.startswith("tuple[float"):
+            kw.update(type=float, nargs=2, metavar=("LO", "HI"))
+        elif t.startswith("int"):
+            kw["type"] = int
+        elif t.startswith("float"):
+            kw["type"] = float
+        p.add_argument(flag, **kw)
 
 
 def _synth(a: argparse.Namespace) -> int:
+    from .config import parse_size
     from .data.synthetic import write_synthetic_mat
 
-    w, h = _wh(a.size)
-    path = write_synthetic_mat(a.out, count=a.count, seed=a.seed, size=(w, h), workers=a.workers)
-    print(f"wrote {a.count} synthetic scenes at {w}x{h} (seed {a.seed}) to {path} and {path.with_name('splits.mat')}")
+    h, w = parse_size(a.size)
+    path = write_synthetic_mat(a.out, count=a.count, seed=a.seed, size=(h, w), workers=a.workers)
+    print(f"wrote {a.count} synthetic scenes at {h}x{w} (HxW, seed {a.seed}) to {path} and "
+          f"{path.with_name('splits.mat')}")
     return 0
 
 
@@ -44,26 +74,28 @@ def _models(a: argparse.Namespace) -> int:
 
 
 def _train(a: argparse.Namespace) -> int:
-    from .config import TrainConfig
+    from .config import TrainConfig, config_fields
+    from .run_folder import RunFolder
     from .train import fit
 
-    epochs = a.epochs
-    if a.resume and epochs is None and (Path(a.out) / "config.json").exists():
-        # resuming without --epochs finishes the run as it was started, not the report's preset
-        epochs = json.loads((Path(a.out) / "config.json").read_text())["config"]["epochs"]
-    cfg = TrainConfig(model=a.model, data=a.data, epochs=epochs, batch_size=a.batch_size, lr=a.lr,
-                      weight_decay=a.weight_decay, loss=a.loss, image_size=a.image_size, seed=a.seed, split=a.split,
-                      limit=a.limit, test_limit=a.test_limit, pretrained=a.pretrained, max_depth=a.max_depth,
-                      lr_schedule=a.lr_schedule, flip_tta=a.flip_tta, device=a.device, compile=a.compile,
-                      synth_count=a.synth_count, synth_size=_wh(a.synth_size))
+    given = {f.name: getattr(a, f.name) for f in config_fields() if hasattr(a, f.name)}
+    stored = RunFolder(a.out).read_config() if (a.resume or a.resume_from) else None
+    if stored is not None:  # resuming: the run's own settings, overridden only by what was given
+        cfg = TrainConfig.from_dict({**stored["config"], "epochs": None, **given})
+    elif "model" not in given:
+        raise ValueError("--model is required (python -m depthutils models lists them)")
+    else:
+        cfg = TrainConfig(**given)
     try:
-        r = fit(cfg, a.out, resume=a.resume, progress=not a.quiet)
+        r = fit(cfg, a.out, resume=a.resume or bool(a.resume_from), resume_from=a.resume_from, progress=not a.quiet)
     except KeyboardInterrupt:
         return 130
-    m = r["metrics"]
-    print(f"done: {a.out}/results.json  L1 {m['l1_global']:.4f}  MSE {m['mse_global']:.4f}  δ1 {m['delta1']:.3f}  "
-          f"AbsRel {m['abs_rel']:.3f}  RMSE {m['rmse']:.3f} m  ({r['dataset']['kind']} data, "
-          f"encoder {r['pretrained']['used']})")
+    m = r["protocols"]["standard"]
+    p = m["protocol"]
+    print(f"done: {Path(a.out) / 'results.json'}  standard protocol (GT {p['gt_resolution_hw'][0]}x"
+          f"{p['gt_resolution_hw'][1]}, Eigen crop, flip TTA {p['flip_tta']}): δ1 {m['delta1']:.3f}  "
+          f"AbsRel {m['abs_rel']:.3f}  RMSE {m['rmse']:.3f} m  ({r['dataset']['kind']} data, encoder "
+          f"{r['pretrained']['used']}, {r['precision']})")
     return 0
 
 
@@ -71,29 +103,53 @@ def _evaluate(a: argparse.Namespace) -> int:
     from ._env import device_name, git_commit, resolve_device, versions
     from ._io import write_json_atomic
     from .config import TrainConfig
-    from .data import load_dataset
-    from .metrics import STANDARD_KEYS
-    from .train import DeviceData, evaluate, load_checkpoint, model_from_checkpoint
+    from .engine import DeviceData, resolve_precision
+    from .run_folder import load_checkpoint, model_from_checkpoint
+    from .train import final_evaluation, load_data
 
     ck = load_checkpoint(a.checkpoint)
     cfg = TrainConfig.from_dict(ck["config"])
     device = resolve_device(a.device)
-    data = load_dataset(a.data or cfg.data, split=a.split or cfg.split, split_seed=cfg.seed, limit=0,
-                        test_limit=a.test_limit, synth_count=cfg.synth_count, synth_size=cfg.synth_size)
-    model = model_from_checkpoint(ck, device)
-    m = evaluate(model, DeviceData(data, data.test, device), image_size=cfg.image_size, max_depth=cfg.max_depth,
-                 flip_tta=a.flip_tta, edges=True, eigen_variant=True)
-    if a.eigen_crop:  # the standard set with the Eigen crop becomes the primary one; the uncropped stays as full_*
-        m.update({f"full_{k}": m[k] for k in STANDARD_KEYS})
-        m.update({k: m[f"eigen_{k}"] for k in STANDARD_KEYS})
+    precision = resolve_precision(a.precision, device)
+    from .other_cameras import evaluate_frames, is_frames_folder
+
+    if a.data and is_frames_folder(a.data):
+        res = evaluate_frames(model_from_checkpoint(ck, device), a.data, image_size=cfg.image_size,
+                              max_depth=cfg.max_depth, precision=precision, flip_tta=a.flip_tta)
+    else:
+        over = {"data": a.data or cfg.data, "split": a.split or cfg.split, "test_limit": a.test_limit,
+                "gt_data": a.gt_data if a.gt_data is not None else cfg.gt_data}
+        data = load_data(TrainConfig.from_dict({**cfg.to_dict(), **over}), with_train=False)
+        res = final_evaluation(model_from_checkpoint(ck, device), DeviceData(data, data.test, device, gt=data.test_gt),
+                               image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision,
+                               loss=cfg.loss, flip_tta=a.flip_tta)
+        res["dataset"] = data.identity
     out = Path(a.out or Path(a.checkpoint).with_name("evaluation.json"))
-    res = {"model_name": ck["model_name"], "title": ck["title"], "checkpoint": str(a.checkpoint),
-           "epochs": ck["epoch"], "dataset": data.identity, "pretrained": ck["pretrained"],
-           "eigen_crop": a.eigen_crop, "flip_tta": a.flip_tta, "metrics": m, "train_config": ck["config"],
+    res = {"model_name": ck["model_name"], "title": ck["title"], "checkpoint": str(a.checkpoint), "epochs": ck["epoch"],
+           "pretrained": ck["pretrained"], "train_config": ck["config"], "precision": precision, **res,
            "versions": versions(), "git_commit": git_commit(), "device": device_name(device)}
     write_json_atomic(out, res)
-    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()}, indent=1))
+    for name, m in res["protocols"].items():
+        keys = ("delta1", "abs_rel", "rmse", "l1_global", "n_images")
+        print(name, {k: round(m[k], 4) if isinstance(m[k], float) else m[k] for k in keys if k in m})
     print(f"wrote {out}")
+    return 0
+
+
+def _baselines(a: argparse.Namespace) -> int:
+    from ._io import write_json_atomic
+    from .baselines import evaluate_baselines
+    from .config import parse_size
+    from .data import load_dataset
+
+    data = load_dataset(a.data, split=a.split, gt_data=a.gt_data)
+    res = evaluate_baselines(data, image_size=parse_size(a.image_size))
+    write_json_atomic(a.out, res)
+    for name, r in res["rows"].items():
+        m = r["protocols"]["standard"]
+        print(f"{r['title']}: standard protocol δ1 {m['delta1']:.3f}  AbsRel {m['abs_rel']:.3f}  RMSE {m['rmse']:.2f} m"
+              f"  L1 (÷10 m) {m['l1_global']:.4f}  MSE (÷10 m) {m['mse_global']:.4f}")
+    print(f"wrote {a.out}")
     return 0
 
 
@@ -101,7 +157,7 @@ def _predict(a: argparse.Namespace) -> int:
     from ._env import resolve_device
     from .config import TrainConfig
     from .predict import predict_paths
-    from .train import load_checkpoint, model_from_checkpoint
+    from .run_folder import load_checkpoint, model_from_checkpoint
 
     ck = load_checkpoint(a.checkpoint)
     cfg = TrainConfig.from_dict(ck["config"])
@@ -115,28 +171,33 @@ def _predict(a: argparse.Namespace) -> int:
 
 
 def _pipeline(a: argparse.Namespace) -> int:
-    from .pipeline import run_pipeline
+    from .pipeline import pipeline_status, run_pipeline
 
-    return run_pipeline(profile=a.profile, data=a.data, out=a.out, only=a.only)
+    if a.status:
+        return pipeline_status(a.out or f"results/{a.profile}-nyu")
+    return run_pipeline(profile=a.profile, data=a.data, gt_data=a.gt_data, out=a.out, only=a.only,
+                        precision=a.precision, figures=a.figures, tables=a.tables)
 
 
 def _bench(a: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    run_bench(device=a.device, quick=a.quick, out=a.out, models=a.models)
+    run_bench(device=a.device, quick=a.quick, out=a.out, models=a.models, precision=a.precision)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .config import PRECISIONS, SPLITS
+
     p = argparse.ArgumentParser(prog="python -m depthutils", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
 
     s = sub.add_parser("synth", help="render the synthetic dataset in the official .mat layout")
     s.add_argument("--out", default="data/synthetic/nyu_depth_v2_labeled.mat")
-    s.add_argument("--count", type=int, default=1449)
-    s.add_argument("--size", default="640x480", help="WxH (default 640x480, NYU's)")
+    s.add_argument("--count", type=_positive_int, default=1449)
+    s.add_argument("--size", default="480x640", help="HxW (default 480x640, NYU's)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--workers", type=int, default=None)
+    s.add_argument("--workers", type=_positive_int, default=None)
     s.set_defaults(fn=_synth)
 
     s = sub.add_parser("download", help="fetch the official labeled .mat (2.8 GB) and splits.mat")
@@ -146,44 +207,36 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("models", help="list the models with parameter counts and encoders")
     s.set_defaults(fn=_models)
 
-    s = sub.add_parser("train", help="train a model")
-    s.add_argument("--model", required=True)
-    s.add_argument("--data", default=None, help="'synthetic', a .mat file or an RGB-D folder (default: "
-                   "$DEPTHUTILS_DATA, else synthetic)")
-    s.add_argument("--out", required=True)
-    s.add_argument("--epochs", type=int, default=None, help="default: the report's schedule for the model "
-                   "(with --resume: the resumed run's own count)")
-    s.add_argument("--batch-size", type=int, default=64)
-    s.add_argument("--lr", type=float, default=1e-4)
-    s.add_argument("--weight-decay", type=float, default=0.0)
-    s.add_argument("--loss", default="l1", help="l1, berhu, ssim_l1, gradient, silog or a sum like 'silog+0.5*gradient'")
-    s.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"])
-    s.add_argument("--image-size", default="128", help="N or HxW, multiples of 32")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--split", default="report", choices=["report", "official"])
-    s.add_argument("--limit", type=int, default=None, help="use the first N training images")
-    s.add_argument("--test-limit", type=int, default=None, help="use the first N test images")
-    s.add_argument("--pretrained", default="auto", choices=["true", "false", "auto"])
-    s.add_argument("--max-depth", type=float, default=10.0)
-    s.add_argument("--flip-tta", action="store_true", help="flip test-time augmentation in the final evaluation")
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--compile", action="store_true")
-    s.add_argument("--synth-count", type=int, default=1449, help="scenes in the synthetic set (with --data synthetic)")
-    s.add_argument("--synth-size", default="256x192", help="WxH of the synthetic renders")
-    s.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    s = sub.add_parser("train", help="train a model (flags: the fields of TrainConfig)")
+    s.add_argument("--out", required=True, help="the run folder")
+    _add_config_flags(s)
+    s.add_argument("--resume", action="store_true", help="continue the run in OUT from its last.pt (finished runs "
+                   "are left as they are; only a longer --epochs may change)")
+    s.add_argument("--resume-from", default=None, help="continue from this checkpoint instead of OUT/last.pt")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=_train)
 
-    s = sub.add_parser("evaluate", help="test-set metrics of a checkpoint → results JSON")
+    s = sub.add_parser("evaluate", help="test-set metrics of a checkpoint under both protocols → JSON")
     s.add_argument("--checkpoint", required=True)
-    s.add_argument("--data", default=None, help="default: the data the checkpoint was trained on")
-    s.add_argument("--split", default=None, choices=["report", "official"])
-    s.add_argument("--test-limit", type=int, default=None)
-    s.add_argument("--eigen-crop", action="store_true")
-    s.add_argument("--flip-tta", action="store_true")
+    s.add_argument("--data", default=None, help="default: the data the checkpoint was trained on; a folder of "
+                   "NAME/rgb.png + NAME/depth.png frames from other cameras is scored raw and median-scaled")
+    s.add_argument("--gt-data", default=None, help="full-resolution ground truth (default: the run's)")
+    s.add_argument("--split", default=None, choices=SPLITS)
+    s.add_argument("--test-limit", type=_positive_int, default=None)
+    s.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, default=True,
+                   help="flip TTA in the standard protocol (default: on)")
+    s.add_argument("--precision", default="auto", choices=PRECISIONS)
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--out", default=None, help="default: evaluation.json beside the checkpoint")
     s.set_defaults(fn=_evaluate)
+
+    s = sub.add_parser("baselines", help="the image-blind baselines (mean depth map, median constant) → JSON")
+    s.add_argument("--data", required=True, help="a .mat file or an RGB-D folder")
+    s.add_argument("--split", default="official", choices=SPLITS)
+    s.add_argument("--gt-data", default=None, help="full-resolution ground truth for the standard protocol")
+    s.add_argument("--image-size", default="128", help="the model input they stand in for (report protocol)")
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=_baselines)
 
     s = sub.add_parser("predict", help="depth for your own photos")
     s.add_argument("--checkpoint", required=True)
@@ -194,29 +247,47 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.set_defaults(fn=_predict)
 
-    s = sub.add_parser("pipeline", help="run every notebook in order through papermill")
-    s.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "full"])
+    from .pipeline import PROFILES
+
+    s = sub.add_parser("pipeline", help="run every notebook in order through papermill (resumes where it stopped)")
+    s.add_argument("--profile", default="cpu", choices=list(PROFILES))
     s.add_argument("--data", default=None, help="real data path (default: $DEPTHUTILS_DATA, else synthetic)")
-    s.add_argument("--out", default=None, help="default: runs/<profile>")
+    s.add_argument("--gt-data", default=None, help="full-resolution ground truth for the standard protocol")
+    s.add_argument("--out", default=None, help="default: results/<profile>-<data kind> (runs/ for smoke)")
+    s.add_argument("--figures", default=None, help="default: figures/<profile>-<data kind> (OUT/figures for smoke)")
+    s.add_argument("--tables", default=None, help="default: report/generated/<tag>.md (OUT/tables.md for smoke)")
     s.add_argument("--only", default=None, help="comma-separated notebook name prefixes to run")
+    s.add_argument("--precision", default="auto", choices=PRECISIONS)
+    s.add_argument("--status", action="store_true", help="print each row's progress and an ETA, then exit")
     s.set_defaults(fn=_pipeline)
 
     s = sub.add_parser("bench", help="engine vs. plain-loop throughput, latency, scaling")
     s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     s.add_argument("--quick", action="store_true")
     s.add_argument("--models", default=None, help="comma-separated model names (default: all)")
-    s.add_argument("--out", default=None)
+    s.add_argument("--precision", default="auto", choices=PRECISIONS)
+    s.add_argument("--out", default=None, help="default: report/benchmark-<device>.json")
     s.set_defaults(fn=_bench)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .data.download import DownloadError
     from .data.nyu import DataError
-    from .train import CheckpointError
+    from .run_folder import CheckpointError, RunLockedError
+    from .train import NonFiniteLossError
 
     a = build_parser().parse_args(argv)
     try:
         return a.fn(a)
-    except (DataError, CheckpointError, FileNotFoundError, FileExistsError, ValueError) as e:
+    except (DataError, DownloadError, CheckpointError, RunLockedError, NonFiniteLossError, FileNotFoundError,
+            FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a read-only --out, a full disk: say which and where
+        import errno
+
+        what = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
+                errno.EACCES: "permission denied"}.get(e.errno, e.strerror or str(e))
+        print(f"error: {what}: {e.filename or ''}. Free space or choose another --out.", file=sys.stderr)
         return 2

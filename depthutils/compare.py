@@ -1,4 +1,5 @@
-"""Collecting training results into the report's tables (its Figure 2) and the standard-metric tables."""
+"""Collecting results into the study's tables: the report's table (its Figure 2) and the standard table, each
+with the image-blind baselines as rows, and the generated Markdown for report/generated/."""
 from __future__ import annotations
 
 import json
@@ -9,34 +10,42 @@ from typing import Any
 
 from .config import REPORT_ROWS
 
-__all__ = ["row_dir", "collect_results", "report_table", "standard_table", "to_markdown", "provenance",
-           "write_report_tables"]
+__all__ = ["collect_results", "baseline_rows", "report_table", "standard_table", "to_markdown", "provenance",
+           "write_report_tables", "separated", "EXTRA_ROWS"]
+
+#: Run folders beside the report's rows that the tables pick up when present (title None: from the results).
+EXTRA_ROWS = {"resnet_unet_report_split": "ResNet UNet, L1 loss (report split)",
+              "resnete_decoder_v3_aspect": "ResNetE Decoder v3, 96x128 (aspect kept)", "improved": None}
 
 
-def row_dir(title: str) -> str:
-    """Folder name of a table row's run, e.g. 'ResNet UNet, BerHu' → 'resnet_unet_berhu'."""
-    for t, model, loss, *_ in REPORT_ROWS:
-        if t == title:
-            return model if loss == "l1" else f"{model}_{loss}"
-    return "".join(c if c.isalnum() else "_" for c in title.lower()).strip("_")
+def _row(title: str, run: str | None, results: dict | None, printed: tuple = (None, None),
+         report_epochs: int | None = None, kind: str = "model") -> dict[str, Any]:
+    return {"row": title, "run": run, "results": results, "report_l1": printed[0], "report_mse": printed[1],
+            "report_epochs": report_epochs, "kind": kind}
 
 
-def collect_results(runs_dir: str | Path, extra_rows: list[str] = ()) -> list[dict[str, Any]]:
-    """Each report row with its results.json (or None when that run is missing)."""
+def collect_results(runs_dir: str | Path) -> list[dict[str, Any]]:
+    """The report's rows (results None when a run is missing or unfinished), then the extra rows that exist."""
     runs_dir = Path(runs_dir)
-    rows = []
-    for title, model, loss, epochs, l1, mse in REPORT_ROWS:
-        p = runs_dir / row_dir(title) / "results.json"
-        rows.append({"row": title, "model": model, "loss": loss, "report_epochs": epochs, "report_l1": l1,
-                     "report_mse": mse, "results": json.loads(p.read_text()) if p.exists() else None})
-    for name in extra_rows:
+
+    def load(name: str) -> dict | None:
         p = runs_dir / name / "results.json"
-        if p.exists():
-            r = json.loads(p.read_text())
-            rows.append({"row": f"{r['title']} (improved: {r['config']['loss']})", "model": r["model_name"],
-                         "loss": r["config"]["loss"], "report_epochs": None, "report_l1": None, "report_mse": None,
-                         "results": r})
+        return json.loads(p.read_text()) if p.exists() else None
+
+    rows = [_row(r.title, r.run_name, load(r.run_name), (r.printed_l1, r.printed_mse), r.epochs)
+            for r in REPORT_ROWS]
+    for name, title in EXTRA_ROWS.items():
+        res = load(name)
+        if res:
+            rows.append(_row(title or f"{res['title']}, improved ({res['config']['loss']})", name, res))
     return rows
+
+
+def baseline_rows(baselines: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The baselines file's rows in the layout of collect_results (kind 'baseline')."""
+    if not baselines:
+        return []
+    return [_row(r["title"], name, r, kind="baseline") for name, r in baselines["rows"].items()]
 
 
 def _f(v: Any, nd: int = 4) -> str:
@@ -45,35 +54,56 @@ def _f(v: Any, nd: int = 4) -> str:
     return f"{v:.{nd}f}" if isinstance(v, float) else str(v)
 
 
+def _ci(m: dict, key: str, nd: int) -> str:
+    """'0.512 [0.498, 0.526]': the mean and its 95% bootstrap interval."""
+    lo, hi = (m.get("ci") or {}).get(key, (None, None))
+    return f"{_f(m.get(key), nd)} [{_f(lo, nd)}, {_f(hi, nd)}]" if lo is not None else _f(m.get(key), nd)
+
+
+def _protocol(r: dict, name: str) -> dict:
+    return ((r["results"] or {}).get("protocols") or {}).get(name, {})
+
+
 def report_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    """Figure 2 rebuilt: the report's printed L1/MSE beside ours (global ÷ 10 m, and per image)."""
-    head = ["row", "report epochs", "our epochs", "report L1", "our L1 (÷10 m)", "report MSE", "our MSE (÷10 m)",
-            "our L1 (per image)", "our MSE (per image)"]
+    """Figure 2 rebuilt: the report's printed L1/MSE beside ours under both readings of its normalisation
+    (global ÷ 10 m, and per image min–max), at the model's resolution (the report protocol)."""
+    head = ["row", "report epochs", "our epochs", "report L1", "L1 (÷10 m)", "L1 (per image)", "report MSE",
+            "MSE (÷10 m)", "MSE (per image)"]
     body = []
     for r in rows:
-        res = r["results"] or {}
-        m = res.get("metrics", {})
-        body.append([r["row"], _f(r["report_epochs"]), _f(res.get("epochs")), _f(r["report_l1"]),
-                     _f(m.get("l1_global")), _f(r["report_mse"]), _f(m.get("mse_global")),
-                     _f(m.get("l1_per_image")), _f(m.get("mse_per_image"))])
+        m = _protocol(r, "report")
+        body.append([r["row"], _f(r["report_epochs"]), _f((r["results"] or {}).get("epochs")), _f(r["report_l1"]),
+                     _f(m.get("l1_global")), _f(m.get("l1_per_image")), _f(r["report_mse"]), _f(m.get("mse_global")),
+                     _f(m.get("mse_per_image"))])
     return head, body
 
 
 def standard_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    """Standard metrics (metres, Eigen crop), edge sharpness, parameters and training time per row."""
-    head = ["row", "δ1 ↑", "δ2 ↑", "AbsRel ↓", "RMSE [m] ↓", "log10 ↓", "SILog ↓", "ε_acc [px] ↓", "ε_comp [px] ↓",
-            "depth SSIM ↑", "params [M]", "train time [s]", "encoder"]
+    """The standard protocol (ground truth at full resolution, Eigen crop, flip TTA) with 95% bootstrap intervals
+    over test images; then edge sharpness (report protocol), size, training time, precision, encoder."""
+    head = ["row", "δ1 ↑ [95% CI]", "AbsRel ↓ [95% CI]", "RMSE [m] ↓ [95% CI]", "L1 ÷10 m ↓ [95% CI]", "δ2 ↑",
+            "log10 ↓", "ε_acc [px] ↓", "params [M]", "train time [min]", "precision", "encoder"]
     body = []
     for r in rows:
         res = r["results"] or {}
-        m = res.get("metrics", {})
-        body.append([r["row"], _f(m.get("eigen_delta1"), 3), _f(m.get("eigen_delta2"), 3),
-                     _f(m.get("eigen_abs_rel"), 3), _f(m.get("eigen_rmse"), 3), _f(m.get("eigen_log10"), 3),
-                     _f(m.get("eigen_silog"), 2), _f(m.get("dbe_acc"), 2), _f(m.get("dbe_comp"), 2),
-                     _f(m.get("depth_ssim"), 3),
-                     _f(res["model_meta"]["n_params"] / 1e6, 1) if res else "–",
-                     _f(res.get("train_time_s"), 0), res.get("pretrained", {}).get("used", "–")])
+        m, rep = _protocol(r, "standard"), _protocol(r, "report")
+        model = r["kind"] == "model"
+        body.append([r["row"], _ci(m, "delta1", 3), _ci(m, "abs_rel", 3), _ci(m, "rmse", 3), _ci(m, "l1_global", 4),
+                     _f(m.get("delta2"), 3), _f(m.get("log10"), 3), _f(rep.get("dbe_acc"), 2),
+                     _f(res["model_meta"]["n_params"] / 1e6, 1) if model and res else "–",
+                     _f(res["train_time_s"] / 60, 1) if model and res else "–",
+                     res.get("precision", "–") if model else "–",
+                     res.get("pretrained", {}).get("used", "–") if model else "image-blind"])
     return head, body
+
+
+def separated(a: dict, b: dict, key: str, protocol: str = "standard") -> bool | None:
+    """True when the 95% intervals of ``key`` for rows ``a`` and ``b`` do not overlap (None when one is missing)."""
+    ia = (_protocol(a, protocol).get("ci") or {}).get(key)
+    ib = (_protocol(b, protocol).get("ci") or {}).get(key)
+    if not ia or not ib or any(v is None for v in (*ia, *ib)):
+        return None
+    return ia[1] < ib[0] or ib[1] < ia[0]
 
 
 def to_markdown(head: list[str], body: list[list[str]]) -> str:
@@ -83,42 +113,59 @@ def to_markdown(head: list[str], body: list[list[str]]) -> str:
 
 
 def provenance(rows: list[dict]) -> dict[str, Any]:
-    """What the results rest on: data, split, device, pretrained modes, versions, commit (from the results)."""
-    got = [r["results"] for r in rows if r["results"]]
+    """What the results rest on: data, split, ground truth, device, precision, encoders, versions, commits."""
+    got = [r["results"] for r in rows if r["results"] and r["kind"] == "model"]
     if not got:
         return {}
     first = got[0]
     ds = first["dataset"]
+    std = first["protocols"]["standard"]["protocol"]
     return {
-        "data": f"{ds['name']} ({ds['kind']})", "split": ds["split"], "n_train": ds["n_train"], "n_test": ds["n_test"],
-        "resolution": ds.get("resolution_wh"), "image_size": first["config"]["image_size"],
-        "device": first["device"], "encoders": sorted({g["pretrained"]["used"] for g in got}),
-        "versions": first["versions"], "git_commit": sorted({g["git_commit"] for g in got}),
-        "profile": first["config"].get("extra", {}).get("profile"),
+        "data": f"{ds['name']} ({ds['kind']})", "split": ds["split"], "n_train": ds["n_train"], "n_val": ds.get("n_val"),
+        "n_test": ds["n_test"], "resolution_wh": ds.get("resolution_wh"), "image_size": first["config"]["image_size"],
+        "gt_resolution_hw": std["gt_resolution_hw"], "flip_tta": std["flip_tta"],
+        "device": sorted({g["device"] for g in got}), "precision": sorted({g.get("precision", "fp32") for g in got}),
+        "encoders": sorted({g["pretrained"]["used"] for g in got}), "versions": first["versions"],
+        "git_commit": sorted({g["git_commit"] for g in got}), "profile": first["config"].get("extra", {}).get("profile"),
+        "train_time_min": sum(g["train_time_s"] for g in got) / 60,
     }
 
 
 def write_report_tables(rows: list[dict], path: str | Path, figures: dict[str, str | Path]) -> Path:
-    """The generated part of the report: provenance, Figure 2 rebuilt, standard metrics, figure links."""
+    """The generated part of the report: provenance, Figure 2 rebuilt, the standard table, figure links.
+    ``rows`` are the model rows followed by the baseline rows."""
     from ._io import write_text_atomic
 
     path = Path(path)
     prov = provenance(rows)
     enc = prov.get("encoders", [])
+    gt = prov.get("gt_resolution_hw") or ["?", "?"]
     lines = ["<!-- generated by notebooks/08_compare.ipynb (python -m depthutils pipeline); do not edit -->", "",
              f"# Results: profile `{prov.get('profile')}` on {prov.get('data')}", "",
-             f"- Data: {prov.get('data')}; split `{prov.get('split')}` with {prov.get('n_train')} training and "
-             f"{prov.get('n_test')} test images; stored resolution {prov.get('resolution')}, model input "
-             f"{prov.get('image_size')}.",
-             f"- Encoders: {'trained from scratch (no ImageNet weights were loaded)' if enc == ['scratch'] else enc}.",
-             f"- Hardware: {prov.get('device')}. Versions: {prov.get('versions')}. Commit(s): {prov.get('git_commit')}.",
+             f"- Data: {prov.get('data')}; split `{prov.get('split')}` with {prov.get('n_train')} training, "
+             f"{prov.get('n_val')} validation (held out of the training split in contiguous blocks) and "
+             f"{prov.get('n_test')} test images; stored resolution (W×H) {prov.get('resolution_wh')}, model input "
+             f"(H×W) {prov.get('image_size')}.",
+             f"- Encoders: {'trained from scratch (no ImageNet weights were loaded)' if enc == ['scratch'] else enc}. "
+             f"Precision: {', '.join(prov.get('precision', []))}.",
+             f"- Hardware: {'; '.join(prov.get('device', []))}. Total training time of the rows: "
+             f"{prov.get('train_time_min', 0):.0f} min. Versions: {prov.get('versions')}. Commit(s): "
+             f"{prov.get('git_commit')}.",
+             "- Every row is its run's last epoch (best.pt, chosen on the validation subset, is not used here).",
+             "- Baselines: image-blind predictors fitted on the training split (the mean depth map, and one constant, "
+             "the median depth), scored by the same code on the same test images. A row that does not beat them has "
+             "not learnt depth from the image.",
              "", "## The report's table (its Figure 2), rebuilt", "",
-             "L1 and MSE on normalised test depth. `÷10 m` is the global normalisation set beside the report's "
-             "printed values; `per image` maps both maps by the ground truth's own min–max.", "",
-             to_markdown(*report_table(rows)),
-             "## Standard metrics (metres, Eigen crop), edge sharpness, size and time", "",
-             "ε_acc / ε_comp: depth-boundary accuracy / completeness in pixels at the model's resolution "
-             "(truncated at 10 px). Training time is the sum of the epochs' wall-clock times.", "",
+             "Report protocol: the test image and its ground truth resized to the model input, metrics at that "
+             "resolution, no crop, no flip TTA. L1 and MSE on normalised depth in both readings of the report: "
+             "`÷10 m` divides both maps by the 10 m maximum; `per image` maps both by the ground truth's own min–max.",
+             "", to_markdown(*report_table(rows)),
+             "## Standard metrics", "",
+             f"Standard protocol: prediction at the model input, upsampled bilinearly to the ground truth's "
+             f"{gt[0]}×{gt[1]}, Eigen crop, valid depth in (1e-3, 10] m, per-image means, flip TTA "
+             f"{'on' if prov.get('flip_tta') else 'off'} for the models (off for the image-blind baselines). "
+             "Brackets: 95% bootstrap intervals over test images; two rows differ only where their intervals do not "
+             "overlap. ε_acc: depth-boundary accuracy at the model's resolution (pixels, truncated at 10).", "",
              to_markdown(*standard_table(rows))]
     for title, fig in figures.items():
         link = Path(os.path.relpath(Path(fig).resolve(), path.parent.resolve()))

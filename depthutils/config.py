@@ -1,29 +1,54 @@
-"""Training settings as one dataclass, and the report's schedules as named presets."""
+"""Every setting of a training run, declared once, and the report's table rows.
+
+``TrainConfig`` is the one declaration of a setting: the ``train`` command's flags are generated from its fields
+(help text from each field's metadata), the notebooks' parameters are its field names, and a run saves it as
+``config.json`` and inside every checkpoint. The report's schedules derive from ``REPORT_ROWS``.
+"""
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["TrainConfig", "REPORT_EPOCHS", "REPORT_ROWS", "parse_pretrained", "parse_size"]
+__all__ = ["TrainConfig", "ReportRow", "REPORT_ROWS", "REPORT_EPOCHS", "parse_pretrained", "parse_size",
+           "config_fields"]
 
-#: The report's schedules (epochs) per architecture.
-REPORT_EPOCHS = {
-    "resnete_decoder_v1": 50, "resnete_decoder_v2": 25, "resnete_decoder_v3": 50,
-    "resnet_unet": 50, "de_noskip": 50, "densenet_unet": 100,
-}
 
-#: The rows of the report's table (its Figure 2): (row title, model, loss, epochs, printed L1, printed MSE).
-REPORT_ROWS = [
-    ("ResNetE Decoder v1", "resnete_decoder_v1", "l1", 50, 0.0939, 0.0194),
-    ("ResNetE Decoder v2", "resnete_decoder_v2", "l1", 25, 0.0976, 0.0190),
-    ("ResNetE Decoder v3", "resnete_decoder_v3", "l1", 50, 0.1006, 0.0207),
-    ("ResNet UNet, L1 loss", "resnet_unet", "l1", 50, 0.0845, 0.0171),
-    ("ResNet UNet, BerHu", "resnet_unet", "berhu", 50, 0.0878, 0.0175),
-    ("ResNet UNet, SSIM+L1", "resnet_unet", "ssim_l1", 50, 0.1231, 0.0299),
-    ("DE NoSkip", "de_noskip", "l1", 50, 0.0891, 0.0179),
-    ("DenseNet UNet", "densenet_unet", "l1", 100, 0.0972, 0.0234),
+class ReportRow(NamedTuple):
+    """One row of the report's table (its Figure 2), with the values the report printed."""
+
+    title: str
+    model: str
+    loss: str
+    epochs: int
+    printed_l1: float
+    printed_mse: float
+
+    @property
+    def run_name(self) -> str:
+        """Folder name of the row's run, e.g. 'resnet_unet_berhu'."""
+        return self.model if self.loss == "l1" else f"{self.model}_{self.loss}"
+
+
+REPORT_ROWS: list[ReportRow] = [
+    ReportRow("ResNetE Decoder v1", "resnete_decoder_v1", "l1", 50, 0.0939, 0.0194),
+    ReportRow("ResNetE Decoder v2", "resnete_decoder_v2", "l1", 25, 0.0976, 0.0190),
+    ReportRow("ResNetE Decoder v3", "resnete_decoder_v3", "l1", 50, 0.1006, 0.0207),
+    ReportRow("ResNet UNet, L1 loss", "resnet_unet", "l1", 50, 0.0845, 0.0171),
+    ReportRow("ResNet UNet, BerHu", "resnet_unet", "berhu", 50, 0.0878, 0.0175),
+    ReportRow("ResNet UNet, SSIM+L1", "resnet_unet", "ssim_l1", 50, 0.1231, 0.0299),
+    ReportRow("DE NoSkip", "de_noskip", "l1", 50, 0.0891, 0.0179),
+    ReportRow("DenseNet UNet", "densenet_unet", "l1", 100, 0.0972, 0.0234),
 ]
+
+#: The report's epochs per architecture (derived from the table rows).
+REPORT_EPOCHS: dict[str, int] = {r.model: r.epochs for r in REPORT_ROWS}
+
+PRECISIONS = ("auto", "bf16", "fp32")
+SPLITS = ("report", "official")
+SCHEDULES = ("constant", "cosine")
+OPTIMIZERS = ("adam", "adamw")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def parse_pretrained(v: Any) -> bool | str:
@@ -41,64 +66,115 @@ def parse_pretrained(v: Any) -> bool | str:
 
 
 def parse_size(v: Any) -> tuple[int, int]:
-    """128 → (128, 128); '96x128' or (96, 128) → (H, W)."""
-    if isinstance(v, int):
-        return (v, v)
-    if isinstance(v, (tuple, list)):
-        return (int(v[0]), int(v[1]))
-    s = str(v).lower()
-    if "x" in s:
-        h, w = s.split("x")
-        return (int(h), int(w))
-    return (int(s), int(s))
+    """128 → (128, 128); '96x128' or (96, 128) → (H, W). Sizes are height × width everywhere."""
+    try:
+        if isinstance(v, int):
+            h, w = v, v
+        elif isinstance(v, (tuple, list)):
+            h, w = (int(x) for x in v)
+        else:
+            s = str(v).lower().strip()
+            h, w = (int(x) for x in s.split("x")) if "x" in s else (int(s), int(s))
+    except ValueError:
+        raise ValueError(f"size {v!r} is not N or HxW (height x width), e.g. 128 or 96x128") from None
+    if h <= 0 or w <= 0:
+        raise ValueError(f"size {v!r} must be positive")
+    return h, w
+
+
+def _f(default: Any, help: str, **meta: Any) -> Any:
+    """A dataclass field whose help text (and CLI choices) live in its metadata."""
+    kw = {"default_factory": default} if callable(default) else {"default": default}
+    return field(metadata={"help": help, **meta}, **kw)
 
 
 @dataclass
 class TrainConfig:
     """Everything a training run depends on; saved as ``config.json`` and inside every checkpoint."""
 
-    model: str
-    data: str = "synthetic"  # 'synthetic', a .mat file or an RGB-D folder
-    epochs: int | None = None  # None → the report's preset for the model
-    batch_size: int = 64
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    loss: str = "l1"  # a name from depthutils.losses or a sum like 'silog+0.5*gradient'
-    image_size: tuple[int, int] = (128, 128)  # (H, W), multiples of 32
-    seed: int = 0
-    split: str = "report"  # 'report' (1111/338) or 'official' (795/654)
-    limit: int | None = None  # first N training images
-    test_limit: int | None = None  # first N test images
-    pretrained: bool | str = "auto"
-    max_depth: float = 10.0  # metres; depth is normalised by it for training and the report's metrics
-    lr_schedule: str = "constant"  # 'constant' or 'cosine'
-    flip_tta: bool = False  # horizontal-flip test-time augmentation in the final evaluation
-    device: str = "auto"  # 'auto', 'cpu' or 'cuda'
-    compile: bool = False  # torch.compile the model (CUDA)
-    synth_count: int = 1449
-    synth_size: tuple[int, int] = (256, 192)  # (W, H) of the synthetic renders
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form tags (profile, row title) kept with results
+    model: str = _f("", "registry name (python -m depthutils models lists them)")
+    data: str | None = _f(None, "'synthetic', a .mat file or an RGB-D folder (default: $DEPTHUTILS_DATA, else "
+                                "synthetic)")
+    gt_data: str | None = _f(None, "full-resolution ground truth for the standard protocol: the 640x480 RGB-D folder "
+                                   "or .mat beside a downscaled training copy (default: the training data itself)")
+    epochs: int | None = _f(None, "default: the report's schedule for the model (with --resume: the run's own)")
+    batch_size: int = _f(64, "images per step")
+    optimizer: str = _f("adam", "adam or adamw", choices=OPTIMIZERS)
+    lr: float = _f(1e-3, "peak learning rate (chosen by the sweep in docs/CHOICES.md)")
+    weight_decay: float = _f(0.0, "weight decay (decoupled with adamw)")
+    lr_schedule: str = _f("cosine", "constant, or cosine decay to 0 over the run (per epoch)", choices=SCHEDULES)
+    warmup_epochs: int = _f(0, "linear warm-up epochs before the schedule")
+    loss: str = _f("l1", "l1, berhu, ssim_l1, gradient, silog, or a sum such as 'silog+0.5*gradient'")
+    image_size: tuple[int, int] = _f((128, 128), "model input N or HxW, multiples of 32 (96x128 keeps NYU's 4:3)")
+    scale_aug: tuple[float, float] = _f((1.0, 1.0), "crop scale range s (zoom 1/s); 1,1 = the report's fixed crop",
+                                        nargs=2)
+    seed: int = _f(0, "model init, split and augmentation")
+    split: str = _f("report", "report (seeded random 1111/338) or official (795/654)", choices=SPLITS)
+    val_fraction: float = _f(0.1, "share of the training split held out as validation, in contiguous blocks")
+    limit: int | None = _f(None, "use the first N training images (default: all)")
+    test_limit: int | None = _f(None, "use the first N test images (default: all)")
+    pretrained: bool | str = _f("auto", "true, false or auto (ImageNet if cached or downloadable, else scratch)",
+                                choices=("true", "false", "auto"))
+    max_depth: float = _f(10.0, "metres; depth is normalised by it for training and the report's metrics")
+    flip_tta: bool = _f(True, "horizontal-flip test-time augmentation in the standard protocol")
+    eval_every: int | None = _f(None, "evaluate validation and test every K epochs (default: about 10 times a run; "
+                                      "the last epoch always)")
+    precision: str = _f("auto", "auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32), bf16, fp32",
+                        choices=PRECISIONS)
+    device: str = _f("auto", "auto, cpu or cuda", choices=DEVICES)
+    compile: bool = _f(False, "torch.compile the model (CUDA)")
+    synth_count: int = _f(1449, "scenes in the synthetic set (with --data synthetic)")
+    synth_size: tuple[int, int] = _f((192, 256), "HxW of the synthetic renders")
+    extra: dict[str, Any] = _f(dict, "free-form tags kept with the results (profile, row title)", cli=False)
 
     def __post_init__(self) -> None:
+        if not self.model:
+            raise ValueError("model is required (python -m depthutils models lists them)")
         self.image_size = parse_size(self.image_size)
-        self.synth_size = tuple(int(x) for x in self.synth_size)  # type: ignore[assignment]
+        self.synth_size = parse_size(self.synth_size)
+        self.scale_aug = tuple(float(x) for x in self.scale_aug)  # type: ignore[assignment]
         self.pretrained = parse_pretrained(self.pretrained)
-        if self.epochs is None:
-            self.epochs = REPORT_EPOCHS.get(self.model, 50)
         if any(s % 32 for s in self.image_size):
-            raise ValueError(f"image_size {self.image_size} must be multiples of 32")
-        if self.split not in ("report", "official"):
-            raise ValueError(f"split must be 'report' or 'official', got {self.split!r}")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+            raise ValueError(f"image_size {self.image_size} must be multiples of 32 (e.g. 128 or 96x128)")
+        for name in ("epochs", "limit", "test_limit", "eval_every"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name} must be a positive integer or unset (all), got {v!r}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be at least 2 (BatchNorm needs 2 images), got {self.batch_size}")
+        if self.synth_count < 2:
+            raise ValueError(f"synth_count must be at least 2, got {self.synth_count}")
+        if not self.max_depth > 0:
+            raise ValueError(f"max_depth must be positive (metres), got {self.max_depth}")
+        if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup_epochs >= 0):
+            raise ValueError(f"need lr > 0, weight_decay >= 0, warmup_epochs >= 0; got {self.lr}, "
+                             f"{self.weight_decay}, {self.warmup_epochs}")
+        if not 0 <= self.val_fraction < 0.5:
+            raise ValueError(f"val_fraction must be in [0, 0.5), got {self.val_fraction}")
+        lo, hi = self.scale_aug
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f"scale_aug must satisfy 0 < lo <= hi <= 1, got {self.scale_aug}")
+        for name, valid in (("split", SPLITS), ("lr_schedule", SCHEDULES), ("optimizer", OPTIMIZERS),
+                            ("precision", PRECISIONS), ("device", DEVICES)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"{name} must be one of {', '.join(valid)}; got {getattr(self, name)!r}")
+
+    def resolved_epochs(self) -> int:
+        """``epochs``, or the report's schedule for the model when unset."""
+        return self.epochs if self.epochs is not None else REPORT_EPOCHS.get(self.model, 50)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["image_size"] = list(self.image_size)
-        d["synth_size"] = list(self.synth_size)
+        for k in ("image_size", "synth_size", "scale_aug"):
+            d[k] = list(getattr(self, k))
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def config_fields() -> list[dataclasses.Field]:
+    """The fields of TrainConfig that are settings a user passes (the CLI and notebooks use these)."""
+    return [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli", True)]

@@ -15,12 +15,14 @@ import warnings
 import numpy as np
 import torch
 
-__all__ = ["depth_metrics", "report_metrics", "edge_metrics", "MetricAccumulator", "STANDARD_KEYS", "REPORT_KEYS",
-           "EDGE_KEYS", "EIGEN_CROP"]
+__all__ = ["depth_metrics", "report_metrics", "edge_metrics", "bootstrap_ci", "MetricAccumulator", "STANDARD_KEYS",
+           "REPORT_KEYS", "EDGE_KEYS", "CI_KEYS", "EIGEN_CROP"]
 
 STANDARD_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "silog", "delta1", "delta2", "delta3")
 REPORT_KEYS = ("l1_global", "mse_global", "l1_per_image", "mse_per_image")
 EDGE_KEYS = ("dbe_acc", "dbe_comp", "depth_ssim")
+#: The metrics that get 95% bootstrap intervals over test images.
+CI_KEYS = ("delta1", "abs_rel", "rmse", "l1_global")
 #: Eigen et al.'s crop on the 640×480 frame (rows 45:471, cols 41:601) as fractions, so it scales to any size.
 EIGEN_CROP = (45 / 480, 471 / 480, 41 / 640, 601 / 640)
 
@@ -56,85 +58,119 @@ def _valid(pred, gt, mask, min_depth, max_depth, eigen_crop):
 
 
 class MetricAccumulator:
-    """Accumulates per-image metric sums on the tensors' device; ``compute()`` syncs once at the end.
+    """Collects per-image metrics on the tensors' device; ``compute()`` syncs once at the end.
 
-    ``update(pred_m, gt_m, mask)`` takes metres. ``edges=True`` adds the edge-sharpness metrics (CPU-side
-    distance transforms, evaluation only).
+    ``update(pred_m, gt_m, mask)`` takes metres. ``compute()`` gives the means over images; ``per_image()`` the
+    values of every image (NaN where an image had no valid pixel), for bootstrap intervals and paired
+    comparisons. An image whose prediction is not finite on a valid pixel gets NaN for every metric, and so does
+    the mean: a broken model never shows up as a number. ``edges=True`` adds the edge-sharpness metrics
+    (CPU-side distance transforms, evaluation only).
     """
 
     def __init__(self, *, max_depth: float = 10.0, min_depth: float = 1e-3, eigen_crop: bool = False,
                  edges: bool = False, edge_tolerance_px: float = 10.0):
         self.max_depth, self.min_depth, self.eigen_crop = max_depth, min_depth, eigen_crop
         self.edges, self.edge_tol = edges, edge_tolerance_px
-        self.sums: dict[str, torch.Tensor] = {}
-        self.n_images = 0
-        self.n_valid: torch.Tensor | float = 0.0
+        self.values: dict[str, list[torch.Tensor]] = {k: [] for k in STANDARD_KEYS + REPORT_KEYS}
+        self.ok: list[torch.Tensor] = []
         self.edge_vals: dict[str, list[float]] = {k: [] for k in EDGE_KEYS}
-
-    def _add(self, key: str, per_image: torch.Tensor, ok: torch.Tensor) -> None:
-        v = torch.where(ok, per_image, torch.zeros_like(per_image)).sum()
-        self.sums[key] = self.sums.get(key, 0.0) + v
 
     @torch.no_grad()
     def update(self, pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None) -> None:
         pred, gt, valid = _valid(pred, gt, mask, self.min_depth, self.max_depth, self.eigen_crop)
-        vf = valid.float()
-        cnt = vf.sum((1, 2, 3))
-        ok = cnt > 0
+        cnt = valid.float().sum((1, 2, 3))
         c = cnt.clamp_min(1)
+        finite = torch.where(valid, torch.isfinite(pred), torch.ones_like(valid)).all(dim=(1, 2, 3))
+        nan = torch.full_like(cnt, math.nan)
 
         def mean(x: torch.Tensor) -> torch.Tensor:
-            return (torch.where(valid, x, torch.zeros_like(x))).sum((1, 2, 3)) / c
+            m = (torch.where(valid, x, torch.zeros_like(x))).sum((1, 2, 3)) / c
+            return torch.where(finite, m, nan)  # a non-finite prediction is NaN, never δ = 0
+
+        def put(key: str, v: torch.Tensor) -> None:
+            self.values[key].append(v)
 
         p = pred.clamp(self.min_depth, self.max_depth)
         g = torch.where(valid, gt, torch.ones_like(gt))
+        p = torch.where(torch.isfinite(p), p, torch.ones_like(p))  # kept out of the sums; flagged by `finite`
         # standard set, metres
         ratio = torch.maximum(p / g, g / p)
         d_log = torch.log(p) - torch.log(g)
-        self._add("abs_rel", mean((p - g).abs() / g), ok)
-        self._add("sq_rel", mean((p - g) ** 2 / g), ok)
-        self._add("rmse", mean((p - g) ** 2).sqrt(), ok)
-        self._add("rmse_log", mean(d_log ** 2).sqrt(), ok)
-        self._add("log10", mean((torch.log10(p) - torch.log10(g)).abs()), ok)
-        self._add("silog", (mean(d_log ** 2) - mean(d_log) ** 2).clamp_min(0).sqrt() * 100, ok)
+        put("abs_rel", mean((p - g).abs() / g))
+        put("sq_rel", mean((p - g) ** 2 / g))
+        put("rmse", mean((p - g) ** 2).sqrt())
+        put("rmse_log", mean(d_log ** 2).sqrt())
+        put("log10", mean((torch.log10(p) - torch.log10(g)).abs()))
+        put("silog", (mean(d_log ** 2) - mean(d_log) ** 2).clamp_min(0).sqrt() * 100)
         for k in (1, 2, 3):
-            self._add(f"delta{k}", mean((ratio < 1.25 ** k).float()), ok)
+            put(f"delta{k}", mean((ratio < 1.25 ** k).float()))
         # the report's metrics on normalised depth: global (÷ max_depth) and per image (gt min-max)
-        pn, gn = (pred / self.max_depth).clamp(0, 1), (g / self.max_depth).clamp(0, 1)
-        self._add("l1_global", mean((pn - gn).abs()), ok)
-        self._add("mse_global", mean((pn - gn) ** 2), ok)
+        pr = torch.where(torch.isfinite(pred), pred, torch.zeros_like(pred))
+        pn, gn = (pr / self.max_depth).clamp(0, 1), (g / self.max_depth).clamp(0, 1)
+        put("l1_global", mean((pn - gn).abs()))
+        put("mse_global", mean((pn - gn) ** 2))
         big = torch.finfo(g.dtype).max
         gmin = torch.where(valid, g, torch.full_like(g, big)).amin((1, 2, 3), keepdim=True)
         gmax = torch.where(valid, g, torch.full_like(g, -big)).amax((1, 2, 3), keepdim=True)
         rng = (gmax - gmin).clamp_min(1e-6)
-        pi, gi = (pred - gmin) / rng, (g - gmin) / rng
-        self._add("l1_per_image", mean((pi - gi).abs()), ok)
-        self._add("mse_per_image", mean((pi - gi) ** 2), ok)
-        self.n_valid = self.n_valid + ok.sum()
-        self.n_images += pred.shape[0]
+        pi, gi = (pr - gmin) / rng, (g - gmin) / rng
+        put("l1_per_image", mean((pi - gi).abs()))
+        put("mse_per_image", mean((pi - gi) ** 2))
+        self.ok.append(cnt > 0)
         if self.edges:
-            e = edge_metrics(pred, gt, valid, max_depth=self.max_depth, tolerance_px=self.edge_tol)
+            e = edge_metrics(p, gt, valid, max_depth=self.max_depth, tolerance_px=self.edge_tol)
             for k in EDGE_KEYS:
                 self.edge_vals[k].extend(e[k])
 
+    def per_image(self) -> dict[str, np.ndarray]:
+        """Every metric per image (float64, NaN where the image had no valid ground-truth pixel)."""
+        if not self.ok:
+            return {k: np.zeros(0) for k in self.values}
+        ok = torch.cat(self.ok).cpu().numpy()
+        out = {}
+        for k, v in self.values.items():
+            a = torch.cat(v).double().cpu().numpy()
+            a[~ok] = math.nan
+            out[k] = a
+        return out
+
     def compute(self) -> dict[str, float]:
-        n_valid = int(self.n_valid)
-        n_skipped = self.n_images - n_valid
+        ok = torch.cat(self.ok).cpu().numpy() if self.ok else np.zeros(0, bool)
+        n_valid, n_images = int(ok.sum()), len(ok)
+        n_skipped = n_images - n_valid
         if n_skipped:
-            warnings.warn(f"{n_skipped} of {self.n_images} images have no valid ground-truth pixel and were left "
+            warnings.warn(f"{n_skipped} of {n_images} images have no valid ground-truth pixel and were left "
                           f"out of the metrics", RuntimeWarning, stacklevel=2)
+        if n_valid == 0:
+            warnings.warn("no valid ground-truth pixel in any image: all metrics are NaN", RuntimeWarning, stacklevel=2)
         out: dict[str, float] = {}
-        for k in STANDARD_KEYS + REPORT_KEYS:
-            out[k] = float(self.sums[k]) / n_valid if n_valid and k in self.sums else math.nan
+        for k, v in self.per_image().items():
+            out[k] = float(v[ok].mean()) if n_valid else math.nan  # NaN when any scored image is NaN
         if self.edges:
             for k in EDGE_KEYS:
                 vals = [v for v in self.edge_vals[k] if not math.isnan(v)]
                 out[k] = float(np.mean(vals)) if vals else math.nan
-        if n_valid == 0:
-            warnings.warn("no valid ground-truth pixel in any image: all metrics are NaN", RuntimeWarning, stacklevel=2)
         out["n_images"] = n_valid
         out["n_skipped"] = n_skipped
         return out
+
+    def intervals(self, keys: tuple[str, ...] = CI_KEYS, **kw) -> dict[str, list[float]]:
+        """95% bootstrap intervals of the means of ``keys`` over the scored images: key → [low, high]."""
+        per = self.per_image()
+        ok = torch.cat(self.ok).cpu().numpy() if self.ok else np.zeros(0, bool)
+        return {k: list(bootstrap_ci(per[k][ok], **kw)) for k in keys}
+
+
+def bootstrap_ci(values: np.ndarray, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-image ``values`` (the scored images only; any NaN makes
+    the interval NaN). Resamples images with replacement, ``n_boot`` times, from a fixed seed."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0 or not np.isfinite(v).all():
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(1)
+    a = (1 - level) / 2
+    return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
 
 
 def depth_metrics(pred, gt, mask=None, *, eigen_crop: bool = False, min_depth: float = 1e-3,

@@ -31,19 +31,30 @@ def save(fig, path: str | Path) -> Path:
 
 
 def learning_curves(history: str | Path | list[dict], title: str = ""):
-    """Train/test loss and test L1 (global ÷ 10 m) per epoch, from history.csv or its rows."""
+    """Loss per epoch (train every epoch, test on evaluated epochs) and the evaluated epochs' validation and test
+    L1 (÷ 10 m) and test δ1, from history.csv or its rows."""
+    from .run_folder import read_history
+
     plt = _plt()
-    if not isinstance(history, list):
-        with open(history) as f:
-            history = list(csv.DictReader(f))
-    ep = [int(r["epoch"]) for r in history]
+    rows = read_history(history) if not isinstance(history, list) else history
+
+    def series(key: str) -> tuple[list[float], list[float]]:
+        pts = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None]
+        return [p[0] for p in pts], [p[1] for p in pts]
+
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    axes[0].plot(ep, [float(r["train_loss"]) for r in history], "o-", label="train loss")
-    axes[0].plot(ep, [float(r["test_loss"]) for r in history], "s-", label="test loss")
+    axes[0].plot(*series("train_loss"), "-", label="train loss (augmented)")
+    axes[0].plot(*series("test_loss"), "s-", label="test loss")
     axes[0].set_xlabel("epoch"), axes[0].legend(), axes[0].set_title("loss")
-    axes[1].plot(ep, [float(r["l1_global"]) for r in history], "o-", label="L1 (÷10 m)")
-    axes[1].plot(ep, [float(r["delta1"]) for r in history], "s-", label="δ1")
-    axes[1].set_xlabel("epoch"), axes[1].legend(), axes[1].set_title("test metrics")
+    axes[1].plot(*series("val_l1"), "o-", label="validation L1 (÷10 m)")
+    axes[1].plot(*series("test_l1"), "s-", label="test L1 (÷10 m)")
+    ax2 = axes[1].twinx()
+    ax2.plot(*series("test_delta1"), "^:", color="tab:green", label="test δ1 (right)")
+    ax2.set_ylim(0, 1)
+    axes[1].set_xlabel("epoch"), axes[1].set_title("evaluated epochs (model resolution)")
+    h1, l1 = axes[1].get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    axes[1].legend(h1 + h2, l1 + l2, fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

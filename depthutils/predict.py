@@ -29,15 +29,15 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
 
 @torch.no_grad()
 def predict_image(model: torch.nn.Module, rgb: np.ndarray, *, image_size: tuple[int, int], max_depth: float,
-                  flip_tta: bool = False) -> np.ndarray:
+                  flip_tta: bool = False, precision: str = "fp32") -> np.ndarray:
     """uint8 H×W×3 → float32 H×W metres: resized to the model's input size, predicted, resized back."""
-    from .train import predict_batch
+    from .engine import predict_batch
 
     dev = next(model.parameters()).device
     h, w = rgb.shape[:2]
     x = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(dev).float() / 255  # 1×3×H×W
     x = F.interpolate(x, size=image_size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
-    pred = predict_batch(model, x, flip_tta=flip_tta)  # 1×1×h×w normalised
+    pred = predict_batch(model, x, flip_tta=flip_tta, precision=precision)  # 1×1×h×w normalised
     pred = F.interpolate(pred, size=(h, w), mode="bilinear", align_corners=False)
     return (pred[0, 0].clamp(0, 1) * max_depth).cpu().numpy().astype(np.float32)
 

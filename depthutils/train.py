@@ -1,157 +1,45 @@
-"""The training and evaluation engine: ``fit`` (train, checkpoint, resume) and ``evaluate``.
+"""``fit``: train one configured run into a run folder, resumably. It only orchestrates: the step, the epoch and
+evaluation are in :mod:`depthutils.engine`, the files in :mod:`depthutils.run_folder`.
 
-Data flow: DepthData (uint8 RGB + metres) → tensors on the training device, once → per step, a batch is
-indexed on the device, augmented there (transforms.augment_batch), normalised by ``max_depth`` and fed to the
-model. channels_last everywhere; on CUDA also bf16 autocast, cudnn.benchmark, fused Adam, optional torch.compile,
-and no host sync inside the step loop (losses are summed on the device and read once per epoch). On CPU fp32.
-
-Fault tolerance: after every completed epoch ``last.pt`` (and ``best.pt`` when the test L1 improves) is written
-atomically, then ``history.csv`` is rewritten from the checkpoint's own history, so the two never disagree. A
-run killed at any moment resumes from the last completed epoch. Every epoch draws its shuffling and
-augmentation from a generator seeded by (seed, epoch), so a resumed CPU run is bit-identical to an
-uninterrupted one.
+Fault tolerance: after every completed epoch ``best.pt`` (when the validation L1 improved), then ``last.pt``,
+then ``history.csv`` are written atomically, so a run killed at any moment resumes from its last completed
+epoch and never loses its best checkpoint. Every epoch draws its shuffling and augmentation from a generator
+seeded by (seed, epoch), so a resumed CPU run is bit-identical to an uninterrupted one, in fp32 and in bf16.
+A non-finite training loss stops the run with an error before anything of that epoch is written.
 """
 from __future__ import annotations
 
-import csv
-import io
+import dataclasses
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 from ._env import device_name, git_commit, resolve_device, versions
-from ._io import atomic_path, write_json_atomic, write_text_atomic
 from .config import TrainConfig
-from .data import DepthData, augment_batch, load_dataset, resize_batch
+from .data import DepthData, load_dataset, resolve_data
+from .engine import DeviceData, evaluate, lr_at, make_optimizer, predict_batch, resolve_precision, train_one_epoch
 from .losses import get_loss
-from .metrics import MetricAccumulator
 from .models import build_model, get_spec
+from .run_folder import CheckpointError, RunFolder, load_checkpoint, model_from_checkpoint
 
-__all__ = ["fit", "evaluate", "predict_batch", "predict_samples", "load_checkpoint", "model_from_checkpoint", "CheckpointError",
-           "DeviceData", "CHECKPOINT_FORMAT"]
+__all__ = ["fit", "load_data", "final_evaluation", "predict_samples", "NonFiniteLossError", "ResumeError", "FINAL_PER_IMAGE"]
 
-CHECKPOINT_FORMAT = "depthutils-checkpoint-v1"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is corrupt, not ours, or for another architecture."""
-
-
-class DeviceData:
-    """The split's pairs as tensors on the device: RGB uint8 N×3×H×W, depth float32 N×1×H×W metres."""
-
-    def __init__(self, data: DepthData, idx: np.ndarray, device: torch.device):
-        self.rgb = torch.from_numpy(np.ascontiguousarray(data.rgb[idx].transpose(0, 3, 1, 2))).to(device)
-        self.depth = torch.from_numpy(data.depth[idx][:, None]).to(device)
-
-    def __len__(self) -> int:
-        return self.rgb.shape[0]
+#: Per-image values kept in results.json (for bootstrap intervals and paired comparisons between rows).
+FINAL_PER_IMAGE = ("delta1", "abs_rel", "rmse", "l1_global")
+#: Settings that may differ when a run is resumed (everything else must match the run's own config).
+_RESUMABLE_CHANGES = ("epochs", "extra", "device", "compile", "eval_every")
 
 
-# --- checkpoints --------------------------------------------------------------------------------------------
-def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    with atomic_path(path, ".pt") as tmp:
-        torch.save(payload, tmp)
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or inf; the last good checkpoint is kept."""
 
 
-def load_checkpoint(path: str | Path, *, expect_model: str | None = None, map_location: Any = "cpu") -> dict:
-    """Load a checkpoint with ``weights_only=True`` (a file from elsewhere cannot run code)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        ck = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated zip, pickle with disallowed globals, random bytes…
-        raise CheckpointError(f"{path} is corrupt or not a depthutils checkpoint ({type(e).__name__}: {e}). "
-                              f"Delete it, or resume from another file such as best.pt.") from e
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a depthutils checkpoint (no '{CHECKPOINT_FORMAT}' marker).")
-    if expect_model is not None and ck["model_name"] != expect_model:
-        raise CheckpointError(f"{path} holds a {ck['model_name']!r} model, not {expect_model!r}. Use --model "
-                              f"{ck['model_name']} or a different --out folder.")
-    return ck
-
-
-def model_from_checkpoint(ck: dict, device: torch.device | str = "cpu") -> nn.Module:
-    """Rebuild the model of a checkpoint (never touching the network) and load its weights."""
-    model = build_model(ck["model_name"], pretrained=False)
-    try:
-        model.load_state_dict(ck["model_state"])
-    except RuntimeError as e:
-        raise CheckpointError(f"checkpoint weights do not fit {ck['model_name']!r}: {e}") from e
-    model.encoder.pretrained_used = ck["pretrained"]["used"]
-    return model.to(device).eval()
-
-
-# --- evaluation ---------------------------------------------------------------------------------------------
-def predict_batch(model: nn.Module, rgb: torch.Tensor, *, flip_tta: bool = False) -> torch.Tensor:
-    """Normalised depth N×1×H×W for RGB N×3×H×W in [0, 1]; with ``flip_tta`` averaged with the mirrored input."""
-    device = rgb.device
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        out = model(rgb).float()
-        if flip_tta:
-            out = 0.5 * (out + model(rgb.flip(-1)).float().flip(-1))
-    return out
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, test: DeviceData, *, image_size: tuple[int, int], max_depth: float = 10.0,
-             batch_size: int = 64, loss_fn=None, flip_tta: bool = False, edges: bool = False,
-             eigen_variant: bool = False) -> dict[str, float]:
-    """Test-set metrics: test preprocessing (resize only) at ``image_size``, prediction in metres vs. the
-    nearest-resized ground truth at the same size. Returns the report's, the standard and (``edges``) the
-    edge metrics; ``eigen_variant`` adds the standard set with the Eigen crop under ``eigen_*`` keys."""
-    model.eval()
-    acc = MetricAccumulator(max_depth=max_depth, edges=edges)
-    acc_e = MetricAccumulator(max_depth=max_depth, eigen_crop=True) if eigen_variant else None
-    loss_sum, n = torch.zeros((), device=test.rgb.device), 0
-    for s in range(0, len(test), batch_size):
-        rgb, depth, mask = resize_batch(test.rgb[s:s + batch_size], test.depth[s:s + batch_size], image_size)
-        pred = predict_batch(model, rgb, flip_tta=flip_tta)
-        if loss_fn is not None:
-            loss_sum += loss_fn(pred, (depth / max_depth).clamp(0, 1), mask) * rgb.shape[0]
-        n += rgb.shape[0]
-        acc.update(pred * max_depth, depth, mask)
-        if acc_e is not None:
-            acc_e.update(pred * max_depth, depth, mask)
-    out = acc.compute()
-    if acc_e is not None:
-        out.update({f"eigen_{k}": v for k, v in acc_e.compute().items() if k not in ("n_images", "n_skipped")})
-    if loss_fn is not None:
-        out["test_loss"] = float(loss_sum) / max(n, 1)
-    return out
-
-
-@torch.no_grad()
-def predict_samples(model: nn.Module, data: DepthData, idx: np.ndarray | list[int], *, image_size: tuple[int, int],
-                    max_depth: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Test preprocessing + prediction for a few pairs: RGB N×h×w×3 in [0, 1], ground truth and prediction
-    N×h×w in metres, all at the model's resolution (as the metrics see them)."""
-    dev = next(model.parameters()).device
-    d = DeviceData(data, np.asarray(idx), dev)
-    rgb, depth, _ = resize_batch(d.rgb, d.depth, tuple(image_size))
-    pred = predict_batch(model.eval(), rgb) * max_depth
-    return rgb.permute(0, 2, 3, 1).cpu().numpy(), depth[:, 0].cpu().numpy(), pred[:, 0].cpu().numpy()
-
-
-# --- training -----------------------------------------------------------------------------------------------
-_HISTORY_KEYS = ("epoch", "train_loss", "test_loss", "l1_global", "mse_global", "l1_per_image", "mse_per_image",
-                 "abs_rel", "rmse", "delta1", "lr", "epoch_time_s", "images_per_s")
-
-
-def _history_csv(history: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(_HISTORY_KEYS), extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for row in history:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return buf.getvalue()
+class ResumeError(ValueError):
+    """--resume cannot continue this folder as asked; the message says what to do."""
 
 
 def _epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -160,38 +48,86 @@ def _epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Gener
     return g
 
 
-def _lr_at(cfg: TrainConfig, epoch: int) -> float:
-    if cfg.lr_schedule == "cosine":
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / max(cfg.epochs, 1)))
-    return cfg.lr
+def default_eval_every(epochs: int) -> int:
+    """About ten evaluations per run (validation + test at the model's resolution), whatever its length."""
+    return max(1, round(epochs / 10))
+
+
+def load_data(cfg: TrainConfig, *, with_train: bool = True) -> DepthData:
+    """The data of a run as its config describes it."""
+    return load_dataset(cfg.data, split=cfg.split, split_seed=cfg.seed, val_fraction=cfg.val_fraction,
+                        limit=cfg.limit, test_limit=cfg.test_limit, with_train=with_train, gt_data=cfg.gt_data,
+                        synth_count=cfg.synth_count, synth_size=cfg.synth_size)
+
+
+def _config_differences(run: dict[str, Any], asked: dict[str, Any]) -> list[str]:
+    return [f"{k}: run has {run.get(k)!r}, asked {v!r}" for k, v in asked.items()
+            if k not in _RESUMABLE_CHANGES and run.get(k) != v]
 
 
 def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
-        data: DepthData | None = None) -> dict[str, Any]:
-    """Train ``cfg.model`` as configured, writing into ``out``: config.json, history.csv, last.pt, best.pt and,
-    when all epochs are done, results.json. Returns the results dict.
+        data: DepthData | None = None, resume_from: str | Path | None = None) -> dict[str, Any]:
+    """Train ``cfg.model`` as configured into the run folder ``out`` and return its results (results.json).
 
-    ``resume=True`` continues from ``out/last.pt`` (its config wins over ``cfg`` except for ``epochs``);
-    ``overwrite=True`` discards a previous run in ``out`` (the notebooks' re-run behaviour).
+    ``resume=True`` continues from ``out/last.pt`` (or ``resume_from``) when there is one, and starts fresh in an
+    empty folder; a finished run is returned without training. Resuming refuses settings that differ from the
+    run's own, except a longer ``epochs``. ``overwrite=True`` discards a previous run in ``out``.
     """
-    from tqdm.auto import tqdm
+    run = RunFolder(out)
+    with run.lock():
+        run.remove_stale_temp()
+        return _fit_locked(cfg, run, resume=resume, overwrite=overwrite, progress=progress, data=data,
+                           resume_from=resume_from)
 
-    out = Path(out)
-    last_path, best_path = out / "last.pt", out / "best.pt"
+
+def _resume_checkpoint(cfg: TrainConfig, run: RunFolder, resume_from: str | Path | None) -> dict | None:
+    src = Path(resume_from) if resume_from else run.last
+    if not src.exists():
+        if resume_from or run.holds_progress():
+            raise ResumeError(f"{run.path} holds a run but {src} is missing, so it cannot be resumed. Resume from "
+                              f"another checkpoint (--resume-from {run.best}), or train into a new --out.")
+        return None  # nothing done yet: start fresh
+    try:
+        ck = load_checkpoint(src, expect_model=cfg.model)
+    except CheckpointError as e:
+        raise ResumeError(f"{e} Options: --resume-from {run.best}, or a new --out.") from e
+    asked = cfg.to_dict()
+    diff = _config_differences(ck["config"], asked)
+    if diff:
+        raise ResumeError(f"--resume: these settings differ from the run in {run.path}: {'; '.join(diff)}. Drop them "
+                          f"(only a longer --epochs may change), or train into a new --out.")
+    if cfg.epochs is not None and cfg.epochs < ck["epoch"]:
+        raise ResumeError(f"--epochs {cfg.epochs} is fewer than the {ck['epoch']} epochs {run.path} has done; "
+                          f"give at least {ck['epoch']}, or leave --epochs out.")
+    return ck
+
+
+def _fit_locked(cfg: TrainConfig, run: RunFolder, *, resume: bool, overwrite: bool, progress: bool,
+                data: DepthData | None, resume_from: str | Path | None) -> dict[str, Any]:
+    cfg = dataclasses.replace(cfg, data=resolve_data(cfg.data))
     ck = None
-    if overwrite and not resume:
-        for name in ("last.pt", "best.pt", "history.csv", "results.json", "config.json"):
-            (out / name).unlink(missing_ok=True)
-    if resume and last_path.exists():
-        ck = load_checkpoint(last_path, expect_model=cfg.model)
-        epochs = cfg.epochs
-        cfg = TrainConfig.from_dict(ck["config"])
-        cfg.epochs = epochs
-    elif last_path.exists() and not resume:
-        raise FileExistsError(f"{out} already holds a run (last.pt). Continue it with --resume, or choose another --out.")
-    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        ck = _resume_checkpoint(cfg, run, resume_from)
+    elif overwrite:
+        for p in (run.last, run.best, run.history, run.results, run.config):
+            p.unlink(missing_ok=True)
+    elif run.holds_progress():
+        raise FileExistsError(f"{run.path} already holds a run. Continue it with --resume, or choose another --out.")
+
+    if ck is not None:  # the run's own settings, with a longer epoch count if one was asked for
+        epochs = cfg.epochs if cfg.epochs is not None else ck["config"]["epochs"]
+        cfg = TrainConfig.from_dict({**ck["config"], "epochs": epochs, "device": cfg.device,
+                                     "eval_every": cfg.eval_every, "extra": cfg.extra or ck["config"]["extra"]})
+    cfg = dataclasses.replace(cfg, epochs=cfg.resolved_epochs())
+    done = ck["epoch"] if ck else 0
+    finished = run.read_results()
+    if ck is not None and done == cfg.epochs and finished and finished.get("epochs") == cfg.epochs:
+        if progress:
+            print(f"{run.path}: finished ({done} epochs); nothing to do.", file=sys.stderr)
+        return finished
 
     device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -199,107 +135,125 @@ def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite: b
         torch.backends.cudnn.allow_tf32 = True
 
     if data is None:
-        data = load_dataset(cfg.data, split=cfg.split, split_seed=cfg.seed, limit=cfg.limit, test_limit=cfg.test_limit,
-                            synth_count=cfg.synth_count, synth_size=cfg.synth_size)
-    train, test = DeviceData(data, data.train, device), DeviceData(data, data.test, device)
-    if len(train) < 2:
-        raise ValueError(f"need at least 2 training images, got {len(train)} (check --limit / the data)")
+        data = load_data(cfg)
+    if len(data.train) < 2:
+        raise ValueError(f"need at least 2 training images, got {len(data.train)} (check --limit / the data)")
+    train = DeviceData(data, data.train, device)
+    val = DeviceData(data, data.val, device) if len(data.val) else None
+    test = DeviceData(data, data.test, device, gt=data.test_gt)
 
     if ck is not None:
         model, pretrained = model_from_checkpoint(ck), ck["pretrained"]
     else:
         model = build_model(cfg.model, pretrained=cfg.pretrained)
         pretrained = {"requested": str(cfg.pretrained).lower(), "used": model.meta["pretrained_used"]}
-    # channels_last on CUDA (tensor cores) and on CPU too: oneDNN's NHWC convolutions were faster for a fp32
-    # resnet_unet step on the 2-core CPU, and torch.compile added nothing (report/profile-cpu.md).
+    # channels_last on CUDA (tensor cores) and on CPU (oneDNN's NHWC convolutions were faster, profile-cpu.md)
     model = model.to(device).to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                           fused=device.type == "cuda")
+    opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, device=device)
     if ck is not None:
         opt.load_state_dict(ck["optimizer_state"])
     step_model = torch.compile(model) if cfg.compile else model
     loss_fn = get_loss(cfg.loss)
     history: list[dict[str, Any]] = list(ck["history"]) if ck else []
-    start_epoch = ck["epoch"] if ck else 0
-    best = ck["best_l1"] if ck else math.inf
+    best = ck.get("best_val_l1", math.inf) if ck else math.inf
     train_time = ck["train_time_s"] if ck else 0.0
+    eval_every = cfg.eval_every or default_eval_every(cfg.epochs)
 
     meta = {
-        "format": CHECKPOINT_FORMAT, "model_name": cfg.model, "title": get_spec(cfg.model).title,
-        "model_meta": model.meta, "config": cfg.to_dict(), "dataset": data.identity, "pretrained": pretrained,
+        "model_name": cfg.model, "title": get_spec(cfg.model).title, "model_meta": model.meta,
+        "config": cfg.to_dict(), "dataset": data.identity, "pretrained": pretrained, "precision": precision,
         "versions": versions(), "git_commit": git_commit(), "device": device_name(device),
     }
-    write_json_atomic(out / "config.json", {k: v for k, v in meta.items() if k != "format"})
+    run.write_config(meta)
     if ck is not None:  # history.csv may be behind or ahead of the checkpoint after a kill: make them agree
-        write_text_atomic(out / "history.csv", _history_csv(history))
+        run.write_history(history)
+        if not run.best.exists() and val is not None and math.isfinite(best):
+            _recreate_best(run, ck)
 
-    bs = cfg.batch_size
-    n = len(train)
-    steps = n // bs + (1 if n % bs >= 2 else 0)  # a last batch of 1 would break BatchNorm: dropped
-    used = min(n, steps * bs)  # images per epoch
     try:
-        for epoch in range(start_epoch, cfg.epochs):
+        for epoch in range(done, cfg.epochs):
+            lr = lr_at(epoch, lr=cfg.lr, epochs=cfg.epochs, schedule=cfg.lr_schedule,
+                       warmup_epochs=cfg.warmup_epochs)
             for group in opt.param_groups:
-                group["lr"] = _lr_at(cfg, epoch)
-            g = _epoch_generator(cfg.seed, epoch, device)
-            perm = torch.randperm(n, device=device, generator=g)
-            model.train()
-            loss_sum = torch.zeros((), device=device)
-            t0 = time.perf_counter()
-            bar = tqdm(total=used, desc=f"{cfg.model} {epoch + 1}/{cfg.epochs}", unit="img",
-                       disable=not progress, leave=False, file=sys.stderr)
-            seen = 0
-            for s in range(steps):
-                idx = perm[s * bs:(s + 1) * bs]
-                rgb, depth, mask = augment_batch(train.rgb[idx], train.depth[idx], cfg.image_size, generator=g)
-                target = (depth / cfg.max_depth).clamp_(0, 1)
-                rgb = rgb.contiguous(memory_format=torch.channels_last)
-                try:
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                        pred = step_model(rgb)
-                    loss = loss_fn(pred.float(), target, mask)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                except torch.cuda.OutOfMemoryError as e:
-                    raise RuntimeError(f"GPU out of memory at batch size {bs} and image size {cfg.image_size}. "
-                                       f"Try --batch-size {max(bs // 2, 2)}.") from e
-                loss_sum += loss.detach() * idx.numel()
-                seen += idx.numel()
-                bar.update(idx.numel())
-                if device.type == "cpu":  # free on CPU; on CUDA this would sync every step
-                    bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}")
-            bar.close()
-            train_loss = float(loss_sum) / seen  # one sync per epoch
-            epoch_time = time.perf_counter() - t0
-            train_time += epoch_time
-            m = evaluate(step_model, test, image_size=cfg.image_size, max_depth=cfg.max_depth,
-                         batch_size=bs, loss_fn=loss_fn)
-            row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": opt.param_groups[0]["lr"],
-                   "epoch_time_s": epoch_time, "images_per_s": seen / epoch_time, **m}
-            history.append({k: row[k] for k in _HISTORY_KEYS if k in row})
-            improved = m["l1_global"] < best
-            best = min(best, m["l1_global"])
+                group["lr"] = lr
+            ep = train_one_epoch(step_model, opt, loss_fn, train, batch_size=cfg.batch_size,
+                                 image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision,
+                                 generator=_epoch_generator(cfg.seed, epoch, device), scale_aug=cfg.scale_aug,
+                                 desc=f"{cfg.model} {epoch + 1}/{cfg.epochs}", progress=progress)
+            if not math.isfinite(ep["train_loss"]):
+                raise NonFiniteLossError(
+                    f"{cfg.model}: the training loss became {ep['train_loss']} in epoch {epoch + 1}; nothing of that "
+                    f"epoch was saved. {run.last} holds epoch {epoch}. Lower --lr (now {cfg.lr}) or check the data.")
+            train_time += ep["seconds"]
+            row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": ep["train_loss"], "lr": lr,
+                                   "epoch_time_s": ep["seconds"], "images_per_s": ep["images"] / ep["seconds"]}
+            improved = False
+            if (epoch + 1) % eval_every == 0 or epoch + 1 == cfg.epochs:
+                kw = dict(image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision,
+                          batch_size=cfg.batch_size)
+                if val is not None:
+                    v = evaluate(step_model, val, **kw)
+                    row.update(val_l1=v["l1_global"], val_delta1=v["delta1"], val_abs_rel=v["abs_rel"])
+                    improved = v["l1_global"] < best
+                    best = min(best, v["l1_global"])
+                t = evaluate(step_model, test, loss_fn=loss_fn, **kw)
+                row.update(test_loss=t["test_loss"], test_l1=t["l1_global"], test_mse=t["mse_global"],
+                           test_delta1=t["delta1"], test_abs_rel=t["abs_rel"], test_rmse=t["rmse"])
+            history.append(row)
             payload = {**meta, "model_state": model.state_dict(), "optimizer_state": opt.state_dict(),
-                       "epoch": epoch + 1, "history": history, "best_l1": best, "train_time_s": train_time}
-            _save_checkpoint(last_path, payload)
-            if improved:
-                _save_checkpoint(best_path, payload)
-            write_text_atomic(out / "history.csv", _history_csv(history))
+                       "epoch": epoch + 1, "history": history, "best_val_l1": best, "train_time_s": train_time}
+            if improved:  # best before last: a kill in between never leaves last.pt ahead of a missing best
+                run.save_checkpoint(run.best, payload)
+            run.save_checkpoint(run.last, payload)
+            run.write_history(history)
             if progress:
-                print(f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}, test L1 "
-                      f"{m['l1_global']:.4f}, δ1 {m['delta1']:.3f}, {seen / epoch_time:.1f} img/s", file=sys.stderr)
+                extra = f", val L1 {row['val_l1']:.4f}" if "val_l1" in row else ""
+                extra += f", test δ1 {row['test_delta1']:.3f}" if "test_delta1" in row else ""
+                print(f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}: train loss {ep['train_loss']:.4f}{extra}, "
+                      f"{row['images_per_s']:.1f} img/s", file=sys.stderr)
     except KeyboardInterrupt:
-        done = history[-1]["epoch"] if history else 0
-        print(f"\ninterrupted: {done} completed epoch(s) are saved in {last_path}; continue with --resume.",
+        print(f"\ninterrupted: {len(history)} completed epoch(s) are saved in {run.last}; continue with --resume.",
               file=sys.stderr)
         raise
 
-    # Final evaluation of the last model: report + standard + edges, and the standard set with the Eigen crop.
-    final = evaluate(step_model, test, image_size=cfg.image_size, max_depth=cfg.max_depth, batch_size=bs,
-                     loss_fn=loss_fn, flip_tta=cfg.flip_tta, edges=True, eigen_variant=True)
-    results = {**{k: v for k, v in meta.items() if k != "format"}, "epochs": cfg.epochs,
-               "train_time_s": train_time, "metrics": final, "flip_tta": cfg.flip_tta,
-               "checkpoint": str(last_path)}
-    write_json_atomic(out / "results.json", results)
+    results = final_evaluation(step_model, test, image_size=cfg.image_size, max_depth=cfg.max_depth,
+                               precision=precision, loss=cfg.loss, flip_tta=cfg.flip_tta)
+    results = {**meta, "epochs": cfg.epochs, "train_time_s": train_time, "checkpoint": run.last.name,
+               "selection": "last epoch (best.pt, chosen on validation L1, is kept beside it)", **results}
+    run.write_results(results)
     return results
+
+
+def final_evaluation(model: torch.nn.Module, test: DeviceData, *, image_size: tuple[int, int], max_depth: float,
+                     precision: str, loss: str | None, flip_tta: bool, edges: bool = True) -> dict[str, Any]:
+    """Both protocols on the test set, with bootstrap intervals and per-image values (the layout of
+    results.json's ``protocols`` and ``per_image``)."""
+    kw = dict(image_size=image_size, max_depth=max_depth, precision=precision, intervals=True,
+              per_image=FINAL_PER_IMAGE)
+    report = evaluate(model, test, protocol="report", loss_fn=get_loss(loss) if loss else None, edges=edges, **kw)
+    standard = evaluate(model, test, protocol="standard", flip_tta=flip_tta, **kw)
+    per_image = {"report": report.pop("per_image"), "standard": standard.pop("per_image")}
+    return {"protocols": {"report": report, "standard": standard}, "per_image": per_image}
+
+
+def _recreate_best(run: RunFolder, ck: dict) -> None:
+    """A kill between writing best.pt and last.pt cannot happen (best is written first), but a user may have
+    deleted best.pt: when last.pt's own epoch is the best one, write it again."""
+    hist = [h for h in ck["history"] if h.get("val_l1") is not None]
+    if hist and hist[-1]["val_l1"] <= ck["best_val_l1"]:
+        run.save_checkpoint(run.best, {k: v for k, v in ck.items() if k not in ("format", "weights_sha256")})
+
+
+@torch.no_grad()
+def predict_samples(model: torch.nn.Module, data: DepthData, idx: np.ndarray | list[int], *,
+                    image_size: tuple[int, int], max_depth: float = 10.0, precision: str = "fp32"
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test preprocessing + prediction for a few pairs: RGB N×h×w×3 in [0, 1], ground truth and prediction
+    N×h×w in metres, all at the model's resolution (as the report protocol sees them)."""
+    from .data import resize_batch
+
+    dev = next(model.parameters()).device
+    d = DeviceData(data, np.asarray(idx), dev)
+    rgb, depth, _ = resize_batch(d.rgb, d.depth, tuple(image_size))
+    pred = predict_batch(model.eval(), rgb, precision=precision) * max_depth
+    return rgb.permute(0, 2, 3, 1).cpu().numpy(), depth[:, 0].cpu().numpy(), pred[:, 0].cpu().numpy()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 #: CLI arguments of a training run that takes seconds: tiny synthetic data, 64×64, 8 images.
-TINY = ["--data", "synthetic", "--synth-count", "24", "--synth-size", "96x64", "--image-size", "64",
+TINY = ["--data", "synthetic", "--synth-count", "24", "--synth-size", "64x96", "--image-size", "64",
         "--batch-size", "4", "--limit", "8", "--test-limit", "4", "--pretrained", "false", "--quiet"]
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

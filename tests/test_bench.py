@@ -1,4 +1,5 @@
-"""The benchmark's --quick mode keeps working (structure only: no speed is asserted here)."""
+"""The benchmark's --quick mode keeps working (structure only: no speed is asserted here), and its engine column
+runs the very step that ``fit`` runs."""
 from __future__ import annotations
 
 import json
@@ -16,10 +17,10 @@ def test_bench_quick_writes_json_and_markdown(tmp_path):
                  "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["quick"] and res["device_type"] == "cpu" and res["git_commit"] and "torch" in res["versions"]
+    assert res["precision"] in ("bf16", "fp32")
     for name in ("resnete_decoder_v1", "resnet_unet"):
         r = res["models"][name]
         assert r["engine_img_s"] > 0 and r["reference_img_s"] > 0
-        assert r["speedup"] == r["engine_img_s"] / r["reference_img_s"]
         assert r["latency_640x480_s"] > 0 and r["eval_654_s"] > 0
     assert res["whole_study_train_s_extrapolated"] is None  # not every table row was measured
     assert set(res["scaling_resnet_unet"]) == {"32x32", "64x64"}
@@ -32,8 +33,29 @@ def test_reference_and_engine_see_the_same_shapes():
     depth = np.full((4, 48, 64), 2.0, np.float32)
     x, d = next(iter(reference_loader(rgb, depth, size=(32, 32), batch=2)))
     assert x.shape == (2, 3, 32, 32) and d.shape == (2, 1, 32, 32) and x.dtype == torch.float32
-    step, model = engine_step_fn("resnete_decoder_v2", rgb, depth, dev=torch.device("cpu"), size=(32, 32), batch=2,
-                                 channels_last=False)
+    step, model = engine_step_fn("resnete_decoder_v2", rgb, depth, dev=torch.device("cpu"), size=(32, 32), batch=2)
     before = [p.detach().clone() for p in model.parameters()][:3]
     assert step() == 2
     assert any(not torch.equal(b, p) for b, p in zip(before, list(model.parameters())[:3]))
+
+
+def test_engine_column_runs_the_step_that_fit_runs(tmp_path, monkeypatch):
+    """Count calls of engine.train_step, then drive both the benchmark's engine step and a training run."""
+    import depthutils.engine as engine
+    from conftest import TINY
+
+    calls = []
+    real = engine.train_step
+
+    def counted(*a, **k):
+        calls.append(k["image_size"])
+        return real(*a, **k)
+
+    monkeypatch.setattr(engine, "train_step", counted)
+    rgb = np.random.default_rng(0).integers(0, 255, (4, 48, 64, 3), dtype=np.uint8)
+    step, _ = engine_step_fn("resnete_decoder_v3", rgb, np.full((4, 48, 64), 2.0, np.float32),
+                             dev=torch.device("cpu"), size=(32, 32), batch=2)
+    step()
+    assert calls == [(32, 32)]
+    assert main(["train", "--model", "resnete_decoder_v3", "--out", str(tmp_path / "r"), "--epochs", "1", *TINY]) == 0
+    assert len(calls) > 1 and set(calls[1:]) == {(64, 64)}

@@ -204,7 +204,7 @@ def test_synthetic_depth_learnable_cue():
 
 
 def test_synthetic_mat_same_reader(tmp_path):
-    p = write_synthetic_mat(tmp_path / "s.mat", count=5, seed=7, size=(64, 48), workers=1, progress=False)
+    p = write_synthetic_mat(tmp_path / "s.mat", count=5, seed=7, size=(48, 64), workers=1, progress=False)
     r, d = read_nyu_mat(p, [4])
     r_ref, d_ref = render_scene(7, 4, 64, 48)
     np.testing.assert_array_equal(r[0], r_ref)
@@ -215,7 +215,7 @@ def test_synthetic_mat_same_reader(tmp_path):
 
 
 def test_load_dataset_synthetic_default_identity():
-    ds = load_dataset(synth_count=12, synth_size=(64, 48))
+    ds = load_dataset(synth_count=12, synth_size=(48, 64))
     assert ds.is_synthetic and ds.identity["name"] == "synthetic rooms"
     assert len(ds.train) + len(ds.test) == 12 and ds.rgb.shape[1:] == (48, 64, 3)
 
@@ -276,22 +276,45 @@ def test_resize_batch_test_path():
 
 # --- download -----------------------------------------------------------------------------------------------
 class _RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files with HTTP Range support; drops the connection after ``cut`` bytes when asked."""
+    """Serves files with HTTP Range support; drops the connection after ``cut`` bytes when asked. ``mode``:
+    'no-length' (no Content-Length, no ranges), 'ignore-range' (206 from byte 0 whatever was asked),
+    'status:N' (answer HTTP N)."""
 
     cut: int | None = None
+    mode: str = ""
 
     def log_message(self, *a):
         pass
 
     def do_GET(self):
         path = Path(self.directory) / self.path.lstrip("/")
+        mode = type(self).mode
+        if mode.startswith("status:"):
+            self.send_error(int(mode.split(":")[1]))
+            return
         if not path.exists():
             self.send_error(404)
             return
         data = path.read_bytes()
         start = 0
         rng = self.headers.get("Range")
-        if rng:
+        if mode == "no-length":
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(data[: type(self).cut or len(data)])
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            return
+        if rng and mode == "ignore-range":
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes 0-{len(data) - 1}/{len(data)}")
+        elif rng and int(rng.split("=")[1].split("-")[0]) >= len(data):
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(data)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        elif rng:
             start = int(rng.split("=")[1].split("-")[0])
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
@@ -357,3 +380,160 @@ def test_download_404(http_server, tmp_path):
     _, base, _ = http_server
     with pytest.raises(DownloadError, match="HTTP 404"):
         download_file(f"{base}/missing.mat", tmp_path / "m.mat", progress=False)
+
+
+def test_download_http_error_is_one_clear_line(http_server, tmp_path, capsys):
+    from depthutils.cli import main
+
+    serve, base, handler = http_server
+    handler.mode = "status:500"
+    from depthutils.data import download as dl
+
+    urls = {"splits.mat": f"{base}/splits.mat"}
+    original = dl.NYU_FILES.copy()
+    dl.NYU_FILES.clear()
+    dl.NYU_FILES.update(urls)
+    try:
+        assert main(["download", "--out", str(tmp_path / "d")]) == 2
+    finally:
+        dl.NYU_FILES.clear()
+        dl.NYU_FILES.update(original)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "HTTP 500" in err and "Traceback" not in err
+
+
+def _mat_v73(path: Path) -> bytes:
+    write_mat(path, pattern_rgb(2, 4, 6), pattern_depth(2, 4, 6))
+    return path.read_bytes()
+
+
+def test_download_refuses_an_html_page(http_server, tmp_path):
+    from depthutils.data.download import DownloadError, check_mat_file
+
+    serve, base, _ = http_server
+    (serve / "nyu_depth_v2_labeled.mat").write_bytes(b"<!DOCTYPE html><html><body>Moved</body></html>" * 50)
+    dest = tmp_path / "nyu_depth_v2_labeled.mat"
+    with pytest.raises(DownloadError, match="HTML page"):
+        download_file(f"{base}/nyu_depth_v2_labeled.mat", dest, progress=False, validate=check_mat_file)
+    assert not dest.exists()  # never promoted, so never skipped "forever after"
+
+
+def test_download_without_length_is_verified_before_it_is_promoted(http_server, tmp_path):
+    from depthutils.data.download import DownloadError, check_mat_file
+
+    serve, base, handler = http_server
+    payload = _mat_v73(serve / "nyu_depth_v2_labeled.mat")
+    handler.mode, handler.cut = "no-length", len(payload) // 2
+    dest = tmp_path / "nyu_depth_v2_labeled.mat"
+    with pytest.raises(DownloadError, match="Kept"):
+        download_file(f"{base}/nyu_depth_v2_labeled.mat", dest, progress=False, validate=check_mat_file)
+    assert not dest.exists()
+    dest.with_name(dest.name + ".part").unlink()
+    handler.cut = None
+    assert download_file(f"{base}/nyu_depth_v2_labeled.mat", dest, progress=False,
+                         validate=check_mat_file).read_bytes() == payload
+
+
+def test_download_part_longer_than_remote_and_ignored_range(http_server, tmp_path):
+    serve, base, handler = http_server
+    payload = np.random.default_rng(1).bytes(5000)
+    (serve / "h.bin").write_bytes(payload)
+    dest = tmp_path / "h.bin"
+    dest.with_name("h.bin.part").write_bytes(b"z" * 6000)  # longer than the remote file: HTTP 416
+    assert download_file(f"{base}/h.bin", dest, progress=False).read_bytes() == payload
+    dest.unlink()
+    dest.with_name("h.bin.part").write_bytes(payload[:1000])
+    handler.mode = "ignore-range"  # a 206 that starts at byte 0 instead of 1000
+    assert download_file(f"{base}/h.bin", dest, progress=False).read_bytes() == payload
+
+
+# --- validation subset and full-resolution ground truth -------------------------------------------------------
+def test_validation_split_is_contiguous_blocks_disjoint_from_test():
+    from depthutils.data import validation_split
+
+    train, test = np.arange(0, 1590, 2), np.arange(1, 1309, 2)  # 795 and 654 interleaved indices
+    tr, val = validation_split(train, 0.1)
+    assert len(val) == 80 and len(tr) == 715 and not set(val) & set(tr) and not set(val) & set(test)
+    assert sorted(np.concatenate([tr, val]).tolist()) == sorted(train.tolist())
+    pos = np.searchsorted(train, val)  # positions of the held-out images in the training list
+    blocks = np.split(pos, np.where(np.diff(pos) > 1)[0] + 1)
+    assert len(blocks) == 4 and all(len(b) == 20 for b in blocks)  # 4 contiguous blocks of 20, not random frames
+    assert validation_split(train, 0.1)[1].tolist() == val.tolist()  # deterministic
+    assert len(validation_split(train, 0.0)[1]) == 0
+
+
+def test_load_dataset_val_is_independent_of_limit(tmp_path):
+    rgb, depth = pattern_rgb(40, 6, 8), pattern_depth(40, 6, 8)
+    root = write_folder(tmp_path / "f", rgb, (depth * 1000).astype(np.uint16))
+    a = load_dataset(root, split="report", val_fraction=0.2).identity
+    b = load_dataset(root, split="report", val_fraction=0.2, limit=3).identity
+    assert a["val_indices"] == b["val_indices"] and b["n_train"] == 3
+    assert not set(a["val_indices"]) & set(a["test_indices"]) and not set(a["val_indices"]) & set(a["train_indices"])
+
+
+def test_gt_data_is_read_at_full_resolution_and_checked(tmp_path):
+    rgb, depth = pattern_rgb(10, 12, 16), pattern_depth(10, 12, 16)
+    small = write_folder(tmp_path / "small", rgb[:, ::2, ::2], (depth[:, ::2, ::2] * 1000).astype(np.uint16))
+    full = write_folder(tmp_path / "full", rgb, (depth * 1000).astype(np.uint16))
+    ds = load_dataset(small, split="report", gt_data=full)
+    assert ds.test_gt.shape == (len(ds.test), 12, 16) and ds.identity["gt_resolution_hw"] == [12, 16]
+    np.testing.assert_allclose(ds.test_gt, depth[ds.identity["test_indices"]], atol=1e-3)
+    with pytest.raises(FileNotFoundError, match="no_such"):
+        load_dataset(small, split="report", gt_data=tmp_path / "no_such")
+    fewer = write_folder(tmp_path / "fewer", rgb[:9], (depth[:9] * 1000).astype(np.uint16))
+    with pytest.raises(DataError, match="holds 9 pairs but the training data holds 10"):
+        load_dataset(small, split="report", gt_data=fewer)
+    other = write_folder(tmp_path / "other", rgb[:, :, :12], (depth[:, :, :12] * 1000).astype(np.uint16))
+    with pytest.raises(DataError, match="aspect"):
+        load_dataset(small, split="report", gt_data=other)
+
+
+def test_split_without_test_images_and_bad_limits(tmp_path):
+    from scipy.io import savemat
+
+    rgb, depth = pattern_rgb(4, 6, 8), pattern_depth(4, 6, 8)
+    root = write_folder(tmp_path / "f", rgb, (depth * 1000).astype(np.uint16))
+    savemat(root / "splits.mat", {"trainNdxs": np.array([[1], [2], [3], [4]]), "testNdxs": np.zeros((0, 1))})
+    with pytest.raises(DataError, match="0 test images"):
+        load_dataset(root, split="official")
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match="positive"):
+            load_dataset(root, split="report", limit=bad)
+
+
+# --- data validation ------------------------------------------------------------------------------------------
+def test_8bit_depth_png_is_refused(tmp_path):
+    from PIL import Image
+
+    from depthutils.data import read_depth_png
+
+    p = tmp_path / "d.png"
+    Image.fromarray(np.full((4, 4), 200, np.uint8), "L").save(p)
+    with pytest.raises(DataError, match=r"d\.png is 8-bit.*uint16 millimetres"):
+        read_depth_png(p)
+
+
+def test_all_zero_depth_is_refused(tmp_path):
+    rgb, depth = pattern_rgb(6, 6, 8), pattern_depth(6, 6, 8)
+    depth[2] = 0.0
+    root = write_folder(tmp_path / "f", rgb, (depth * 1000).astype(np.uint16))
+    with pytest.raises(DataError, match=r"1 image\(s\) have no valid depth pixel.*\[2\]"):
+        load_dataset(root, split="report")
+
+
+def test_mat_with_millimetre_depths_is_refused(tmp_path):
+    rgb, depth = pattern_rgb(3, 4, 6), pattern_depth(3, 4, 6)
+    with pytest.raises(DataError, match="uint16.*millimetres"):
+        read_nyu_mat(write_mat(tmp_path / "u16.mat", rgb, (depth * 1000).astype(np.uint16)))
+    with pytest.raises(DataError, match="looks like millimetres"):
+        read_nyu_mat(write_mat(tmp_path / "mm.mat", rgb, depth * 1000))
+
+
+def test_oversized_training_image_is_named(tmp_path, monkeypatch):
+    import depthutils.data.folder as folder
+
+    rgb, depth = pattern_rgb(2, 6, 8), pattern_depth(2, 6, 8)
+    root = write_folder(tmp_path / "f", rgb, (depth * 1000).astype(np.uint16))
+    monkeypatch.setattr(folder, "MAX_DATA_PIXELS", 40)  # 6×8 = 48 pixels is "too large" here
+    with pytest.raises(DataError, match=r"0001\.png is 8x6 pixels, over the limit of 40"):
+        read_rgbd_folder(root)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from depthutils.metrics import EIGEN_CROP, MetricAccumulator, depth_metrics, edge_metrics, report_metrics
+from depthutils.metrics import (EIGEN_CROP, MetricAccumulator, bootstrap_ci, depth_metrics, edge_metrics,
+                                report_metrics)
 
 
 def test_standard_metrics_hand_values():
@@ -105,3 +106,51 @@ def test_edge_metrics_blur_is_worse():
     shifted = torch.full_like(gt, 2.0)
     shifted[..., :, 37:] = 6.0  # the same step, 5 px to the right
     assert edge_metrics(shifted, gt)["dbe_acc"][0] == pytest.approx(5.0, abs=1.0)
+
+
+def test_nan_prediction_gives_nan_not_zero():
+    gt = torch.full((2, 1, 4, 4), 2.0)
+    pred = gt.clone()
+    pred[1, 0, 0, 0] = float("nan")
+    acc = MetricAccumulator()
+    acc.update(pred, gt)
+    per = acc.per_image()
+    assert per["delta1"][0] == 1.0 and math.isnan(per["delta1"][1]) and math.isnan(per["abs_rel"][1])
+    m = acc.compute()
+    assert math.isnan(m["delta1"]) and math.isnan(m["l1_global"])  # never a silent δ1 of 0.5
+    assert all(math.isnan(v) for v in acc.intervals()["delta1"])
+
+
+def test_only_some_images_skipped():
+    gt = torch.full((3, 1, 4, 4), 2.0)
+    gt[1] = 0.0  # no valid pixel: left out, counted, warned
+    pred = torch.full_like(gt, 2.5)
+    pred[2] = 2.0
+    acc = MetricAccumulator()
+    acc.update(pred, gt)
+    with pytest.warns(RuntimeWarning, match="1 of 3 images"):
+        m = acc.compute()
+    assert m["n_images"] == 2 and m["n_skipped"] == 1
+    assert m["abs_rel"] == pytest.approx((0.25 + 0.0) / 2)
+    assert math.isnan(acc.per_image()["abs_rel"][1])
+
+
+def test_bootstrap_interval_contains_the_mean_and_narrows():
+    rng = np.random.default_rng(0)
+    small = rng.normal(0.5, 0.1, 50)
+    large = rng.normal(0.5, 0.1, 2000)
+    lo_s, hi_s = bootstrap_ci(small)
+    lo_l, hi_l = bootstrap_ci(large)
+    assert lo_s < small.mean() < hi_s and lo_l < large.mean() < hi_l
+    assert (hi_l - lo_l) < (hi_s - lo_s) / 3  # ~sqrt(40) narrower
+    assert (hi_s - lo_s) == pytest.approx(2 * 1.96 * small.std() / math.sqrt(50), rel=0.25)
+    assert bootstrap_ci(small) == bootstrap_ci(small)  # seeded
+
+
+def test_edge_metrics_blur_is_less_complete():
+    """The blurred step's edge is found less sharply: its completeness is no better than the sharp one's."""
+    gt = torch.full((1, 1, 64, 64), 2.0)
+    gt[..., :, 32:] = 6.0
+    blurred = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(gt, (7, 7, 7, 7), mode="replicate"), 15, 1)
+    noisy = blurred + 0.3 * torch.sin(torch.arange(64.0) / 2)[None, None, :, None]  # ripples across rows
+    assert edge_metrics(noisy, gt)["dbe_acc"][0] > edge_metrics(gt, gt)["dbe_acc"][0]

@@ -8,7 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from depthutils.pipeline import NOTEBOOK_DIR, PROFILES, jobs, run_pipeline
+from depthutils.config import REPORT_ROWS
+from depthutils.pipeline import NOTEBOOK_DIR, jobs, pipeline_status, run_pipeline
 
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
@@ -53,32 +54,77 @@ def test_help_notebook_documents_every_parameter(path):
         assert f"  {name}: " in text, name
 
 
-def test_jobs_cover_every_table_row():
-    j = jobs("cpu", "synthetic", Path("/o"), Path("/f"), Path("/t.md"))
-    names = [name for _, name, _ in j]
+def test_jobs_cover_every_table_row_and_the_report_split_row():
+    j = jobs("cpu", "synthetic", None, Path("/o"), Path("/f"), Path("/t.md"))
+    names = [job["name"] for job in j]
     assert names[0] == "01_data_exploration" and names[-1] == "08_compare"
-    assert {"05_resnet_unet_l1", "05_resnet_unet_berhu", "05_resnet_unet_ssim_l1"} <= set(names)
-    epochs = {name: p.get("epochs") for _, name, p in j}
+    assert {"05_resnet_unet_l1", "05_resnet_unet_berhu", "05_resnet_unet_ssim_l1",
+            "05_resnet_unet_l1_report_split", "04_resnete_decoder_v3_aspect"} <= set(names)
+    assert len([job for job in j if job["run"]]) == len(REPORT_ROWS) + 2
+    epochs = {job["name"]: job["params"].get("epochs") for job in j}
     assert epochs["07_densenet_unet"] == 10 and epochs["03_resnete_decoder_v2"] == 3  # 25 / 10 rounded up
-    full = {name: p.get("epochs") for _, name, p in jobs("full", "synthetic", Path("/o"), Path("/f"), Path("/t"))}
-    assert full["07_densenet_unet"] == 100 and full["03_resnete_decoder_v2"] == 25 and full["02_resnete_decoder_v1"] == 50
-    assert PROFILES["full"]["image_size"] == 128 and PROFILES["full"]["batch_size"] == 64
+    splits = {job["name"]: job["params"].get("split") for job in j}
+    assert splits["05_resnet_unet_l1"] == "official" and splits["05_resnet_unet_l1_report_split"] == "report"
+    assert {job["name"]: job["params"].get("image_size") for job in j}["04_resnete_decoder_v3_aspect"] == "96x128"
+    rep = {job["name"]: job["params"] for job in jobs("report", "synthetic", None, Path("/o"), Path("/f"), Path("/t"))}
+    for row in REPORT_ROWS:  # the report's schedule, derived from REPORT_ROWS
+        name = next(n for n, p in rep.items() if p.get("row_title") == row.title)
+        assert rep[name]["epochs"] == row.epochs and rep[name]["run_dir"].endswith(row.run_name)
+    assert rep["07_densenet_unet"]["image_size"] == "128" and rep["07_densenet_unet"]["batch_size"] == 64
+    assert rep["07_densenet_unet"]["limit"] is None and rep["07_densenet_unet"]["pretrained"] == "false"
 
 
-def test_smoke_pipeline_end_to_end(tmp_path, capsys):
+def _histories(out: Path) -> dict[str, list[dict]]:
+    """Every row's history without its timing columns (wall-clock times differ between runs)."""
+    from depthutils.run_folder import read_history
+
+    return {p.parent.name: [{k: v for k, v in r.items() if k not in ("epoch_time_s", "images_per_s")}
+                            for r in read_history(p)] for p in sorted((out / "runs").glob("*/history.csv"))}
+
+
+def test_smoke_pipeline_end_to_end_and_resume_after_a_kill(tmp_path, capsys):
     out = tmp_path / "smoke"
     assert run_pipeline(profile="smoke", data="synthetic", out=out) == 0
     printed = capsys.readouterr().out
-    assert "[10/10] 08_compare done" in printed
+    assert "[12/12] 08_compare done" in printed
     executed = sorted(p.name for p in (out / "notebooks").glob("*.ipynb"))
-    assert len(executed) == 10
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["profile"] == "smoke" and summary["data_kind"] == "synthetic"
+    assert len(executed) == 12
+    state = json.loads((out / "pipeline.json").read_text())
+    assert state["profile"] == "smoke" and len(state["done"]) == 12 and state["peak_kernel_rss_gb"] > 0
     tables = (out / "tables.md").read_text()
     assert "ResNet UNet, SSIM+L1" in tables and "synthetic" in tables and "trained from scratch" in tables
+    assert "Baseline: mean training depth map" in tables and "Baseline: constant training median" in tables
+    assert "report split" in tables
     assert (out / "figures" / "figure3_predictions.png").stat().st_size > 1000
-    for row in ("resnet_unet", "resnet_unet_berhu", "resnet_unet_ssim_l1", "densenet_unet"):
+    for nb in (out / "notebooks").glob("*.ipynb"):  # executed copies carry no absolute path of this machine
+        assert str(out) not in nb.read_text() and str(Path.cwd()) not in nb.read_text(), nb.name
+    for row in ("resnet_unet", "resnet_unet_berhu", "resnet_unet_ssim_l1", "densenet_unet", "resnet_unet_report_split",
+                "resnete_decoder_v3_aspect"):
         assert json.loads((out / "runs" / row / "results.json").read_text())["epochs"] == 1
+    ref = _histories(out)
+    assert pipeline_status(out) == 0
+    status = capsys.readouterr().out
+    assert "02_resnete_decoder_v1" in status and "1/1    epochs  finished" in status and "ETA: 0.0 h" in status
+
+    # A run of the same command again skips every finished row and re-runs only the comparison.
+    assert run_pipeline(profile="smoke", data="synthetic", out=out) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("done earlier, skipped") == 11 and _histories(out) == ref
+
+    # A row killed during its first epoch (only its config.json written) is trained again, and every history
+    # ends as in the uninterrupted run.
+    row = out / "runs" / "resnete_decoder_v2"
+    for name in ("results.json", "last.pt", "best.pt", "history.csv"):
+        (row / name).unlink()
+    state["done"].remove("03_resnete_decoder_v2")
+    (out / "pipeline.json").write_text(json.dumps(state))
+    assert run_pipeline(profile="smoke", data="synthetic", out=out) == 0
+    assert "[3/12] 03_resnete_decoder_v2 done" in capsys.readouterr().out
+    assert _histories(out) == ref
+
+    # Another profile into the same folder is refused, naming the difference.
+    with pytest.raises(ValueError, match="profile: 'smoke' there, 'cpu' asked"):
+        run_pipeline(profile="cpu", data="synthetic", out=out)
 
 
 def test_failing_notebook_is_named(tmp_path, capsys):

@@ -4,7 +4,8 @@
         papermill -k python3 --cwd notebooks "$nb" "$nb"; done
 
 The parameters cells' defaults are the `smoke` settings, so the committed notebooks carry smoke outputs that
-nbval re-checks in CI; the pipeline overrides them through papermill.
+nbval re-checks in CI; the pipeline overrides them through papermill. Cell sources are plain Python; the only
+substitution is ``__NAME__`` placeholders.
 """
 from __future__ import annotations
 
@@ -16,68 +17,94 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 NB = Path(__file__).resolve().parents[1] / "notebooks"
 CHECK = "# NBVAL_CHECK_OUTPUT\n"
 
-TRAIN_PARAMS = '''# Parameters: literals only. Defaults = the tiny `smoke` settings that nbval re-checks;
-# `python -m depthutils pipeline --profile cpu|full` overrides them through papermill.
-model: str = "{model}"  # registry name (fixed for this notebook)
-row_title: str = "{title}"  # the row of the report's table
-data: str = "synthetic"  # synthetic, a .mat file or an RGB-D folder (empty: $DEPTHUTILS_DATA, else synthetic)
-run_dir: str = "../runs/nbval/{run}"  # checkpoints, history.csv and results.json go here
+TRAIN_PARAMS = '''# Parameters: literals only. Names below `profile` are TrainConfig fields (`python -m depthutils train --help`).
+# Defaults = the tiny `smoke` settings that nbval re-checks; `python -m depthutils pipeline` overrides them.
+row_title: str = "__TITLE__"  # the row of the report's table
+run_dir: str = "../runs/nbval/__RUN__"  # checkpoints, history.csv and results.json go here
 figures_dir: str = "../runs/nbval/figures"  # where this notebook's PNGs go
+resume: bool = False  # True: continue the run in run_dir (the pipeline); False: start it afresh
+profile: str = "smoke"  # recorded with the results
+model: str = "__MODEL__"  # registry name (fixed for this notebook)
+data: str = "synthetic"  # synthetic, a .mat file or an RGB-D folder
+gt_data: "Optional[str]" = None  # full-resolution ground truth for the standard protocol (None: the data itself)
 loss: str = "l1"  # l1, berhu, ssim_l1, gradient, silog, or a sum such as silog+0.5*gradient
-epochs: int = 1  # the report: {epochs}
-image_size: int = 64  # model input, square, multiple of 32 (the report: 128)
+epochs: int = 1  # the report: __EPOCHS__
+image_size: str = "64"  # model input, N or HxW, multiples of 32 (the report: 128)
 batch_size: int = 4  # the report: 64
-lr: float = 1e-4  # Adam learning rate
-limit: int = 8  # first N training images (0: all)
-test_limit: int = 4  # first N test images (0: all)
-split: str = "report"  # report (1111/338) or official (795/654)
+limit: "Optional[int]" = 8  # first N training images (None: all)
+test_limit: "Optional[int]" = 4  # first N test images (None: all)
+split: str = "report"  # report (seeded random 1111/338) or official (795/654)
 pretrained: str = "false"  # true, false or auto (ImageNet if cached or downloadable, else scratch)
-seed: int = 0  # model init, split and augmentation
+precision: str = "auto"  # auto (bf16 on CUDA and on CPUs with native bf16), bf16 or fp32
 synth_count: int = 24  # synthetic scenes (synthetic data only)
-synth_w: int = 96  # synthetic render width
-synth_h: int = 64  # synthetic render height
-profile: str = "smoke"  # recorded with the results'''
+synth_size: str = "64x96"  # HxW of the synthetic renders'''
 
 TRAIN_CELLS = [
-    ("md", "# {title}\n\n{doc}\n\nThin notebook: the model, losses, data and loop live in `depthutils`; this notebook "
-           "builds, fits, evaluates and plots."),
-    ("code", "{params}"),
-    ("code", "from pathlib import Path\n\nimport depthutils as du\nfrom depthutils import plots\nfrom depthutils.config import TrainConfig\n"
-             "from depthutils.data import load_dataset\nfrom depthutils.train import fit, load_checkpoint, model_from_checkpoint, predict_samples\n\n"
-             "cfg = TrainConfig(model=model, data=data or None, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss,\n"
-             "                  image_size=image_size, seed=seed, split=split, limit=limit or None, test_limit=test_limit or None,\n"
-             "                  pretrained=pretrained, synth_count=synth_count, synth_size=(synth_w, synth_h),\n"
-             "                  extra={{'profile': profile, 'row': row_title}})\n"
-             "cfg.data = str(cfg.data) if cfg.data else du.data.resolve_data(None)\n"
-             "run_dir, figures_dir = Path(run_dir), Path(figures_dir)"),
-    ("code", CHECK + "ds = load_dataset(cfg.data, split=cfg.split, split_seed=cfg.seed, limit=cfg.limit, test_limit=cfg.test_limit,\n"
-             "                  synth_count=cfg.synth_count, synth_size=cfg.synth_size)\n"
-             "print(f\"{{ds.identity['name']}} ({{ds.identity['kind']}}): {{len(ds.train)}} train / {{len(ds.test)}} test pairs, \"\n"
-             "      f\"stored at {{ds.rgb.shape[2]}}x{{ds.rgb.shape[1]}}; model input {{cfg.image_size}}; {{cfg.epochs}} epoch(s)\")"),
-    ("code", "results = fit(cfg, run_dir, data=ds, overwrite=True, progress=False)\n"
-             "print(f\"device: {{results['device']}}; encoder: {{results['pretrained']['used']}}; \"\n"
-             "      f\"training time {{results['train_time_s']:.0f}} s\")"),
+    ("md", "# __TITLE__\n\n__DOC__\n\nThin notebook: the model, losses, data and loop live in `depthutils`; this "
+           "notebook builds the run's configuration, trains (or resumes) it, and shows what it learnt."),
+    ("code", "__PARAMS__"),
+    ("code", """from pathlib import Path
+
+from IPython.display import Markdown, display
+
+from depthutils import plots
+from depthutils.baselines import baselines_for_run
+from depthutils.compare import baseline_rows, standard_table, to_markdown
+from depthutils.config import TrainConfig
+from depthutils.run_folder import load_checkpoint, model_from_checkpoint
+from depthutils.train import fit, load_data, predict_samples
+
+# The parameters above that are TrainConfig fields make the run's configuration; the rest say where it goes.
+cfg = TrainConfig.from_dict({**globals(), "data": data or None, "extra": {"profile": profile, "row": row_title}})
+run_dir, figures_dir = Path(run_dir), Path(figures_dir)
+cfg"""),
+    ("code", CHECK + """ds = load_data(cfg)
+print(f"{ds.identity['name']} ({ds.identity['kind']}): {len(ds.train)} train / {len(ds.val)} validation / "
+      f"{len(ds.test)} test pairs, stored at {ds.rgb.shape[1]}x{ds.rgb.shape[2]} (HxW); model input {cfg.image_size}")"""),
+    ("md", "## Training\n\nEach step draws a batch on the device, augments it there (rotation ±5°, a random crop of "
+           "the output's aspect ratio, horizontal flip, brightness ×[0.8, 1.2]; depth resampled by nearest "
+           "neighbour), divides depth by 10 m and takes one optimiser step on the masked loss. The learning rate "
+           "follows the configured schedule; validation and test are scored every few epochs, and `best.pt` is "
+           "chosen on validation only."),
+    ("code", """results = fit(cfg, run_dir, data=ds, resume=resume, overwrite=not resume, progress=False)
+print(f"device: {results['device']}; precision: {results['precision']}; encoder: {results['pretrained']['used']}; "
+      f"training time {results['train_time_s'] / 60:.1f} min")"""),
     ("md", "## Learning curves"),
-    ("code", "fig = plots.learning_curves(run_dir / 'history.csv', title=f\"{{row_title}} ({{ds.identity['kind']}} data)\")\n"
-             "plots.save(fig, figures_dir / f\"{{run_dir.name}}_curves.png\");"),
+    ("code", """fig = plots.learning_curves(run_dir / "history.csv", title=f"{row_title} ({ds.identity['kind']} data)")
+plots.save(fig, figures_dir / f"{run_dir.name}_curves.png");"""),
+    ("md", "## Against the image-blind baselines\n\nStandard protocol (ground truth at full resolution, Eigen crop, "
+           "flip TTA), with 95% bootstrap intervals over the test images."),
+    ("code", """base = baselines_for_run(results, run_dir.parent / "baselines.json")
+this = {"row": row_title, "results": results, "kind": "model"}
+display(Markdown(to_markdown(*standard_table([this, *baseline_rows(base)]))))"""),
     ("md", "## Sample test predictions (one colour scale per row)"),
-    ("code", "model = model_from_checkpoint(load_checkpoint(run_dir / 'last.pt'))\n"
-             "rgb, gt, pred = predict_samples(model, ds, ds.test[:3], image_size=cfg.image_size, max_depth=cfg.max_depth)\n"
-             "fig = plots.prediction_grid(rgb, gt, {{row_title: pred}})\n"
-             "plots.save(fig, figures_dir / f\"{{run_dir.name}}_samples.png\");"),
-    ("md", "## Test metrics of the last epoch"),
-    ("code", CHECK + "m = results['metrics']\nprint(sorted(k for k in m if not k.startswith('eigen_')))"),
-    ("code", "{{k: round(v, 4) for k, v in m.items() if isinstance(v, float)}}"),
+    ("code", """model = model_from_checkpoint(load_checkpoint(run_dir / "last.pt"))
+rgb, gt, pred = predict_samples(model, ds, ds.test[:3], image_size=cfg.image_size, max_depth=cfg.max_depth)
+fig = plots.prediction_grid(rgb, gt, {row_title: pred})
+plots.save(fig, figures_dir / f"{run_dir.name}_samples.png");"""),
+    ("code", CHECK + """print(sorted(results["protocols"]), sorted(results["protocols"]["standard"]["ci"]))"""),
+    ("md", "## What to read here\n\n- **Curves**: a training loss that keeps falling while the validation and test "
+           "L1 flatten or rise is over-fitting the 795 images; a test L1 that stays at the baselines' level means the "
+           "model learnt the average room, not depth from the image.\n- **Table**: the row has learnt depth from the "
+           "image only where its interval lies clear of both baselines' intervals.\n- **Pictures**: a model at "
+           "baseline level paints the same floor-to-wall gradient into every image; one that learnt shows the "
+           "objects' outlines."),
 ]
 
 ARCH = {
-    "02_resnete_decoder_v1": ("resnete_decoder_v1", "ResNetE Decoder v1", "resnete_decoder_v1", 50),
-    "03_resnete_decoder_v2": ("resnete_decoder_v2", "ResNetE Decoder v2", "resnete_decoder_v2", 25),
-    "04_resnete_decoder_v3": ("resnete_decoder_v3", "ResNetE Decoder v3", "resnete_decoder_v3", 50),
-    "05_resnet_unet": ("resnet_unet", "ResNet UNet, L1 loss", "resnet_unet", 50),
-    "06_de_noskip": ("de_noskip", "DE NoSkip", "de_noskip", 50),
-    "07_densenet_unet": ("densenet_unet", "DenseNet UNet", "densenet_unet", 100),
+    "02_resnete_decoder_v1": ("resnete_decoder_v1", "ResNetE Decoder v1", "resnete_decoder_v1"),
+    "03_resnete_decoder_v2": ("resnete_decoder_v2", "ResNetE Decoder v2", "resnete_decoder_v2"),
+    "04_resnete_decoder_v3": ("resnete_decoder_v3", "ResNetE Decoder v3", "resnete_decoder_v3"),
+    "05_resnet_unet": ("resnet_unet", "ResNet UNet, L1 loss", "resnet_unet"),
+    "06_de_noskip": ("de_noskip", "DE NoSkip", "de_noskip"),
+    "07_densenet_unet": ("densenet_unet", "DenseNet UNet", "densenet_unet"),
 }
+
+
+def _sub(text: str, values: dict[str, str]) -> str:
+    for k, v in values.items():
+        text = text.replace(f"__{k}__", v)
+    return text
 
 
 def _nb(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
@@ -93,101 +120,143 @@ def _nb(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
 
 
 def training_notebook(name: str) -> nbformat.NotebookNode:
+    from depthutils.config import REPORT_EPOCHS
     from depthutils.models import get_spec
 
-    model, title, run, epochs = ARCH[name]
+    model, title, run = ARCH[name]
     doc = " ".join(get_spec(model).builder.__doc__.split())
     if model == "resnet_unet":
-        doc += (" The pipeline runs this notebook three times, with `loss` = `l1`, `berhu` and `ssim_l1` "
-                "(the report's three ResNet UNet rows).")
-    params = TRAIN_PARAMS.format(model=model, title=title, run=run, epochs=epochs)
-    return _nb([(k, s.format(title=title, doc=doc, params=params)) for k, s in TRAIN_CELLS])
+        doc += (" The pipeline runs this notebook four times: with `loss` = `l1`, `berhu` and `ssim_l1` (the "
+                "report's three ResNet UNet rows), and with `l1` on the report's random split.")
+    values = {"MODEL": model, "TITLE": title, "RUN": run, "EPOCHS": str(REPORT_EPOCHS[model]), "DOC": doc}
+    params = _sub(TRAIN_PARAMS, values)
+    return _nb([(k, _sub(s, {**values, "PARAMS": params})) for k, s in TRAIN_CELLS])
 
 
 DATA_CELLS = [
     ("md", "# 01 Data exploration\n\nCounts and splits, depth statistics, scene types (where the file has them), "
-           "sample pairs and the report's augmentation."),
+           "sample pairs and the augmentation the models train with."),
     ("code", '''# Parameters: literals only (defaults = smoke settings)
 data: str = "synthetic"  # synthetic, a .mat file or an RGB-D folder (empty: $DEPTHUTILS_DATA, else synthetic)
 figures_dir: str = "../runs/nbval/figures"  # where the PNGs go
-image_size: int = 64  # augmentation output size, square
+image_size: str = "64"  # augmentation output size, N or HxW
 synth_count: int = 24  # synthetic scenes (synthetic data only)
-synth_w: int = 96  # synthetic render width
-synth_h: int = 64  # synthetic render height
+synth_size: str = "64x96"  # HxW of the synthetic renders
 profile: str = "smoke"  # recorded in the figure titles'''),
-    ("code", "from pathlib import Path\n\nimport numpy as np\n\nfrom depthutils import plots\n"
-             "from depthutils.data import DataError, load_dataset, read_nyu_scene_types, resolve_data\n\n"
-             "data = resolve_data(data or None)\nfigures_dir = Path(figures_dir)\n"
-             "ds = load_dataset(data, split='report', synth_count=synth_count, synth_size=(synth_w, synth_h))\n"
-             "kind = ds.identity['kind']"),
+    ("code", """from pathlib import Path
+
+import numpy as np
+
+from depthutils import plots
+from depthutils.config import parse_size
+from depthutils.data import DataError, load_dataset, read_nyu_scene_types, resolve_data
+
+data = resolve_data(data or None)
+figures_dir = Path(figures_dir)
+synth = dict(synth_count=synth_count, synth_size=parse_size(synth_size))
+ds = load_dataset(data, split="report", **synth)
+kind = ds.identity["kind"]"""),
     ("md", "## Counts and splits"),
-    ("code", CHECK + "print(f\"{ds.identity['name']} ({kind}): {len(ds.rgb)} pairs at {ds.rgb.shape[2]}x{ds.rgb.shape[1]}\")\n"
-             "print(f\"report split (seed 0): {len(ds.train)} train / {len(ds.test)} test\")\n"
-             "try:\n    off = load_dataset(data, split='official', limit=0, test_limit=0, synth_count=synth_count,\n"
-             "                       synth_size=(synth_w, synth_h)).identity\n"
-             "    print(f\"official split: {len(off['train_indices']) if off['n_train'] else 'n/a'} / \"\n"
-             "          f\"{off['n_pairs_in_source']} pairs listed in splits.mat\")\n"
-             "except DataError as e:\n    print('official split: not available:', e)"),
+    ("code", CHECK + """print(f"{ds.identity['name']} ({kind}): {len(ds.rgb)} pairs at {ds.rgb.shape[1]}x{ds.rgb.shape[2]} (HxW)")
+print(f"report split (seed 0): {len(ds.train)} train / {len(ds.test)} test")
+try:
+    off = load_dataset(data, split="official", val_fraction=0.1, limit=1, test_limit=1, **synth).identity["split_sizes"]
+    print(f"official split: {off['train'] + off['val']} train (of which {off['val']} are held out for validation "
+          f"in contiguous blocks) / {off['test']} test")
+except DataError as e:
+    print("official split: not available:", e)"""),
     ("md", "## Depth histogram and valid-pixel ratio"),
-    ("code", CHECK + "valid = ds.depth > 0\nprint(f'valid-pixel ratio: mean {valid.mean():.3f}')\n"
-             "print(f'depth range of valid pixels: {ds.depth[valid].min():.2f} to {ds.depth[valid].max():.2f} m')"),
-    ("code", "fig = plots.depth_histogram(ds.depth, title=f'{kind} data')\nplots.save(fig, figures_dir / 'data_histogram.png');"),
+    ("code", CHECK + """valid = ds.depth > 0
+print(f"valid-pixel ratio: mean {valid.mean():.3f}")
+print(f"depth range of valid pixels: {ds.depth[valid].min():.2f} to {ds.depth[valid].max():.2f} m")"""),
+    ("code", """fig = plots.depth_histogram(ds.depth, title=f"{kind} data")
+plots.save(fig, figures_dir / "data_histogram.png");"""),
     ("md", "## Scene types\n\nThe official `.mat` stores `sceneTypes`; RGB-D folders and the synthetic rooms have none."),
-    ("code", "types = read_nyu_scene_types(data) if str(data).endswith('.mat') and data != 'synthetic' else None\n"
-             "if types:\n    names, counts = np.unique(types, return_counts=True)\n"
-             "    print(dict(sorted(zip(names, counts.tolist()), key=lambda t: -t[1])[:15]))\n"
-             "else:\n    print('scene types: not recorded in this data')"),
+    ("code", """types = read_nyu_scene_types(data) if str(data).endswith(".mat") and data != "synthetic" else None
+if types:
+    names, counts = np.unique(types, return_counts=True)
+    print(dict(sorted(zip(names, counts.tolist()), key=lambda t: -t[1])[:15]))
+else:
+    print("scene types: not recorded in this data")"""),
     ("md", "## Sample pairs"),
-    ("code", "fig = plots.sample_pairs(ds.rgb, ds.depth, list(range(min(4, len(ds.rgb)))))\n"
-             "plots.save(fig, figures_dir / 'data_samples.png');"),
-    ("md", "## Augmentation: the same geometry for RGB and depth\n\nRotation ±5°, a random square crop of the short "
-           "side (480×480 of 640×480), flip p = 0.5, brightness ×[0.8, 1.2]; depth resampled by nearest neighbour."),
-    ("code", "fig = plots.augmentation_examples(ds.rgb[0], ds.depth[0], out_size=(image_size, image_size))\n"
-             "plots.save(fig, figures_dir / 'data_augmentation.png');"),
+    ("code", """fig = plots.sample_pairs(ds.rgb, ds.depth, list(range(min(4, len(ds.rgb)))))
+plots.save(fig, figures_dir / "data_samples.png");"""),
+    ("md", "## Augmentation: the same geometry for RGB and depth\n\nRotation ±5°, a random crop of the output's "
+           "aspect ratio (for a square output the report's 480×480 of 640×480), flip p = 0.5, brightness "
+           "×[0.8, 1.2]; depth resampled by nearest neighbour, so no invalid pixel is blended into a valid one."),
+    ("code", """fig = plots.augmentation_examples(ds.rgb[0], ds.depth[0], out_size=parse_size(image_size))
+plots.save(fig, figures_dir / "data_augmentation.png");"""),
+    ("md", "## What to read here\n\nThe histogram says which depths the models must cover (NYU: mostly 1–5 m); "
+           "the augmentation pictures show that RGB and depth move together and that the rotated-in corners "
+           "are invalid (white), never zero-depth targets."),
 ]
 
 COMPARE_CELLS = [
-    ("md", "# 08 Comparison: the report's table (Figure 2), standard metrics and Figure 3"),
+    ("md", "# 08 Comparison: the report's table (Figure 2), standard metrics with baselines, and Figure 3"),
     ("code", '''# Parameters: literals only (defaults = smoke settings)
 runs_dir: str = "../runs/nbval"  # one sub-folder per table row, written by notebooks 02 to 07
 figures_dir: str = "../runs/nbval/figures"  # where the PNGs go
 tables_path: str = "../runs/nbval/tables.md"  # the generated Markdown tables for report/
 n_examples: int = 2  # test images in the prediction figure
 profile: str = "smoke"  # recorded with the tables'''),
-    ("code", "from pathlib import Path\n\nfrom IPython.display import Markdown, display\n\nfrom depthutils import plots\n"
-             "from depthutils.compare import collect_results, provenance, report_table, standard_table, to_markdown, write_report_tables\n"
-             "from depthutils.config import TrainConfig\nfrom depthutils.data import load_dataset\n"
-             "from depthutils.train import load_checkpoint, model_from_checkpoint, predict_samples\n\n"
-             "figures_dir = Path(figures_dir)\nrows = collect_results(runs_dir, extra_rows=['improved'])\n"
-             "done = [r for r in rows if r['results']]"),
-    ("code", CHECK + "print([r['row'] for r in rows])\nprint(f'{len(done)} of {len(rows)} rows have results')"),
-    ("md", "## Figure 2 rebuilt\n\nThe report does not say how it normalised depth. We show both readings: "
-           "**global** (÷ 10 m, the fixed maximum used for training) and **per image** (min–max of each ground truth). "
-           "The global reading is the one set beside the report's printed values: the report describes depth "
-           "normalised to [0, 1] for training with one fixed range, and a per-image min–max stretch inflates the "
-           "same errors by the ratio computed below, which puts per-image values far from the printed ones."),
-    ("code", CHECK + "head, body = report_table(rows)\nprint(head)"),
-    ("code", "display(Markdown(to_markdown(head, body)))\n"
-             "ratios = [r['results']['metrics']['l1_per_image'] / r['results']['metrics']['l1_global'] for r in done]\n"
-             "if ratios:\n    print(f'per-image L1 / global L1: median {sorted(ratios)[len(ratios) // 2]:.2f} over {len(ratios)} rows')"),
-    ("md", "## Standard metrics (metres, Eigen crop), edge sharpness, parameters, training time"),
-    ("code", CHECK + "head2, body2 = standard_table(rows)\nprint(head2)"),
-    ("code", "display(Markdown(to_markdown(head2, body2)))\nprovenance(rows)"),
+    ("code", """from pathlib import Path
+
+from IPython.display import Markdown, display
+
+from depthutils import plots
+from depthutils.baselines import baselines_for_run
+from depthutils.compare import (baseline_rows, collect_results, provenance, report_table, standard_table,
+                                to_markdown, write_report_tables)
+from depthutils.config import TrainConfig
+from depthutils.run_folder import load_checkpoint, model_from_checkpoint
+from depthutils.train import load_data, predict_samples
+
+figures_dir, runs_dir = Path(figures_dir), Path(runs_dir)
+rows = collect_results(runs_dir)
+done = [r for r in rows if r["results"]]
+official = [r for r in done if r["results"]["dataset"]["split"] == "official"] or done
+base = baselines_for_run(official[0]["results"], runs_dir / "baselines.json") if done else None
+table = rows + baseline_rows(base)"""),
+    ("code", CHECK + """print([r["row"] for r in table])
+print(f"{len(done)} of {len(rows)} rows have results")"""),
+    ("md", "## Figure 2 rebuilt, with the baselines\n\nThe report does not say how it normalised depth for its L1 and "
+           "MSE. Both readings are shown: **÷ 10 m** (both maps divided by the fixed 10 m maximum) and **per image** "
+           "(both maps mapped by the ground truth's own min–max). The baselines' rows say what each reading's "
+           "numbers mean: a printed value is evidence of learnt depth only if it is clearly below the baselines' "
+           "value under the same reading."),
+    ("code", """display(Markdown(to_markdown(*report_table(table))))
+if base:
+    for name, r in base["rows"].items():
+        m = r["protocols"]["report"]
+        print(f"{r['title']}: L1 ÷10 m {m['l1_global']:.4f}, per image {m['l1_per_image']:.4f}; "
+              f"MSE ÷10 m {m['mse_global']:.4f}, per image {m['mse_per_image']:.4f}")"""),
+    ("md", "## Standard metrics, with 95% intervals and the baselines"),
+    ("code", """display(Markdown(to_markdown(*standard_table(table))))
+provenance(table)"""),
     ("md", "## Figure 3: the same test images through every model"),
-    ("code", "first = TrainConfig.from_dict(done[0]['results']['config'])\n"
-             "ds = load_dataset(first.data, split=first.split, split_seed=first.seed, limit=0, test_limit=n_examples,\n"
-             "                  synth_count=first.synth_count, synth_size=first.synth_size)\npreds = {}\n"
-             "for r in done:\n    model = model_from_checkpoint(load_checkpoint(r['results']['checkpoint']))\n"
-             "    rgb, gt, preds[r['row']] = predict_samples(model, ds, ds.test, image_size=first.image_size,\n"
-             "                                               max_depth=first.max_depth)\n"
-             "fig = plots.prediction_grid(rgb, gt, preds, title=f\"{ds.identity['name']} ({ds.identity['kind']}), profile {profile}\")\n"
-             "plots.save(fig, figures_dir / 'figure3_predictions.png');"),
-    ("code", "curves = {r['row']: figures_dir / f\"{Path(r['results']['checkpoint']).parent.name}_curves.png\" for r in done}\n"
-             "figs = {'Figure 3: predictions': figures_dir / 'figure3_predictions.png',\n"
-             "        'Data: depth histogram': figures_dir / 'data_histogram.png',\n"
-             "        'Data: augmentation': figures_dir / 'data_augmentation.png',\n"
-             "        **{f'Learning curves: {k}': v for k, v in curves.items() if v.exists()}}\n"
-             "write_report_tables(rows, tables_path, {k: v for k, v in figs.items() if Path(v).exists()})"),
+    ("code", """if done:
+    first = TrainConfig.from_dict(official[0]["results"]["config"])
+    ds = load_data(TrainConfig.from_dict({**first.to_dict(), "limit": 2, "test_limit": n_examples}))
+    preds = {}
+    for r in [r for r in done if r in official]:
+        model = model_from_checkpoint(load_checkpoint(runs_dir / r["run"] / r["results"]["checkpoint"]))
+        cfg = TrainConfig.from_dict(r["results"]["config"])
+        rgb, gt, preds[r["row"]] = predict_samples(model, ds, ds.test, image_size=cfg.image_size,
+                                                   max_depth=cfg.max_depth)
+    fig = plots.prediction_grid(rgb, gt, preds, title=f"{ds.identity['name']} ({ds.identity['kind']}), "
+                                f"profile {profile}, official test images")
+    plots.save(fig, figures_dir / "figure3_predictions.png");"""),
+    ("code", """curves = {r["row"]: figures_dir / f"{r['run']}_curves.png" for r in done}
+figs = {"Figure 3: predictions": figures_dir / "figure3_predictions.png",
+        "Data: depth histogram": figures_dir / "data_histogram.png",
+        "Data: augmentation": figures_dir / "data_augmentation.png",
+        **{f"Learning curves: {k}": v for k, v in curves.items()}}
+write_report_tables(table, tables_path, {k: v for k, v in figs.items() if Path(v).exists()})"""),
+    ("md", "## What to read here\n\n- Rank two rows only where their intervals in the standard table do not "
+           "overlap; otherwise the test set cannot tell them apart.\n- A row whose intervals touch the baselines' "
+           "has not learnt much beyond the average room; its learning curve shows whether it was still improving "
+           "when its schedule ended.\n- In Figure 3, each image row has one colour scale (its ground truth's range), "
+           "so the columns compare directly."),
 ]
 
 

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-__all__ = ["NYU_FILES", "download_file", "download_nyu"]
+__all__ = ["NYU_FILES", "NYU_CHECKS", "DownloadError", "download_file", "download_nyu", "check_mat_file"]
 
 #: The official files: name → URL. Their size is checked against the server's Content-Length / Content-Range.
 NYU_FILES = {
@@ -17,8 +17,41 @@ NYU_FILES = {
 }
 
 
+#: Size (bytes) and SHA-256 of the official files, checked when known. The official site publishes neither, and
+#: no development machine could reach it, so they are unset: fill them in from a verified download.
+NYU_CHECKS: dict[str, dict[str, int | str | None]] = {
+    "nyu_depth_v2_labeled.mat": {"size": None, "sha256": None},
+    "splits.mat": {"size": None, "sha256": None},
+}
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # MATLAB v7.3 files are HDF5 with the superblock at byte 512
+_MAT5_HEADER = b"MATLAB 5.0 MAT-file"
+
+
 class DownloadError(RuntimeError):
-    pass
+    """A download failed or gave something other than the expected file; the message says what to do."""
+
+
+def check_mat_file(path: str | os.PathLike) -> None:
+    """Raise DownloadError unless ``path`` is a MATLAB file: v7.3 (HDF5, with ``images`` and ``depths`` when it is
+    the labeled set) or v5 (``splits.mat``). An HTML error page saved under the .mat name fails here."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(1024)
+    if head[:len(_MAT5_HEADER)] == _MAT5_HEADER:
+        return
+    if head[512:520] != _HDF5_SIGNATURE and head[:8] != _HDF5_SIGNATURE:
+        kind = "an HTML page" if head.lstrip()[:1] == b"<" else "not a MATLAB file"
+        raise DownloadError(f"{path} is {kind} (first bytes {head[:40]!r}); the server did not send the data file.")
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            keys = set(f.keys())
+    except OSError as e:
+        raise DownloadError(f"{path} has an HDF5 signature but cannot be read ({e}); it is probably truncated.") from e
+    if "labeled" in path.name and not {"images", "depths"} <= keys:
+        raise DownloadError(f"{path} lacks the datasets 'images' and 'depths' (found {sorted(keys)[:8]}).")
 
 
 def _sha256(path: Path) -> str:
@@ -29,12 +62,21 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = None, progress: bool = True,
-                  timeout: float = 60.0) -> Path:
+def _total_from_content_range(value: str | None) -> int | None:
+    if value and "/" in value and not value.endswith("*"):
+        return int(value.rsplit("/", 1)[1])
+    return None
+
+
+def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = None, size: int | None = None,
+                  validate=None, progress: bool = True, timeout: float = 60.0, _retry: bool = True) -> Path:
     """Download ``url`` to ``dest``, resuming ``dest + '.part'`` with an HTTP Range request.
 
-    The file only appears under ``dest`` once its size equals the server's total size (and its SHA-256 equals
-    ``sha256`` when given); until then it stays ``.part``. A file already at ``dest`` is not downloaded again.
+    The file only appears under ``dest`` once it is complete: its size equals the server's announced total (and
+    ``size`` when given), its SHA-256 equals ``sha256`` when given, and ``validate(path)`` (e.g.
+    :func:`check_mat_file`) accepts it, which also covers transfers that announce no length. Until then it stays
+    ``.part``. A server that ignores the range, or a ``.part`` longer than the remote file (HTTP 416), starts the
+    download over. A file already at ``dest`` is not downloaded again.
     """
     from tqdm.auto import tqdm
 
@@ -45,27 +87,33 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = Non
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
     req = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    total = None
     try:
         resp = urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as e:
-        if e.code == 416 and have:  # range not satisfiable: the .part is already complete
-            resp = None
+        remote = _total_from_content_range(e.headers.get("Content-Range") if e.headers else None)
+        if e.code == 416 and have and (remote is None or remote == have):  # the .part is already complete
+            resp, total = None, remote
+        elif e.code == 416 and have and _retry:  # the .part is longer than the remote file: start over
+            part.unlink()
+            return download_file(url, dest, sha256=sha256, size=size, validate=validate, progress=progress,
+                                 timeout=timeout, _retry=False)
         else:
-            raise DownloadError(f"downloading {url} failed: HTTP {e.code} {e.reason}") from e
+            raise DownloadError(f"downloading {url} failed: HTTP {e.code} {e.reason}. Check the address, or fetch "
+                                f"the file by hand into {dest}.") from None
     except (urllib.error.URLError, OSError) as e:
-        raise DownloadError(f"cannot reach {url} ({e}). Check the network, or fetch the file by hand into {dest}.") from e
+        raise DownloadError(f"cannot reach {url} ({e}). Check the network, or fetch the file by hand into {dest}.") from None
 
-    total = None
     if resp is not None:
         with resp:
-            if resp.status == 206:  # partial content: append
-                cr = resp.headers.get("Content-Range", "")
-                total = int(cr.rsplit("/", 1)[1]) if "/" in cr and not cr.endswith("*") else None
-                mode = "ab"
-            else:  # the server ignored Range: start over
+            cr_total = _total_from_content_range(resp.headers.get("Content-Range"))
+            cr_start = resp.headers.get("Content-Range", "").replace("bytes ", "").split("-")[0]
+            if resp.status == 206 and cr_start.strip() == str(have):  # partial content from where we are: append
+                total, mode = cr_total, "ab"
+            else:  # the server ignored the range (or sent another one): start over
                 have, mode = 0, "wb"
                 cl = resp.headers.get("Content-Length")
-                total = int(cl) if cl else None
+                total = int(cl) if cl and resp.status == 200 else cr_total
             with open(part, mode) as f, tqdm(total=total, initial=have, unit="B", unit_scale=True,
                                              desc=dest.name, disable=not progress) as bar:
                 try:
@@ -75,10 +123,16 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = Non
                 except (http.client.HTTPException, OSError) as e:  # dropped mid-transfer: keep what arrived
                     f.flush()
                     raise DownloadError(f"{url}: connection lost after {f.tell()} bytes ({e}); kept {part}, "
-                                        f"run again to resume.") from e
-    size = part.stat().st_size
-    if total is not None and size != total:
-        raise DownloadError(f"{url}: got {size} of {total} bytes; kept {part}, run again to resume.")
+                                        f"run again to resume.") from None
+    got = part.stat().st_size
+    for expected in (total, size):
+        if expected is not None and got != expected:
+            raise DownloadError(f"{url}: got {got} of {expected} bytes; kept {part}, run again to resume.")
+    if validate is not None:
+        try:
+            validate(part)
+        except DownloadError as e:
+            raise DownloadError(f"{e} Kept {part}: run again to resume, or delete it to start over.") from None
     if sha256 and _sha256(part) != sha256.lower():
         bad = part.with_name(part.name + ".bad")
         os.replace(part, bad)
@@ -88,6 +142,8 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = Non
 
 
 def download_nyu(out_dir: str | os.PathLike, *, base_urls: dict[str, str] | None = None, progress: bool = True) -> list[Path]:
-    """Fetch ``nyu_depth_v2_labeled.mat`` (2.8 GB) and ``splits.mat`` into ``out_dir``."""
+    """Fetch ``nyu_depth_v2_labeled.mat`` (2.8 GB) and ``splits.mat`` into ``out_dir``, each checked to be the
+    MATLAB file it should be (and against NYU_CHECKS where known)."""
     urls = base_urls or NYU_FILES
-    return [download_file(url, Path(out_dir) / name, progress=progress) for name, url in urls.items()]
+    return [download_file(url, Path(out_dir) / name, progress=progress, validate=check_mat_file,
+                          **NYU_CHECKS.get(name, {})) for name, url in urls.items()]

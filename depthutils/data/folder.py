@@ -11,15 +11,22 @@ from .nyu import GET_DATA_HINT, DataError, sanitize_depth
 __all__ = ["list_rgbd_pairs", "read_rgbd_folder", "read_rgb", "read_depth_png"]
 
 RGB_SUFFIXES = (".jpg", ".jpeg", ".png")
+#: Training and evaluation images larger than this (pixels) are refused: the study resizes everything to about
+#: 256×192, and a huge image is more likely a mistake (or a decompression bomb) than data.
+MAX_DATA_PIXELS = 4096 * 4096
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """Any photo as uint8 H×W×3: EXIF orientation applied; grayscale, palette, RGBA and 16-bit converted."""
+def read_rgb(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """Any photo as uint8 H×W×3: EXIF orientation applied; grayscale, palette, RGBA and 16-bit converted.
+    ``max_pixels`` refuses larger images (PIL's own decompression-bomb check applies in any case)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     try:
         with Image.open(path) as im:
+            if max_pixels is not None and im.width * im.height > max_pixels:
+                raise DataError(f"image {path} is {im.width}x{im.height} pixels, over the limit of {max_pixels:,}; "
+                                f"downscale it (the study trains at a few hundred pixels) or remove it.")
             im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grayscale: scale to 8 bits, don't clip
                 a = np.asarray(im, dtype=np.float64)
@@ -30,6 +37,10 @@ def read_rgb(path: str | Path) -> np.ndarray:
                 bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(bg, im)
             return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except DataError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise DataError(f"image {path} is too large to open safely ({e}); downscale it or remove it.") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(f"cannot read image {path}: {e}") from e
 
@@ -46,6 +57,10 @@ def read_depth_png(path: str | Path, depth_scale: float = 0.001) -> np.ndarray:
         raise DataError(f"cannot read depth image {path}: {e}") from e
     if a.ndim != 2:
         raise DataError(f"depth image {path} has shape {a.shape}; expected a single-channel uint16 PNG.")
+    if a.dtype == np.uint8 or a.dtype == bool:
+        raise DataError(f"depth image {path} is 8-bit; expected 16-bit depth in units of {depth_scale} m "
+                        f"(uint16 millimetres), which 8 bits cannot hold (it would read as 0 to "
+                        f"{255 * depth_scale:.3f} m). Save the depth as a 16-bit PNG.")
     return sanitize_depth(a.astype(np.float32) * np.float32(depth_scale))
 
 
@@ -87,7 +102,7 @@ def read_rgbd_folder(
     rgbs, depths, bad = [], [], []
     for i in idx:
         rp, dp = pairs[int(i)]
-        r, d = read_rgb(rp), read_depth_png(dp, depth_scale)
+        r, d = read_rgb(rp, max_pixels=MAX_DATA_PIXELS), read_depth_png(dp, depth_scale)
         if r.shape[:2] != d.shape:
             bad.append(f"{rp.name} {r.shape[1]}x{r.shape[0]} vs {dp.name} {d.shape[1]}x{d.shape[0]}")
         elif rgbs and r.shape != rgbs[0].shape:

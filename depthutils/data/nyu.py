@@ -13,6 +13,7 @@ __all__ = [
     "read_nyu_scene_types",
     "official_split",
     "report_split",
+    "validation_split",
     "sanitize_depth",
 ]
 
@@ -83,6 +84,9 @@ def read_nyu_mat(
                 f"{path}: wrong shapes, images {images.shape} and depths {depths.shape}; expected images "
                 f"(N, 3, W, H) and depths (N, W, H) with the same N, W, H, e.g. (1449, 3, 640, 480) / (1449, 640, 480)."
             )
+        if not np.issubdtype(depths.dtype, np.floating):
+            raise DataError(f"{path}: depths are {depths.dtype}, not float metres as in the labeled NYU file; "
+                            f"integer depths are usually millimetres. Convert them to float32 metres.")
         n = images.shape[0]
         idx = np.arange(n) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= n):
@@ -96,7 +100,12 @@ def read_nyu_mat(
                 depth[k] = depths[int(i)].T
         except OSError as e:
             raise DataError(f"{path}: could not read pair {int(i)} ({e}); the file is probably truncated.") from e
-    return rgb, sanitize_depth(depth)
+    depth = sanitize_depth(depth)
+    valid = depth[depth > 0]
+    if valid.size and np.median(valid) > 100:  # no room is 100 m deep; millimetres are
+        raise DataError(f"{path}: the median depth is {np.median(depth[depth > 0]):.0f}, which looks like millimetres; "
+                        f"the labeled NYU layout stores metres. Divide the depths by 1000.")
+    return rgb, depth
 
 
 def read_nyu_scene_types(path: str | Path) -> list[str] | None:
@@ -139,3 +148,26 @@ def report_split(n: int = NYU_N, *, seed: int = 0, n_test: int | None = None) ->
         raise ValueError(f"report_split: need 0 < n_test < n, got n={n}, n_test={n_test}")
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def validation_split(train: np.ndarray, fraction: float = 0.1, *, block: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out about ``fraction`` of the (sorted) training indices as a validation subset: ``(train, val)``.
+
+    NYU's neighbouring indices are often frames of the same scene, so the subset is a few contiguous blocks of
+    about ``block`` indices, spread evenly over the split, never single random frames (a random frame would have
+    its neighbour in training). Deterministic; the test indices are never involved. ``fraction`` 0 gives an
+    empty validation subset.
+    """
+    train = np.sort(np.asarray(train, dtype=np.int64))
+    n = len(train)
+    n_val = round(n * fraction)
+    if fraction <= 0 or n < 4:
+        return train, train[:0]
+    n_val = min(max(1, n_val), n - 2)  # keep at least 2 training images (BatchNorm)
+    n_blocks = max(1, round(n_val / block))
+    sizes = [n_val // n_blocks + (k < n_val % n_blocks) for k in range(n_blocks)]
+    held = np.zeros(n, bool)
+    for k, size in enumerate(sizes):
+        start = min(max(0, round((k + 0.5) * n / n_blocks - size / 2)), n - size)
+        held[start:start + size] = True
+    return train[~held], train[held]

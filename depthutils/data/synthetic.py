@@ -22,8 +22,8 @@ __all__ = ["NYU_INTRINSICS", "render_scene", "write_synthetic_mat", "DEFAULT_SYN
 
 #: NYU-Depth V2 RGB camera at 640×480: fx, fy, cx, cy (from the toolbox's camera_params.m).
 NYU_INTRINSICS = (518.8579, 519.4696, 325.5824, 253.7362)
-#: Default render size (W, H) of ``python -m depthutils synth``.
-DEFAULT_SYNTH_SIZE = (640, 480)
+#: Default render size (H, W) of ``python -m depthutils synth``: NYU's frame.
+DEFAULT_SYNTH_SIZE = (480, 640)
 _GENERATOR_VERSION = 1
 
 
@@ -141,7 +141,7 @@ def write_synthetic_mat(
     path: str | Path, *, count: int = 1449, seed: int = 0, size: tuple[int, int] = DEFAULT_SYNTH_SIZE,
     workers: int | None = None, progress: bool = True,
 ) -> Path:
-    """Render ``count`` scenes at ``size`` = (W, H) into ``path`` in the official layout, plus ``splits.mat``.
+    """Render ``count`` scenes at ``size`` = (H, W) into ``path`` in the official layout, plus ``splits.mat``.
 
     ``images`` uint8 (N, 3, W, H), ``depths`` float32 (N, W, H) in metres, as h5py sees NYU's file; attributes
     mark the file as synthetic with its seed. A sibling ``splits.mat`` holds a seeded 1-based
@@ -149,10 +149,10 @@ def write_synthetic_mat(
     """
     import h5py
     from scipy.io import savemat
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     path = Path(path)
-    w, h = size
+    h, w = size
     workers = workers or min(2, os.cpu_count() or 1)
     chunk = 16
     jobs = [(seed, list(range(i, min(i + chunk, count))), w, h) for i in range(0, count, chunk)]
@@ -160,7 +160,7 @@ def write_synthetic_mat(
         f.attrs.update(synthetic=1, seed=seed, generator_version=_GENERATOR_VERSION, intrinsics_640x480=NYU_INTRINSICS)
         images = f.create_dataset("images", (count, 3, w, h), np.uint8, chunks=(1, 3, w, h))
         depths = f.create_dataset("depths", (count, w, h), np.float32, chunks=(1, w, h))
-        bar = tqdm(total=count, desc=f"synth {w}x{h}", unit="scene", disable=not progress)
+        bar = tqdm(total=count, desc=f"synth {h}x{w}", unit="scene", disable=not progress)
         pool = ProcessPoolExecutor(workers) if workers > 1 else None
         try:
             results = pool.map(_render_chunk, jobs) if pool else map(_render_chunk, jobs)

@@ -57,34 +57,48 @@ def resize_batch(
 def augment_batch(
     rgb_u8: torch.Tensor, depth: torch.Tensor, out_size: tuple[int, int], *,
     generator: torch.Generator | None = None, params: type[AugmentParams] | AugmentParams = AugmentParams,
+    scale: tuple[float, float] = (1.0, 1.0),
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Training-time augmentation of a batch. Shapes as in :func:`resize_batch`."""
+    """Training-time augmentation of a batch. Shapes as in :func:`resize_batch`.
+
+    The crop has the aspect ratio of ``out_size``: a square output takes the report's square crop of the short
+    side (480×480 of 640×480); a 4:3 output such as 96×128 takes the whole 4:3 frame, so no image is ever
+    stretched. ``scale`` = (lo, hi) < 1 draws a crop scale s per sample (the crop is s × that largest crop, a zoom
+    of 1/s) and multiplies depth by s, so that the zoomed image and its depth stay consistent with the camera's
+    focal length (objects that look 1/s times larger are s times as far).
+    """
     n, _, h, w = rgb_u8.shape
     dev = rgb_u8.device
+    out_h, out_w = out_size
 
     def u(lo: float, hi: float) -> torch.Tensor:  # one uniform draw per sample, on the batch's device
         return torch.rand(n, device=dev, generator=generator) * (hi - lo) + lo
 
-    side = min(h, w)  # 480 of 640×480: the report's square crop
+    # the largest crop of the output's aspect ratio inside the frame (480×480 of 640×480 for a square output)
+    aspect = out_w / out_h
+    ch, cw = (h, h * aspect) if w / h >= aspect else (w / aspect, w)
     theta_r = u(-params.rotation_deg, params.rotation_deg) * (math.pi / 180)
-    cx = u(side / 2, w - side / 2)  # crop centre in pixels
-    cy = u(side / 2, h - side / 2)
+    s = u(*scale) if scale[0] < scale[1] else torch.full((n,), float(scale[0]), device=dev)
+    cx = u(0, 1) * (w - cw * s) + cw * s / 2  # crop centre in pixels, the crop inside the frame
+    cy = u(0, 1) * (h - ch * s) + ch * s / 2
     flip = torch.where(torch.rand(n, device=dev, generator=generator) < params.flip_p, -1.0, 1.0)
     bright = u(*params.brightness)
 
     # Affine map from output coords in [-1, 1]² to input coords in [-1, 1]² (align_corners=False):
-    # input pixel offset from the crop centre = Rot(θ) · (flip·x·side/2, y·side/2).
+    # input pixel offset from the crop centre = Rot(θ) · (flip·x·cw·s/2, y·ch·s/2).
     cos, sin = torch.cos(theta_r), torch.sin(theta_r)
-    half = side / 2
+    hx, hy = s * cw / 2, s * ch / 2
     theta = torch.stack([
-        torch.stack([cos * flip * half / (w / 2), -sin * half / (w / 2), cx / (w / 2) - 1], -1),
-        torch.stack([sin * flip * half / (h / 2), cos * half / (h / 2), cy / (h / 2) - 1], -1),
+        torch.stack([cos * flip * hx / (w / 2), -sin * hy / (w / 2), cx / (w / 2) - 1], -1),
+        torch.stack([sin * flip * hx / (h / 2), cos * hy / (h / 2), cy / (h / 2) - 1], -1),
     ], 1)  # N×2×3
-    # Prescale the whole frame so that the crop lands at about out_size, then sample at about 1:1.
-    scale = max(out_size) / side
-    rgb, d = _prescale(to_float_rgb(rgb_u8), depth, (max(1, round(h * scale)), max(1, round(w * scale))))
+    # Prescale the whole frame so that the largest crop lands at about out_size, then sample at about 1:1.
+    pre = out_h / (ch * scale[1])
+    rgb, d = _prescale(to_float_rgb(rgb_u8), depth, (max(1, round(h * pre)), max(1, round(w * pre))))
     grid = F.affine_grid(theta, [n, 3, *out_size], align_corners=False)
     rgb = F.grid_sample(rgb, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     d = F.grid_sample(d, grid.to(d.dtype), mode="nearest", padding_mode="zeros", align_corners=False)
+    if scale[0] < 1:
+        d = d * s.view(n, 1, 1, 1)
     rgb = (rgb * bright.view(n, 1, 1, 1)).clamp_(0, 1)
     return rgb, d, d > 0

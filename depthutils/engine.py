@@ -1,0 +1,227 @@
+"""The engine: one training step, one epoch, evaluation under a named protocol, and batched prediction.
+
+Data flow: uint8 RGB N×3×H×W and depth N×1×H×W (metres, 0 = invalid) live on the device (``DeviceData``);
+a step indexes a batch there, augments it there (``augment_batch``), normalises depth by ``max_depth`` and
+runs forward + backward + optimizer step under the run's precision. ``fit`` (train.py), the benchmark and
+``tools/profile_cpu_step.py`` all call :func:`train_step`, so what is timed is what trains.
+
+Precision: ``bf16`` is autocast to bfloat16 (weights, optimizer state and loss stay fp32); ``auto`` picks bf16
+on CUDA and on CPUs with native bf16 instructions (AVX512-BF16 or AMX), fp32 elsewhere.
+
+Evaluation protocols (every result names the one that produced it):
+- ``report``: the report's own: the test image resized to the model input (``image_size``), ground truth
+  resized the same way (nearest), metrics at the model's resolution, no crop, no test-time augmentation.
+- ``standard``: the field's (BTS, AdaBins, ZoeDepth): predict at the model input size, upsample the prediction
+  bilinearly to the ground truth's full resolution (``DeviceData.gt``, e.g. 480×640), Eigen crop, valid depth in
+  (1e-3, max_depth], prediction clipped to that range, per-image means, flip TTA when asked.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import platform
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import DepthData, augment_batch, resize_batch
+from .metrics import MetricAccumulator
+
+__all__ = ["DeviceData", "PROTOCOLS", "cpu_has_native_bf16", "resolve_precision", "autocast", "train_step",
+           "train_one_epoch", "evaluate", "predict_batch", "lr_at", "make_optimizer"]
+
+#: The evaluation protocols and what each does; results carry this record under their name.
+PROTOCOLS: dict[str, dict[str, Any]] = {
+    "report": {"resolution": "model input", "gt": "resized to the model input (nearest)", "eigen_crop": False,
+               "flip_tta": False, "depth_range_m": [1e-3, 10.0]},
+    "standard": {"resolution": "ground truth", "gt": "full resolution; prediction upsampled bilinearly",
+                 "eigen_crop": True, "flip_tta": True, "depth_range_m": [1e-3, 10.0]},
+}
+
+
+class DeviceData:
+    """Pairs as tensors on the device: RGB uint8 N×3×H×W, depth float32 N×1×H×W metres.
+
+    ``gt`` is the full-resolution ground truth N×1×H'×W' for the standard protocol (``depth`` when the data has
+    no separate full-size copy).
+    """
+
+    def __init__(self, data: DepthData, idx: np.ndarray, device: torch.device, gt: np.ndarray | None = None):
+        self.rgb = torch.from_numpy(np.ascontiguousarray(data.rgb[idx].transpose(0, 3, 1, 2))).to(device)
+        self.depth = torch.from_numpy(np.ascontiguousarray(data.depth[idx])[:, None]).to(device)
+        self.gt = self.depth if gt is None else torch.from_numpy(np.ascontiguousarray(gt)[:, None]).to(device)
+        if len(self.gt) != len(self.rgb):
+            raise ValueError(f"{len(self.gt)} ground-truth maps for {len(self.rgb)} images")
+
+    def __len__(self) -> int:
+        return self.rgb.shape[0]
+
+
+# --- precision ----------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU has bf16 instructions (x86 AVX512-BF16 or AMX-BF16), which oneDNN uses for bf16 convs.
+
+    Read from /proc/cpuinfo on Linux; elsewhere False (fp32), as emulated bf16 is slower than fp32.
+    """
+    if platform.system() != "Linux":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' → 'bf16' on CUDA and on CPUs with native bf16, else 'fp32'; 'bf16' and 'fp32' as given."""
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()) else "fp32"
+    if precision not in ("bf16", "fp32"):
+        raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
+    return precision
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast for ``precision == 'bf16'``; a no-op context for fp32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+# --- training -----------------------------------------------------------------------------------------------
+def make_optimizer(name: str, params, *, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
+    """Adam or AdamW; fused kernels on CUDA."""
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
+    return cls(params, lr=lr, weight_decay=weight_decay, fused=device.type == "cuda")
+
+
+def lr_at(epoch: int, *, lr: float, epochs: int, schedule: str = "constant", warmup_epochs: int = 0) -> float:
+    """Learning rate of ``epoch`` (0-based): linear warm-up over ``warmup_epochs``, then constant or cosine to 0."""
+    if epoch < warmup_epochs:
+        return lr * (epoch + 1) / (warmup_epochs + 1)
+    if schedule == "cosine":
+        t = (epoch - warmup_epochs) / max(epochs - warmup_epochs, 1)
+        return lr * 0.5 * (1 + math.cos(math.pi * t))
+    return lr
+
+
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, rgb_u8: torch.Tensor,
+               depth: torch.Tensor, *, image_size: tuple[int, int], max_depth: float, precision: str,
+               generator: torch.Generator | None = None, scale_aug: tuple[float, float] = (1.0, 1.0)) -> torch.Tensor:
+    """One step on a batch that is already on the device: augment, forward, masked loss, backward, update.
+
+    rgb_u8 B×3×H×W uint8, depth B×1×H×W metres. Returns the loss as a detached 0-d tensor (no host sync).
+    """
+    rgb, d, mask = augment_batch(rgb_u8, depth, image_size, generator=generator, scale=scale_aug)
+    target = (d / max_depth).clamp_(0, 1)  # B×1×h×w, the model's output range
+    rgb = rgb.contiguous(memory_format=torch.channels_last)
+    with autocast(rgb.device, precision):
+        pred = model(rgb)
+    loss = loss_fn(pred.float(), target, mask)  # the loss in fp32 whatever the precision
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, train: "DeviceData", *,
+                    batch_size: int, image_size: tuple[int, int], max_depth: float, precision: str,
+                    generator: torch.Generator, scale_aug: tuple[float, float] = (1.0, 1.0), desc: str = "",
+                    progress: bool = False) -> dict[str, float]:
+    """One pass over ``train`` in the order drawn from ``generator``; the last batch is dropped when it would
+    hold a single image (BatchNorm). Returns train_loss (image-weighted mean), images and seconds."""
+    from tqdm import tqdm  # plain: no notebook widget (and no IProgress warning) inside executed notebooks
+
+    device = train.rgb.device
+    n = len(train)
+    steps = n // batch_size + (1 if n % batch_size >= 2 else 0)
+    perm = torch.randperm(n, device=device, generator=generator)
+    model.train()
+    loss_sum, seen = torch.zeros((), device=device), 0
+    bar = tqdm(total=min(n, steps * batch_size), desc=desc, unit="img", disable=not progress, leave=False,
+               file=sys.stderr)
+    t0 = time.perf_counter()
+    for s in range(steps):
+        idx = perm[s * batch_size:(s + 1) * batch_size]
+        try:
+            loss = train_step(model, opt, loss_fn, train.rgb[idx], train.depth[idx], image_size=image_size,
+                              max_depth=max_depth, precision=precision, generator=generator, scale_aug=scale_aug)
+        except torch.cuda.OutOfMemoryError as e:
+            raise RuntimeError(f"GPU out of memory at batch size {batch_size} and image size {image_size}. "
+                               f"Try --batch-size {max(batch_size // 2, 2)}.") from e
+        loss_sum += loss * idx.numel()
+        seen += idx.numel()
+        bar.update(idx.numel())
+        if device.type == "cpu" and progress:  # free on CPU; on CUDA this would sync every step
+            bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}")
+    bar.close()
+    train_loss = float(loss_sum) / seen  # one sync per epoch
+    return {"train_loss": train_loss, "images": seen, "seconds": time.perf_counter() - t0}
+
+
+# --- prediction and evaluation ------------------------------------------------------------------------------
+def predict_batch(model: nn.Module, rgb: torch.Tensor, *, flip_tta: bool = False, precision: str = "fp32"
+                  ) -> torch.Tensor:
+    """Normalised depth N×1×h×w (fp32) for RGB N×3×h×w in [0, 1]; with ``flip_tta`` averaged with the
+    prediction of the mirrored image, mirrored back."""
+    with autocast(rgb.device, precision):
+        out = model(rgb).float()
+        if flip_tta:
+            out = 0.5 * (out + model(rgb.flip(-1)).float().flip(-1))
+    return out
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: DeviceData, *, image_size: tuple[int, int], protocol: str = "report",
+             max_depth: float = 10.0, batch_size: int = 32, precision: str = "fp32", flip_tta: bool | None = None,
+             loss_fn: Callable | None = None, edges: bool = False, intervals: bool = False,
+             per_image: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Metrics of ``model`` on ``data`` under ``protocol`` ('report' or 'standard', see the module docstring).
+
+    Returns the mean of every metric, plus ``test_loss`` (report protocol, with ``loss_fn``), ``ci`` (95%
+    bootstrap intervals over images, with ``intervals``), ``per_image`` (the listed metrics' per-image values)
+    and ``protocol``: the record of what was done (ground-truth resolution, crop, flip TTA).
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
+    standard = protocol == "standard"
+    tta = PROTOCOLS[protocol]["flip_tta"] if flip_tta is None else flip_tta
+    model.eval()
+    acc = MetricAccumulator(max_depth=max_depth, eigen_crop=standard, edges=edges)
+    loss_sum, n = torch.zeros((), device=data.rgb.device), 0
+    if standard:  # full-resolution temporaries (B×1×480×640 each): small batches are faster on CPU, lighter on GPU
+        batch_size = min(batch_size, 8)
+    for s in range(0, len(data), batch_size):
+        sl = slice(s, s + batch_size)
+        rgb, d, mask = resize_batch(data.rgb[sl], data.depth[sl], image_size)
+        pred = predict_batch(model, rgb.contiguous(memory_format=torch.channels_last), flip_tta=tta,
+                             precision=precision)  # B×1×h×w, normalised
+        if loss_fn is not None and not standard:
+            loss_sum += loss_fn(pred, (d / max_depth).clamp(0, 1), mask) * rgb.shape[0]
+        n += rgb.shape[0]
+        if standard:
+            gt = data.gt[sl]  # B×1×H'×W' metres, e.g. 480×640
+            up = F.interpolate(pred, size=gt.shape[-2:], mode="bilinear", align_corners=False)
+            acc.update(up * max_depth, gt, gt > 0)
+        else:
+            acc.update(pred * max_depth, d, mask)
+    out: dict[str, Any] = acc.compute()
+    if loss_fn is not None and not standard:
+        out["test_loss"] = float(loss_sum) / max(n, 1)
+    if intervals:
+        out["ci"] = acc.intervals()
+    if per_image:
+        per = acc.per_image()
+        out["per_image"] = {k: per[k].tolist() for k in per_image}
+    gt_hw = list(data.gt.shape[-2:]) if standard else list(image_size)
+    out["protocol"] = {"name": protocol, **PROTOCOLS[protocol], "flip_tta": tta, "gt_resolution_hw": gt_hw,
+                       "model_input_hw": list(image_size), "precision": precision,
+                       "depth_range_m": [acc.min_depth, max_depth]}
+    return out
+

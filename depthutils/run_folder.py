@@ -1,0 +1,185 @@
+"""A run folder and everything in it: the checkpoint format, history, config and results files, and its lock.
+
+Layout of ``OUT/``::
+
+    config.json    what the run is (settings, data identity, versions, commit, device, precision)
+    history.csv    one row per epoch (rewritten from the checkpoint's own history, so the two always agree)
+    last.pt        the latest completed epoch (model, optimizer, history, RNG-free: every epoch reseeds)
+    best.pt        the epoch with the lowest validation L1 (never chosen on test images)
+    results.json   the final evaluation of the last epoch under both protocols, with intervals
+    .lock          the PID of the process writing here
+
+Every file is written atomically (temp file + rename), so a kill leaves the previous version, never half a
+file. A checkpoint is a dict of plain types and tensors that loads with ``torch.load(weights_only=True)``; it
+stores a SHA-256 of its weights, checked on load.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.nn as nn
+
+from ._io import atomic_path, write_json_atomic, write_text_atomic
+from .models import build_model
+
+__all__ = ["RunFolder", "CheckpointError", "RunLockedError", "CHECKPOINT_FORMAT", "HISTORY_KEYS", "load_checkpoint",
+           "model_from_checkpoint", "weights_sha256", "read_history"]
+
+CHECKPOINT_FORMAT = "depthutils-checkpoint-v2"
+_READABLE_FORMATS = ("depthutils-checkpoint-v1", CHECKPOINT_FORMAT)
+
+#: Columns of history.csv. Validation and test columns are empty on epochs that were not evaluated.
+HISTORY_KEYS = ("epoch", "train_loss", "lr", "epoch_time_s", "images_per_s", "val_l1", "val_delta1", "val_abs_rel",
+                "test_loss", "test_l1", "test_mse", "test_delta1", "test_abs_rel", "test_rmse")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is corrupt, not ours, or for another architecture."""
+
+
+class RunLockedError(RuntimeError):
+    """Another live process is writing into the same run folder."""
+
+
+def weights_sha256(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the state dict's names, dtypes, shapes and bytes, in key order."""
+    h = hashlib.sha256()
+    for k in sorted(state):
+        t = state[k].detach().cpu().contiguous()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def load_checkpoint(path: str | Path, *, expect_model: str | None = None, map_location: Any = "cpu") -> dict:
+    """Load a checkpoint with ``weights_only=True`` (a file from elsewhere cannot run code) and check its weights
+    against the stored SHA-256."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated zip, pickle with disallowed globals, random bytes…
+        raise CheckpointError(f"{path} is corrupt or not a depthutils checkpoint ({type(e).__name__}: {e}). "
+                              f"Resume from another file (--resume-from best.pt) or train into a new --out.") from e
+    if not isinstance(ck, dict) or ck.get("format") not in _READABLE_FORMATS:
+        raise CheckpointError(f"{path} is not a depthutils checkpoint (no '{CHECKPOINT_FORMAT}' marker).")
+    if "weights_sha256" in ck and weights_sha256(ck["model_state"]) != ck["weights_sha256"]:
+        raise CheckpointError(f"{path}: the weights do not match the checksum stored with them; the file is "
+                              f"damaged. Resume from another file (--resume-from best.pt) or train into a new --out.")
+    if expect_model is not None and ck["model_name"] != expect_model:
+        raise CheckpointError(f"{path} holds a {ck['model_name']!r} model, not {expect_model!r}. Use --model "
+                              f"{ck['model_name']} or a different --out folder.")
+    return ck
+
+
+def model_from_checkpoint(ck: dict, device: torch.device | str = "cpu") -> nn.Module:
+    """Rebuild the model of a checkpoint (never touching the network) and load its weights; eval mode."""
+    model = build_model(ck["model_name"], pretrained=False)
+    try:
+        model.load_state_dict(ck["model_state"])
+    except RuntimeError as e:
+        raise CheckpointError(f"checkpoint weights do not fit {ck['model_name']!r}: {e}") from e
+    model.encoder.pretrained_used = ck["pretrained"]["used"]
+    return model.to(device).eval()
+
+
+def _history_csv(history: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(HISTORY_KEYS), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for row in history:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def read_history(path: str | Path) -> list[dict[str, float | None]]:
+    """history.csv as rows of floats (None where a column is empty: an epoch that was not evaluated)."""
+    with open(path) as f:
+        return [{k: (float(v) if v not in ("", None) else None) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+class RunFolder:
+    """The files of one training run (see the module docstring)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.last, self.best = self.path / "last.pt", self.path / "best.pt"
+        self.config, self.history = self.path / "config.json", self.path / "history.csv"
+        self.results, self.lock_file = self.path / "results.json", self.path / ".lock"
+
+    def holds_progress(self) -> bool:
+        """True when the folder records completed epochs or results (something a fresh run would destroy)."""
+        if self.last.exists() or self.best.exists() or self.results.exists():
+            return True
+        return self.history.exists() and len(self.history.read_text().splitlines()) > 1
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder for this process: a second writer refuses; a lock whose PID is dead is taken over."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                try:
+                    pid = int(self.lock_file.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise RunLockedError(f"{self.path} is being written by process {pid}; wait for it to finish, "
+                                         f"stop it, or train into another --out.") from None
+                self.lock_file.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            break
+        try:
+            yield
+        finally:
+            self.lock_file.unlink(missing_ok=True)
+
+    def remove_stale_temp(self) -> list[Path]:
+        """Delete temp files that a killed writer left (``.<name>.*.tmp``); call while holding the lock."""
+        stale = [p for p in self.path.glob(".*.tmp") if p.is_file()]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
+
+    def save_checkpoint(self, path: Path, payload: dict[str, Any]) -> None:
+        payload = {**payload, "format": CHECKPOINT_FORMAT, "weights_sha256": weights_sha256(payload["model_state"])}
+        with atomic_path(path, ".pt") as tmp:
+            torch.save(payload, tmp)
+
+    def write_history(self, history: list[dict[str, Any]]) -> None:
+        write_text_atomic(self.history, _history_csv(history))
+
+    def write_config(self, record: dict[str, Any]) -> None:
+        write_json_atomic(self.config, record)
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        write_json_atomic(self.results, results)
+
+    def read_results(self) -> dict[str, Any] | None:
+        return json.loads(self.results.read_text()) if self.results.exists() else None
+
+    def read_config(self) -> dict[str, Any] | None:
+        return json.loads(self.config.read_text()) if self.config.exists() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
