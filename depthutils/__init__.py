@@ -4,6 +4,7 @@ Public API (the notebooks use these):
 
     from depthutils import TrainConfig, load_dataset, build_model, fit, evaluate
 """
+
 __version__ = "0.2.0"
 
 from . import data, losses, metrics, models  # noqa: E402
@@ -15,7 +16,21 @@ from .run_folder import load_checkpoint, model_from_checkpoint  # noqa: E402
 from .train import fit  # noqa: E402
 
 __all__ = [
-    "__version__", "data", "losses", "metrics", "models",
-    "REPORT_EPOCHS", "REPORT_ROWS", "TrainConfig", "DataError", "load_dataset", "build_model", "list_models",
-    "evaluate", "train_step", "fit", "load_checkpoint", "model_from_checkpoint",
+    "__version__",
+    "data",
+    "losses",
+    "metrics",
+    "models",
+    "REPORT_EPOCHS",
+    "REPORT_ROWS",
+    "TrainConfig",
+    "DataError",
+    "load_dataset",
+    "build_model",
+    "list_models",
+    "evaluate",
+    "train_step",
+    "fit",
+    "load_checkpoint",
+    "model_from_checkpoint",
 ]

@@ -1,4 +1,5 @@
 """Private: what ran where: versions, git commit, device name. Plain types only (they go into checkpoints)."""
+
 from __future__ import annotations
 
 import platform
@@ -6,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import torch
-
 
 _CODE = ("depthutils", "notebooks", "tools", "pyproject.toml", "requirements.txt")
 
@@ -20,8 +20,12 @@ def git_commit() -> str:
             return "unknown"
         # "-dirty" only when the code that produces results differs from the commit: the pipeline's own
         # outputs (results/, figures/, report/) are rewritten by every run and must not count.
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", *_CODE],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", *_CODE],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -34,8 +38,13 @@ def versions() -> dict[str, str]:
     from . import __version__
 
     # str(): torch.__version__ is a TorchVersion, which weights_only=True loading (rightly) refuses to unpickle
-    return {"depthutils": str(__version__), "torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
-            "numpy": str(numpy.__version__), "python": platform.python_version()}
+    return {
+        "depthutils": str(__version__),
+        "torch": str(torch.__version__),
+        "torchvision": str(torchvision.__version__),
+        "numpy": str(numpy.__version__),
+        "python": platform.python_version(),
+    }
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -1,12 +1,14 @@
 """Private file plumbing: atomic writes, so that no half-written file ever sits under its final name."""
+
 from __future__ import annotations
 
 import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 @contextlib.contextmanager

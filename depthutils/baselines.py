@@ -8,6 +8,7 @@ Each is wrapped as a model (:class:`ImageBlindModel`) and evaluated by the engin
 same protocols, on the same test images, as the trained rows. Flip TTA is off for them: mirroring an image-blind
 map only averages it with its mirror image.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,15 @@ import torch.nn.functional as F
 
 from .data import DepthData
 
-__all__ = ["ImageBlindModel", "BASELINES", "mean_depth_map", "median_depth", "baseline_models", "evaluate_baselines",
-           "baselines_for_run"]
+__all__ = [
+    "ImageBlindModel",
+    "BASELINES",
+    "mean_depth_map",
+    "median_depth",
+    "baseline_models",
+    "evaluate_baselines",
+    "baselines_for_run",
+]
 
 #: name → the row title that tables print.
 BASELINES = {"mean_map": "Baseline: mean training depth map", "median": "Baseline: constant training median"}
@@ -69,12 +77,15 @@ def baseline_models(train_depth: np.ndarray, max_depth: float = 10.0) -> dict[st
     """The two baselines, fitted on the training images' depth (N×H×W metres)."""
     mean_map = mean_depth_map(train_depth)
     med = median_depth(train_depth)
-    return {"mean_map": ImageBlindModel(mean_map, max_depth),
-            "median": ImageBlindModel(np.full_like(mean_map, med), max_depth)}
+    return {
+        "mean_map": ImageBlindModel(mean_map, max_depth),
+        "median": ImageBlindModel(np.full_like(mean_map, med), max_depth),
+    }
 
 
-def evaluate_baselines(data: DepthData, *, image_size: tuple[int, int], max_depth: float = 10.0,
-                       device: str | torch.device = "cpu") -> dict[str, Any]:
+def evaluate_baselines(
+    data: DepthData, *, image_size: tuple[int, int], max_depth: float = 10.0, device: str | torch.device = "cpu"
+) -> dict[str, Any]:
     """Both baselines under both protocols on ``data.test``, fitted on ``data.train`` (and ``data.val``: the whole
     training split). Returns {'rows': {name: results}, 'dataset': identity, ...} in the layout of a run's results."""
     from .engine import DeviceData
@@ -88,13 +99,26 @@ def evaluate_baselines(data: DepthData, *, image_size: tuple[int, int], max_dept
     test = DeviceData(data, data.test, device, gt=data.test_gt)
     rows = {}
     for name, model in models.items():
-        res = final_evaluation(model.to(device), test, image_size=image_size, max_depth=max_depth,
-                               precision="fp32", loss=None, flip_tta=False, edges=True)
+        res = final_evaluation(
+            model.to(device),
+            test,
+            image_size=image_size,
+            max_depth=max_depth,
+            precision="fp32",
+            loss=None,
+            flip_tta=False,
+            edges=True,
+        )
         rows[name] = {"title": BASELINES[name], **res}
     rows["median"]["median_m"] = median_depth(data.depth[fit_idx])
     ident = {k: v for k, v in data.identity.items() if not k.endswith("_indices")}
-    return {"rows": rows, "dataset": ident, "test_indices": data.identity["test_indices"],
-            "image_size": list(image_size), "fitted_on": f"{len(fit_idx)} training-split images"}
+    return {
+        "rows": rows,
+        "dataset": ident,
+        "test_indices": data.identity["test_indices"],
+        "image_size": list(image_size),
+        "fitted_on": f"{len(fit_idx)} training-split images",
+    }
 
 
 def baselines_for_run(results: dict[str, Any], cache: str | Path, *, device: str = "cpu") -> dict[str, Any]:
@@ -106,8 +130,13 @@ def baselines_for_run(results: dict[str, Any], cache: str | Path, *, device: str
 
     cfg = TrainConfig.from_dict(results["config"])
     cache = Path(cache)
-    key = {"path": results["dataset"]["path"], "split": cfg.split, "gt": results["dataset"].get("gt_path"),
-           "test_indices": results["dataset"]["test_indices"], "image_size": list(cfg.image_size)}
+    key = {
+        "path": results["dataset"]["path"],
+        "split": cfg.split,
+        "gt": results["dataset"].get("gt_path"),
+        "test_indices": results["dataset"]["test_indices"],
+        "image_size": list(cfg.image_size),
+    }
     if cache.exists():
         got = json.loads(cache.read_text())
         if got.get("key") == key:

@@ -11,13 +11,15 @@ Both train the same model on the same images (synthetic rooms, rendered here) at
 Each is warmed up, then timed over several windows (CUDA synchronised at window edges only); the median
 window gives images/s. ``speedup = engine / reference``.
 """
+
 from __future__ import annotations
 
 import math
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,15 +28,22 @@ from ._env import device_name, git_commit, resolve_device, versions
 from ._io import write_json_atomic, write_text_atomic
 from .config import REPORT_ROWS
 from .data.synthetic import render_scene
-from .data.transforms import augment_batch
 from .losses import l1_loss
 from .models import build_model, list_models
 
 __all__ = ["run_bench", "engine_step_fn", "reference_loader", "BF16_PEAK_TFLOPS"]
 
 #: Dense bf16 tensor-core peak (TFLOP/s) by device-name fragment, for MFU.
-BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 80GB HBM3": 989.0, "H100 PCIe": 756.0, "H100": 989.0,
-                    "A100": 312.0, "L40S": 362.0, "RTX 4090": 165.0}
+BF16_PEAK_TFLOPS = {
+    "H200": 989.0,
+    "H100 SXM": 989.0,
+    "H100 80GB HBM3": 989.0,
+    "H100 PCIe": 756.0,
+    "H100": 989.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "RTX 4090": 165.0,
+}
 
 
 def _peak_flops(name: str) -> float | None:
@@ -67,8 +76,16 @@ def _timed(step: Callable[[], int], dev: torch.device, *, warmup: int, windows: 
     return {"img_s": statistics.median(rates), "windows_img_s": rates}
 
 
-def engine_step_fn(model_name: str, rgb: np.ndarray, depth: np.ndarray, *, dev: torch.device, size: tuple[int, int],
-                   batch: int, precision: str = "auto") -> tuple[Callable[[], int], torch.nn.Module]:
+def engine_step_fn(
+    model_name: str,
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    *,
+    dev: torch.device,
+    size: tuple[int, int],
+    batch: int,
+    precision: str = "auto",
+) -> tuple[Callable[[], int], torch.nn.Module]:
     """A closure that runs one :func:`depthutils.engine.train_step` (the function ``fit`` calls) per call, on
     device-resident uint8 data, as ``fit`` does: channels_last, the run's precision, Adam (fused on CUDA)."""
     from . import engine
@@ -82,8 +99,17 @@ def engine_step_fn(model_name: str, rgb: np.ndarray, depth: np.ndarray, *, dev: 
 
     def step() -> int:
         idx = torch.randint(0, x_all.shape[0], (batch,), device=dev, generator=g)
-        engine.train_step(model, opt, l1_loss, x_all[idx], d_all[idx], image_size=size, max_depth=10.0,
-                          precision=precision, generator=g)
+        engine.train_step(
+            model,
+            opt,
+            l1_loss,
+            x_all[idx],
+            d_all[idx],
+            image_size=size,
+            max_depth=10.0,
+            precision=precision,
+            generator=g,
+        )
         return batch
 
     return step, model
@@ -143,8 +169,7 @@ def _reference_step_fn(model_name: str, rgb, depth, *, dev, size, batch) -> Call
     return step
 
 
-def _train_flops(model: torch.nn.Module, dev: torch.device, size: tuple[int, int], batch: int,
-                 precision: str) -> float:
+def _train_flops(model: torch.nn.Module, dev: torch.device, size: tuple[int, int], batch: int, precision: str) -> float:
     """FLOPs of one forward + backward per image (torch.utils.flop_counter)."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -176,8 +201,9 @@ def _latency(model_name: str, dev: torch.device, size: tuple[int, int], reps: in
     return statistics.median(times)
 
 
-def _eval_time(model_name: str, dev: torch.device, size: tuple[int, int], rgb, depth, n_test: int,
-               precision: str) -> float:
+def _eval_time(
+    model_name: str, dev: torch.device, size: tuple[int, int], rgb, depth, n_test: int, precision: str
+) -> float:
     """Seconds to evaluate ``n_test`` images with engine.evaluate, report protocol (the images cycle through the
     rendered set)."""
     from .data.dataset import DepthData
@@ -195,8 +221,14 @@ def _eval_time(model_name: str, dev: torch.device, size: tuple[int, int], rgb, d
     return time.perf_counter() - t0
 
 
-def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | None = None,
-              models: str | None = None, precision: str = "auto") -> dict[str, Any]:
+def run_bench(
+    *,
+    device: str = "cpu",
+    quick: bool = False,
+    out: str | Path | None = None,
+    models: str | None = None,
+    precision: str = "auto",
+) -> dict[str, Any]:
     """Measure and write ``report/benchmark-<device>.json`` (+ ``.md``); returns the JSON dict."""
     from .engine import resolve_precision
 
@@ -212,8 +244,15 @@ def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | Non
         torch.backends.cudnn.benchmark = True
     rgb, depth = _images(n_img, (192, 144))  # the 0.3-scale NYU frame: a 144×144 crop → 128×128
     res: dict[str, Any] = {
-        "device": device_name(dev), "device_type": dev.type, "versions": versions(), "git_commit": git_commit(),
-        "quick": quick, "image_size": list(size), "batch_size": batch, "precision": precision, "data": f"{n_img} synthetic rooms at 192x144",
+        "device": device_name(dev),
+        "device_type": dev.type,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "quick": quick,
+        "image_size": list(size),
+        "batch_size": batch,
+        "precision": precision,
+        "data": f"{n_img} synthetic rooms at 192x144",
         "method": "median of timed windows after warm-up; engine and reference in the same process and run",
         "models": {},
     }
@@ -232,15 +271,24 @@ def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | Non
             row["achieved_tflops"] = flops * eng["img_s"] / 1e12
             row["mfu"] = flops * eng["img_s"] / peak if peak else None
         del model, step
-        ref = _timed(_reference_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch), dev,
-                     warmup=warmup, windows=windows, steps=steps)
-        row.update(reference_img_s=ref["img_s"], reference_windows=ref["windows_img_s"],
-                   speedup=eng["img_s"] / ref["img_s"])
+        ref = _timed(
+            _reference_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch),
+            dev,
+            warmup=warmup,
+            windows=windows,
+            steps=steps,
+        )
+        row.update(
+            reference_img_s=ref["img_s"], reference_windows=ref["windows_img_s"], speedup=eng["img_s"] / ref["img_s"]
+        )
         row["latency_640x480_s"] = _latency(name, dev, size, reps=1 if quick else 10, precision=precision)
         row["eval_654_s"] = _eval_time(name, dev, size, rgb, depth, 4 if quick else 654, precision)
         res["models"][name] = row
-        print(f"{name}: engine {row['engine_img_s']:.1f} img/s, reference {row['reference_img_s']:.1f} img/s, "
-              f"speedup {row['speedup']:.2f}" + (f", mfu {row['mfu']:.3f}" if row.get("mfu") else ""), flush=True)
+        print(
+            f"{name}: engine {row['engine_img_s']:.1f} img/s, reference {row['reference_img_s']:.1f} img/s, "
+            f"speedup {row['speedup']:.2f}" + (f", mfu {row['mfu']:.3f}" if row.get("mfu") else ""),
+            flush=True,
+        )
 
     # Whole study: every table row on the report's schedule (1111 training images, 338 test) from the measured
     # engine throughput: extrapolated, not measured.
@@ -258,11 +306,15 @@ def run_bench(*, device: str = "cpu", quick: bool = False, out: str | Path | Non
         for hw in sizes:
             b = batch if hw[0] <= 128 else max(2, batch // (4 if hw[0] <= 256 else 16))
             big_rgb, big_depth = (rgb, depth) if hw[0] <= 144 else _images(max(4, b), (hw[1], hw[0]))
-            step, model = engine_step_fn("resnet_unet", big_rgb, big_depth, dev=dev, size=hw, batch=b,
-                                         precision=precision)
+            step, model = engine_step_fn(
+                "resnet_unet", big_rgb, big_depth, dev=dev, size=hw, batch=b, precision=precision
+            )
             t = _timed(step, dev, warmup=1, windows=2 if quick else 3, steps=1 if dev.type == "cpu" else 3)
-            res["scaling_resnet_unet"][f"{hw[0]}x{hw[1]}"] = {"batch": b, "img_s": t["img_s"],
-                                                              "pixels_per_s": t["img_s"] * hw[0] * hw[1]}
+            res["scaling_resnet_unet"][f"{hw[0]}x{hw[1]}"] = {
+                "batch": b,
+                "img_s": t["img_s"],
+                "pixels_per_s": t["img_s"] * hw[0] * hw[1],
+            }
             del model, step
     out = Path(out) if out else Path(__file__).resolve().parents[1] / "report" / f"benchmark-{dev.type}.json"
     write_json_atomic(out, res)
@@ -275,27 +327,42 @@ def bench_markdown(res: dict[str, Any]) -> str:
     def f(v, nd=2):
         return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
 
-    lines = ["<!-- generated by python -m depthutils bench; do not edit -->", "",
-             f"# Benchmark on {res['device']}{' (quick mode: tiny sizes, not a measurement)' if res['quick'] else ''}",
-             "", f"Training step (forward + backward + Adam) at {res['image_size'][0]}×{res['image_size'][1]}, "
-             f"batch {res['batch_size']}, engine precision {res.get('precision', 'fp32')} (reference: fp32), {res['data']}. {res['method'][0].upper() + res['method'][1:]}. Commit {res['git_commit']}, "
-             f"torch {res['versions']['torch']}.", "",
-             "| model | engine img/s | reference img/s | speedup | MFU | peak GPU mem [GB] | latency 640×480 [ms] "
-             "| eval 654 [s] |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "<!-- generated by python -m depthutils bench; do not edit -->",
+        "",
+        f"# Benchmark on {res['device']}{' (quick mode: tiny sizes, not a measurement)' if res['quick'] else ''}",
+        "",
+        f"Training step (forward + backward + Adam) at {res['image_size'][0]}×{res['image_size'][1]}, "
+        f"batch {res['batch_size']}, engine precision {res.get('precision', 'fp32')} (reference: fp32), "
+        f"{res['data']}. {res['method'][0].upper() + res['method'][1:]}. Commit {res['git_commit']}, "
+        f"torch {res['versions']['torch']}.",
+        "",
+        "| model | engine img/s | reference img/s | speedup | MFU | peak GPU mem [GB] | latency 640×480 [ms] "
+        "| eval 654 [s] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in res["models"].items():
-        lines.append(f"| {name} | {f(r['engine_img_s'], 1)} | {f(r['reference_img_s'], 1)} | {f(r['speedup'])} | "
-                     f"{f(r.get('mfu'), 3)} | {f(r.get('peak_gpu_mem_gb'))} | {f(r['latency_640x480_s'] * 1000, 0)} | "
-                     f"{f(r['eval_654_s'], 1)} |")
+        lines.append(
+            f"| {name} | {f(r['engine_img_s'], 1)} | {f(r['reference_img_s'], 1)} | {f(r['speedup'])} | "
+            f"{f(r.get('mfu'), 3)} | {f(r.get('peak_gpu_mem_gb'))} | {f(r['latency_640x480_s'] * 1000, 0)} | "
+            f"{f(r['eval_654_s'], 1)} |"
+        )
     if res.get("whole_study_train_s_extrapolated"):
-        lines += ["", f"Whole study (all 8 table rows on the report's schedule, 715 training images of the "
-                  f"official split, about 10 test evaluations a run, engine throughput): **{res['whole_study_train_s_extrapolated'] / 60:.1f} min, extrapolated** from the "
-                  "measured throughput and evaluation time, not measured end to end."]
+        lines += [
+            "",
+            f"Whole study (all 8 table rows on the report's schedule, 715 training images of the "
+            f"official split, about 10 test evaluations a run, engine throughput): "
+            f"**{res['whole_study_train_s_extrapolated'] / 60:.1f} min, extrapolated** from the "
+            "measured throughput and evaluation time, not measured end to end.",
+        ]
     if res.get("scaling_resnet_unet"):
-        lines += ["", "Scaling of `resnet_unet` with resolution:", "", "| size | batch | img/s | Mpixel/s |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            "Scaling of `resnet_unet` with resolution:",
+            "",
+            "| size | batch | img/s | Mpixel/s |",
+            "|---|---|---|---|",
+        ]
         for k, v in res["scaling_resnet_unet"].items():
             lines.append(f"| {k} | {v['batch']} | {f(v['img_s'], 2)} | {f(v['pixels_per_s'] / 1e6, 2)} |")
     return "\n".join(lines) + "\n"
-
-

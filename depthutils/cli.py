@@ -3,6 +3,7 @@
 The ``train`` flags are generated from :class:`~depthutils.config.TrainConfig`'s fields, so a setting is declared
 once. Only the flags a user gives are passed on: with ``--resume`` everything else comes from the run itself.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,9 @@ def _synth(a: argparse.Namespace) -> int:
 
     h, w = parse_size(a.size)
     path = write_synthetic_mat(a.out, count=a.count, seed=a.seed, size=(h, w), workers=a.workers)
-    print(f"wrote {a.count} synthetic scenes at {h}x{w} (HxW, seed {a.seed}) to {path} and "
-          f"{path.with_name('splits.mat')}")
+    print(
+        f"wrote {a.count} synthetic scenes at {h}x{w} (HxW, seed {a.seed}) to {path} and {path.with_name('splits.mat')}"
+    )
     return 0
 
 
@@ -92,10 +94,12 @@ def _train(a: argparse.Namespace) -> int:
         return 130
     m = r["protocols"]["standard"]
     p = m["protocol"]
-    print(f"done: {Path(a.out) / 'results.json'}  standard protocol (GT {p['gt_resolution_hw'][0]}x"
-          f"{p['gt_resolution_hw'][1]}, Eigen crop, flip TTA {p['flip_tta']}): δ1 {m['delta1']:.3f}  "
-          f"AbsRel {m['abs_rel']:.3f}  RMSE {m['rmse']:.3f} m  ({r['dataset']['kind']} data, encoder "
-          f"{r['pretrained']['used']}, {r['precision']})")
+    print(
+        f"done: {Path(a.out) / 'results.json'}  standard protocol (GT {p['gt_resolution_hw'][0]}x"
+        f"{p['gt_resolution_hw'][1]}, Eigen crop, flip TTA {p['flip_tta']}): δ1 {m['delta1']:.3f}  "
+        f"AbsRel {m['abs_rel']:.3f}  RMSE {m['rmse']:.3f} m  ({r['dataset']['kind']} data, encoder "
+        f"{r['pretrained']['used']}, {r['precision']})"
+    )
     return 0
 
 
@@ -114,20 +118,46 @@ def _evaluate(a: argparse.Namespace) -> int:
     from .other_cameras import evaluate_frames, is_frames_folder
 
     if a.data and is_frames_folder(a.data):
-        res = evaluate_frames(model_from_checkpoint(ck, device), a.data, image_size=cfg.image_size,
-                              max_depth=cfg.max_depth, precision=precision, flip_tta=a.flip_tta)
+        res = evaluate_frames(
+            model_from_checkpoint(ck, device),
+            a.data,
+            image_size=cfg.image_size,
+            max_depth=cfg.max_depth,
+            precision=precision,
+            flip_tta=a.flip_tta,
+        )
     else:
-        over = {"data": a.data or cfg.data, "split": a.split or cfg.split, "test_limit": a.test_limit,
-                "gt_data": a.gt_data if a.gt_data is not None else cfg.gt_data}
+        over = {
+            "data": a.data or cfg.data,
+            "split": a.split or cfg.split,
+            "test_limit": a.test_limit,
+            "gt_data": a.gt_data if a.gt_data is not None else cfg.gt_data,
+        }
         data = load_data(TrainConfig.from_dict({**cfg.to_dict(), **over}), with_train=False)
-        res = final_evaluation(model_from_checkpoint(ck, device), DeviceData(data, data.test, device, gt=data.test_gt),
-                               image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision,
-                               loss=cfg.loss, flip_tta=a.flip_tta)
+        res = final_evaluation(
+            model_from_checkpoint(ck, device),
+            DeviceData(data, data.test, device, gt=data.test_gt),
+            image_size=cfg.image_size,
+            max_depth=cfg.max_depth,
+            precision=precision,
+            loss=cfg.loss,
+            flip_tta=a.flip_tta,
+        )
         res["dataset"] = data.identity
     out = Path(a.out or Path(a.checkpoint).with_name("evaluation.json"))
-    res = {"model_name": ck["model_name"], "title": ck["title"], "checkpoint": str(a.checkpoint), "epochs": ck["epoch"],
-           "pretrained": ck["pretrained"], "train_config": ck["config"], "precision": precision, **res,
-           "versions": versions(), "git_commit": git_commit(), "device": device_name(device)}
+    res = {
+        "model_name": ck["model_name"],
+        "title": ck["title"],
+        "checkpoint": str(a.checkpoint),
+        "epochs": ck["epoch"],
+        "pretrained": ck["pretrained"],
+        "train_config": ck["config"],
+        "precision": precision,
+        **res,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "device": device_name(device),
+    }
     write_json_atomic(out, res)
     for name, m in res["protocols"].items():
         keys = ("delta1", "abs_rel", "rmse", "l1_global", "n_images")
@@ -145,10 +175,12 @@ def _baselines(a: argparse.Namespace) -> int:
     data = load_dataset(a.data, split=a.split, gt_data=a.gt_data)
     res = evaluate_baselines(data, image_size=parse_size(a.image_size))
     write_json_atomic(a.out, res)
-    for name, r in res["rows"].items():
+    for r in res["rows"].values():
         m = r["protocols"]["standard"]
-        print(f"{r['title']}: standard protocol δ1 {m['delta1']:.3f}  AbsRel {m['abs_rel']:.3f}  RMSE {m['rmse']:.2f} m"
-              f"  L1 (÷10 m) {m['l1_global']:.4f}  MSE (÷10 m) {m['mse_global']:.4f}")
+        print(
+            f"{r['title']}: standard protocol δ1 {m['delta1']:.3f}  AbsRel {m['abs_rel']:.3f}  RMSE {m['rmse']:.2f} m"
+            f"  L1 (÷10 m) {m['l1_global']:.4f}  MSE (÷10 m) {m['mse_global']:.4f}"
+        )
     print(f"wrote {a.out}")
     return 0
 
@@ -162,8 +194,17 @@ def _predict(a: argparse.Namespace) -> int:
     ck = load_checkpoint(a.checkpoint)
     cfg = TrainConfig.from_dict(ck["config"])
     model = model_from_checkpoint(ck, resolve_device(a.device))
-    written, failed = predict_paths(model, a.inputs, a.out, image_size=cfg.image_size, max_depth=cfg.max_depth,
-                                    ply=a.ply, flip_tta=a.flip_tta)
+    written, failed = predict_paths(
+        model,
+        a.inputs,
+        a.out,
+        image_size=cfg.image_size,
+        max_depth=cfg.max_depth,
+        ply=a.ply,
+        flip_tta=a.flip_tta,
+        overwrite=a.overwrite,
+        fx=a.fx,
+    )
     print(f"wrote {len(written)} files to {a.out}; {len(failed)} input(s) failed")
     for p, why in failed:
         print(f"  failed: {p}: {why}", file=sys.stderr)
@@ -175,8 +216,16 @@ def _pipeline(a: argparse.Namespace) -> int:
 
     if a.status:
         return pipeline_status(a.out or f"results/{a.profile}-nyu")
-    return run_pipeline(profile=a.profile, data=a.data, gt_data=a.gt_data, out=a.out, only=a.only,
-                        precision=a.precision, figures=a.figures, tables=a.tables)
+    return run_pipeline(
+        profile=a.profile,
+        data=a.data,
+        gt_data=a.gt_data,
+        out=a.out,
+        only=a.only,
+        precision=a.precision,
+        figures=a.figures,
+        tables=a.tables,
+    )
 
 
 def _bench(a: argparse.Namespace) -> int:
@@ -210,21 +259,33 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a model (flags: the fields of TrainConfig)")
     s.add_argument("--out", required=True, help="the run folder")
     _add_config_flags(s)
-    s.add_argument("--resume", action="store_true", help="continue the run in OUT from its last.pt (finished runs "
-                   "are left as they are; only a longer --epochs may change)")
+    s.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in OUT from its last.pt (finished runs "
+        "are left as they are; only a longer --epochs may change)",
+    )
     s.add_argument("--resume-from", default=None, help="continue from this checkpoint instead of OUT/last.pt")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=_train)
 
     s = sub.add_parser("evaluate", help="test-set metrics of a checkpoint under both protocols → JSON")
     s.add_argument("--checkpoint", required=True)
-    s.add_argument("--data", default=None, help="default: the data the checkpoint was trained on; a folder of "
-                   "NAME/rgb.png + NAME/depth.png frames from other cameras is scored raw and median-scaled")
+    s.add_argument(
+        "--data",
+        default=None,
+        help="default: the data the checkpoint was trained on; a folder of "
+        "NAME/rgb.png + NAME/depth.png frames from other cameras is scored raw and median-scaled",
+    )
     s.add_argument("--gt-data", default=None, help="full-resolution ground truth (default: the run's)")
     s.add_argument("--split", default=None, choices=SPLITS)
     s.add_argument("--test-limit", type=_positive_int, default=None)
-    s.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, default=True,
-                   help="flip TTA in the standard protocol (default: on)")
+    s.add_argument(
+        "--flip-tta",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="flip TTA in the standard protocol (default: on)",
+    )
     s.add_argument("--precision", default="auto", choices=PRECISIONS)
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--out", default=None, help="default: evaluation.json beside the checkpoint")
@@ -242,7 +303,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", required=True)
     s.add_argument("inputs", nargs="+", help="image files or folders")
     s.add_argument("--out", required=True)
-    s.add_argument("--ply", action="store_true", help="also write a coloured point cloud (NYU intrinsics)")
+    s.add_argument("--ply", action="store_true", help="also write a coloured point cloud (.ply)")
+    s.add_argument(
+        "--fx",
+        type=float,
+        default=None,
+        help="focal length in pixels for the point cloud (default: "
+        "the photo's EXIF focal length, else NYU's intrinsics scaled to the photo)",
+    )
+    s.add_argument("--overwrite", action="store_true", help="replace outputs that already exist in --out")
     s.add_argument("--flip-tta", action="store_true")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.set_defaults(fn=_predict)
@@ -280,14 +349,25 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         return a.fn(a)
-    except (DataError, DownloadError, CheckpointError, RunLockedError, NonFiniteLossError, FileNotFoundError,
-            FileExistsError, ValueError) as e:
+    except (
+        DataError,
+        DownloadError,
+        CheckpointError,
+        RunLockedError,
+        NonFiniteLossError,
+        FileNotFoundError,
+        FileExistsError,
+        ValueError,
+    ) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a read-only --out, a full disk: say which and where
         import errno
 
-        what = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
-                errno.EACCES: "permission denied"}.get(e.errno, e.strerror or str(e))
+        what = {
+            errno.ENOSPC: "the disk is full",
+            errno.EROFS: "the file system is read-only",
+            errno.EACCES: "permission denied",
+        }.get(e.errno, e.strerror or str(e))
         print(f"error: {what}: {e.filename or ''}. Free space or choose another --out.", file=sys.stderr)
         return 2

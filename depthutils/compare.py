@@ -1,5 +1,6 @@
 """Collecting results into the study's tables: the report's table (its Figure 2) and the standard table, each
 with the image-blind baselines as rows, and the generated Markdown for report/generated/."""
+
 from __future__ import annotations
 
 import json
@@ -10,18 +11,44 @@ from typing import Any
 
 from .config import REPORT_ROWS
 
-__all__ = ["collect_results", "baseline_rows", "report_table", "standard_table", "to_markdown", "provenance",
-           "write_report_tables", "separated", "EXTRA_ROWS"]
+__all__ = [
+    "collect_results",
+    "baseline_rows",
+    "report_table",
+    "standard_table",
+    "to_markdown",
+    "provenance",
+    "write_report_tables",
+    "separated",
+    "find_best_checkpoint",
+    "EXTRA_ROWS",
+]
 
 #: Run folders beside the report's rows that the tables pick up when present (title None: from the results).
-EXTRA_ROWS = {"resnet_unet_report_split": "ResNet UNet, L1 loss (report split)",
-              "resnete_decoder_v3_aspect": "ResNetE Decoder v3, 96x128 (aspect kept)", "improved": None}
+EXTRA_ROWS = {
+    "resnet_unet_report_split": "ResNet UNet, L1 loss (report split)",
+    "resnete_decoder_v3_aspect": "ResNetE Decoder v3, 96x128 (aspect kept)",
+    "improved": None,
+}
 
 
-def _row(title: str, run: str | None, results: dict | None, printed: tuple = (None, None),
-         report_epochs: int | None = None, kind: str = "model") -> dict[str, Any]:
-    return {"row": title, "run": run, "results": results, "report_l1": printed[0], "report_mse": printed[1],
-            "report_epochs": report_epochs, "kind": kind}
+def _row(
+    title: str,
+    run: str | None,
+    results: dict | None,
+    printed: tuple = (None, None),
+    report_epochs: int | None = None,
+    kind: str = "model",
+) -> dict[str, Any]:
+    return {
+        "row": title,
+        "run": run,
+        "results": results,
+        "report_l1": printed[0],
+        "report_mse": printed[1],
+        "report_epochs": report_epochs,
+        "kind": kind,
+    }
 
 
 def collect_results(runs_dir: str | Path) -> list[dict[str, Any]]:
@@ -32,8 +59,7 @@ def collect_results(runs_dir: str | Path) -> list[dict[str, Any]]:
         p = runs_dir / name / "results.json"
         return json.loads(p.read_text()) if p.exists() else None
 
-    rows = [_row(r.title, r.run_name, load(r.run_name), (r.printed_l1, r.printed_mse), r.epochs)
-            for r in REPORT_ROWS]
+    rows = [_row(r.title, r.run_name, load(r.run_name), (r.printed_l1, r.printed_mse), r.epochs) for r in REPORT_ROWS]
     for name, title in EXTRA_ROWS.items():
         res = load(name)
         if res:
@@ -67,33 +93,74 @@ def _protocol(r: dict, name: str) -> dict:
 def report_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     """Figure 2 rebuilt: the report's printed L1/MSE beside ours under both readings of its normalisation
     (global ÷ 10 m, and per image min–max), at the model's resolution (the report protocol)."""
-    head = ["row", "report epochs", "our epochs", "report L1", "L1 (÷10 m)", "L1 (per image)", "report MSE",
-            "MSE (÷10 m)", "MSE (per image)"]
+    head = [
+        "row",
+        "report epochs",
+        "our epochs",
+        "report L1",
+        "L1 (÷10 m)",
+        "L1 (per image)",
+        "report MSE",
+        "MSE (÷10 m)",
+        "MSE (per image)",
+    ]
     body = []
     for r in rows:
         m = _protocol(r, "report")
-        body.append([r["row"], _f(r["report_epochs"]), _f((r["results"] or {}).get("epochs")), _f(r["report_l1"]),
-                     _f(m.get("l1_global")), _f(m.get("l1_per_image")), _f(r["report_mse"]), _f(m.get("mse_global")),
-                     _f(m.get("mse_per_image"))])
+        body.append(
+            [
+                r["row"],
+                _f(r["report_epochs"]),
+                _f((r["results"] or {}).get("epochs")),
+                _f(r["report_l1"]),
+                _f(m.get("l1_global")),
+                _f(m.get("l1_per_image")),
+                _f(r["report_mse"]),
+                _f(m.get("mse_global")),
+                _f(m.get("mse_per_image")),
+            ]
+        )
     return head, body
 
 
 def standard_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     """The standard protocol (ground truth at full resolution, Eigen crop, flip TTA) with 95% bootstrap intervals
     over test images; then edge sharpness (report protocol), size, training time, precision, encoder."""
-    head = ["row", "δ1 ↑ [95% CI]", "AbsRel ↓ [95% CI]", "RMSE [m] ↓ [95% CI]", "L1 ÷10 m ↓ [95% CI]", "δ2 ↑",
-            "log10 ↓", "ε_acc [px] ↓", "params [M]", "train time [min]", "precision", "encoder"]
+    head = [
+        "row",
+        "δ1 ↑ [95% CI]",
+        "AbsRel ↓ [95% CI]",
+        "RMSE [m] ↓ [95% CI]",
+        "L1 ÷10 m ↓ [95% CI]",
+        "δ2 ↑",
+        "log10 ↓",
+        "ε_acc [px] ↓",
+        "params [M]",
+        "train time [min]",
+        "precision",
+        "encoder",
+    ]
     body = []
     for r in rows:
         res = r["results"] or {}
         m, rep = _protocol(r, "standard"), _protocol(r, "report")
         model = r["kind"] == "model"
-        body.append([r["row"], _ci(m, "delta1", 3), _ci(m, "abs_rel", 3), _ci(m, "rmse", 3), _ci(m, "l1_global", 4),
-                     _f(m.get("delta2"), 3), _f(m.get("log10"), 3), _f(rep.get("dbe_acc"), 2),
-                     _f(res["model_meta"]["n_params"] / 1e6, 1) if model and res else "–",
-                     _f(res["train_time_s"] / 60, 1) if model and res else "–",
-                     res.get("precision", "–") if model else "–",
-                     res.get("pretrained", {}).get("used", "–") if model else "image-blind"])
+        body.append(
+            [
+                r["row"],
+                _ci(m, "delta1", 3),
+                _ci(m, "abs_rel", 3),
+                _ci(m, "rmse", 3),
+                _ci(m, "l1_global", 4),
+                _f(m.get("delta2"), 3),
+                _f(m.get("log10"), 3),
+                _f(rep.get("dbe_acc"), 2),
+                _f(res["model_meta"]["n_params"] / 1e6, 1) if model and res else "–",
+                _f(res["train_time_s"] / 60, 1) if model and res else "–",
+                res.get("precision", "–") if model else "–",
+                res.get("pretrained", {}).get("used", "–") if model else "image-blind",
+            ]
+        )
     return head, body
 
 
@@ -121,12 +188,21 @@ def provenance(rows: list[dict]) -> dict[str, Any]:
     ds = first["dataset"]
     std = first["protocols"]["standard"]["protocol"]
     return {
-        "data": f"{ds['name']} ({ds['kind']})", "split": ds["split"], "n_train": ds["n_train"], "n_val": ds.get("n_val"),
-        "n_test": ds["n_test"], "resolution_wh": ds.get("resolution_wh"), "image_size": first["config"]["image_size"],
-        "gt_resolution_hw": std["gt_resolution_hw"], "flip_tta": std["flip_tta"],
-        "device": sorted({g["device"] for g in got}), "precision": sorted({g.get("precision", "fp32") for g in got}),
-        "encoders": sorted({g["pretrained"]["used"] for g in got}), "versions": first["versions"],
-        "git_commit": sorted({g["git_commit"] for g in got}), "profile": first["config"].get("extra", {}).get("profile"),
+        "data": f"{ds['name']} ({ds['kind']})",
+        "split": ds["split"],
+        "n_train": ds["n_train"],
+        "n_val": ds.get("n_val"),
+        "n_test": ds["n_test"],
+        "resolution_wh": ds.get("resolution_wh"),
+        "image_size": first["config"]["image_size"],
+        "gt_resolution_hw": std["gt_resolution_hw"],
+        "flip_tta": std["flip_tta"],
+        "device": sorted({g["device"] for g in got}),
+        "precision": sorted({g.get("precision", "fp32") for g in got}),
+        "encoders": sorted({g["pretrained"]["used"] for g in got}),
+        "versions": first["versions"],
+        "git_commit": sorted({g["git_commit"] for g in got}),
+        "profile": first["config"].get("extra", {}).get("profile"),
         "train_time_min": sum(g["train_time_s"] for g in got) / 60,
     }
 
@@ -140,35 +216,72 @@ def write_report_tables(rows: list[dict], path: str | Path, figures: dict[str, s
     prov = provenance(rows)
     enc = prov.get("encoders", [])
     gt = prov.get("gt_resolution_hw") or ["?", "?"]
-    lines = ["<!-- generated by notebooks/08_compare.ipynb (python -m depthutils pipeline); do not edit -->", "",
-             f"# Results: profile `{prov.get('profile')}` on {prov.get('data')}", "",
-             f"- Data: {prov.get('data')}; split `{prov.get('split')}` with {prov.get('n_train')} training, "
-             f"{prov.get('n_val')} validation (held out of the training split in contiguous blocks) and "
-             f"{prov.get('n_test')} test images; stored resolution (W×H) {prov.get('resolution_wh')}, model input "
-             f"(H×W) {prov.get('image_size')}.",
-             f"- Encoders: {'trained from scratch (no ImageNet weights were loaded)' if enc == ['scratch'] else enc}. "
-             f"Precision: {', '.join(prov.get('precision', []))}.",
-             f"- Hardware: {'; '.join(prov.get('device', []))}. Total training time of the rows: "
-             f"{prov.get('train_time_min', 0):.0f} min. Versions: {prov.get('versions')}. Commit(s): "
-             f"{prov.get('git_commit')}.",
-             "- Every row is its run's last epoch (best.pt, chosen on the validation subset, is not used here).",
-             "- Baselines: image-blind predictors fitted on the training split (the mean depth map, and one constant, "
-             "the median depth), scored by the same code on the same test images. A row that does not beat them has "
-             "not learnt depth from the image.",
-             "", "## The report's table (its Figure 2), rebuilt", "",
-             "Report protocol: the test image and its ground truth resized to the model input, metrics at that "
-             "resolution, no crop, no flip TTA. L1 and MSE on normalised depth in both readings of the report: "
-             "`÷10 m` divides both maps by the 10 m maximum; `per image` maps both by the ground truth's own min–max.",
-             "", to_markdown(*report_table(rows)),
-             "## Standard metrics", "",
-             f"Standard protocol: prediction at the model input, upsampled bilinearly to the ground truth's "
-             f"{gt[0]}×{gt[1]}, Eigen crop, valid depth in (1e-3, 10] m, per-image means, flip TTA "
-             f"{'on' if prov.get('flip_tta') else 'off'} for the models (off for the image-blind baselines). "
-             "Brackets: 95% bootstrap intervals over test images; two rows differ only where their intervals do not "
-             "overlap. ε_acc: depth-boundary accuracy at the model's resolution (pixels, truncated at 10).", "",
-             to_markdown(*standard_table(rows))]
+    lines = [
+        "<!-- generated by notebooks/08_compare.ipynb (python -m depthutils pipeline); do not edit -->",
+        "",
+        f"# Results: profile `{prov.get('profile')}` on {prov.get('data')}",
+        "",
+        f"- Data: {prov.get('data')}; split `{prov.get('split')}` with {prov.get('n_train')} training, "
+        f"{prov.get('n_val')} validation (held out of the training split in contiguous blocks) and "
+        f"{prov.get('n_test')} test images; stored resolution (W×H) {prov.get('resolution_wh')}, model input "
+        f"(H×W) {prov.get('image_size')}.",
+        f"- Encoders: {'trained from scratch (no ImageNet weights were loaded)' if enc == ['scratch'] else enc}. "
+        f"Precision: {', '.join(prov.get('precision', []))}.",
+        f"- Hardware: {'; '.join(prov.get('device', []))}. Total training time of the rows: "
+        f"{prov.get('train_time_min', 0):.0f} min. Versions: {prov.get('versions')}. Commit(s): "
+        f"{prov.get('git_commit')}.",
+        "- Every row is its run's last epoch (best.pt, chosen on the validation subset, is not used here).",
+        "- Baselines: image-blind predictors fitted on the training split (the mean depth map, and one constant, "
+        "the median depth), scored by the same code on the same test images. A row that does not beat them has "
+        "not learnt depth from the image.",
+        "",
+        "## The report's table (its Figure 2), rebuilt",
+        "",
+        "Report protocol: the test image and its ground truth resized to the model input, metrics at that "
+        "resolution, no crop, no flip TTA. L1 and MSE on normalised depth in both readings of the report: "
+        "`÷10 m` divides both maps by the 10 m maximum; `per image` maps both by the ground truth's own min–max.",
+        "",
+        to_markdown(*report_table(rows)),
+        "## Standard metrics",
+        "",
+        f"Standard protocol: prediction at the model input, upsampled bilinearly to the ground truth's "
+        f"{gt[0]}×{gt[1]}, Eigen crop, valid depth in (1e-3, 10] m, per-image means, flip TTA "
+        f"{'on' if prov.get('flip_tta') else 'off'} for the models (off for the image-blind baselines). "
+        "Brackets: 95% bootstrap intervals over test images; two rows differ only where their intervals do not "
+        "overlap. ε_acc: depth-boundary accuracy at the model's resolution (pixels, truncated at 10).",
+        "",
+        to_markdown(*standard_table(rows)),
+    ]
     for title, fig in figures.items():
         link = Path(os.path.relpath(Path(fig).resolve(), path.parent.resolve()))
         lines += [f"## {title}", "", f"![{title}]({link.as_posix()})", ""]
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path
+
+
+def find_best_checkpoint(roots: list[str | Path]) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint of the best row (standard-protocol δ1) of the most recent study run under ``roots``.
+
+    A study run is a folder of row folders that hold results.json (a pipeline's ``OUT/runs``); the most recent is
+    the one whose newest results.json is newest. Rows whose checkpoint file is not on this machine are skipped
+    (checkpoints are never committed). Returns (checkpoint path, results) or None.
+    """
+    runs_dirs = {p.parent.parent for root in map(Path, roots) for p in root.glob("**/results.json")}
+    best_dir, newest = None, -1.0
+    for d in runs_dirs:
+        stamps = [p.stat().st_mtime for p in d.glob("*/results.json") if (p.parent / "last.pt").exists()]
+        if stamps and max(stamps) > newest:
+            best_dir, newest = d, max(stamps)
+    if best_dir is None:
+        return None
+    rows = []
+    for p in best_dir.glob("*/results.json"):
+        res = json.loads(p.read_text())
+        ck = p.parent / res.get("checkpoint", "last.pt")
+        d1 = (res.get("protocols", {}).get("standard", {}) or {}).get("delta1")
+        if ck.exists() and d1 is not None:
+            rows.append((d1, ck, res))
+    if not rows:
+        return None
+    _, ck, res = max(rows, key=lambda r: r[0])
+    return ck, res

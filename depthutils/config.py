@@ -4,14 +4,22 @@
 (help text from each field's metadata), the notebooks' parameters are its field names, and a run saves it as
 ``config.json`` and inside every checkpoint. The report's schedules derive from ``REPORT_ROWS``.
 """
+
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-__all__ = ["TrainConfig", "ReportRow", "REPORT_ROWS", "REPORT_EPOCHS", "parse_pretrained", "parse_size",
-           "config_fields"]
+__all__ = [
+    "TrainConfig",
+    "ReportRow",
+    "REPORT_ROWS",
+    "REPORT_EPOCHS",
+    "parse_pretrained",
+    "parse_size",
+    "config_fields",
+]
 
 
 class ReportRow(NamedTuple):
@@ -93,10 +101,14 @@ class TrainConfig:
     """Everything a training run depends on; saved as ``config.json`` and inside every checkpoint."""
 
     model: str = _f("", "registry name (python -m depthutils models lists them)")
-    data: str | None = _f(None, "'synthetic', a .mat file or an RGB-D folder (default: $DEPTHUTILS_DATA, else "
-                                "synthetic)")
-    gt_data: str | None = _f(None, "full-resolution ground truth for the standard protocol: the 640x480 RGB-D folder "
-                                   "or .mat beside a downscaled training copy (default: the training data itself)")
+    data: str | None = _f(
+        None, "'synthetic', a .mat file or an RGB-D folder (default: $DEPTHUTILS_DATA, else synthetic)"
+    )
+    gt_data: str | None = _f(
+        None,
+        "full-resolution ground truth for the standard protocol: the 640x480 RGB-D folder "
+        "or .mat beside a downscaled training copy (default: the training data itself)",
+    )
     epochs: int | None = _f(None, "default: the report's schedule for the model (with --resume: the run's own)")
     batch_size: int = _f(64, "images per step")
     optimizer: str = _f("adam", "adam or adamw", choices=OPTIMIZERS)
@@ -105,22 +117,33 @@ class TrainConfig:
     lr_schedule: str = _f("cosine", "constant, or cosine decay to 0 over the run (per epoch)", choices=SCHEDULES)
     warmup_epochs: int = _f(0, "linear warm-up epochs before the schedule")
     loss: str = _f("l1", "l1, berhu, ssim_l1, gradient, silog, or a sum such as 'silog+0.5*gradient'")
+    head: str = _f(
+        "relu",
+        "output activation: relu (the report's), sigmoid, or exp (log-depth)",
+        choices=("relu", "sigmoid", "exp"),
+    )
     image_size: tuple[int, int] = _f((128, 128), "model input N or HxW, multiples of 32 (96x128 keeps NYU's 4:3)")
-    scale_aug: tuple[float, float] = _f((1.0, 1.0), "crop scale range s (zoom 1/s); 1,1 = the report's fixed crop",
-                                        nargs=2)
+    scale_aug: tuple[float, float] = _f(
+        (1.0, 1.0), "crop scale range s (zoom 1/s); 1,1 = the report's fixed crop", nargs=2
+    )
     seed: int = _f(0, "model init, split and augmentation")
     split: str = _f("report", "report (seeded random 1111/338) or official (795/654)", choices=SPLITS)
     val_fraction: float = _f(0.1, "share of the training split held out as validation, in contiguous blocks")
     limit: int | None = _f(None, "use the first N training images (default: all)")
     test_limit: int | None = _f(None, "use the first N test images (default: all)")
-    pretrained: bool | str = _f("auto", "true, false or auto (ImageNet if cached or downloadable, else scratch)",
-                                choices=("true", "false", "auto"))
+    pretrained: bool | str = _f(
+        "auto",
+        "true, false or auto (ImageNet if cached or downloadable, else scratch)",
+        choices=("true", "false", "auto"),
+    )
     max_depth: float = _f(10.0, "metres; depth is normalised by it for training and the report's metrics")
     flip_tta: bool = _f(True, "horizontal-flip test-time augmentation in the standard protocol")
-    eval_every: int | None = _f(None, "evaluate validation and test every K epochs (default: about 10 times a run; "
-                                      "the last epoch always)")
-    precision: str = _f("auto", "auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32), bf16, fp32",
-                        choices=PRECISIONS)
+    eval_every: int | None = _f(
+        None, "evaluate validation and test every K epochs (default: about 10 times a run; the last epoch always)"
+    )
+    precision: str = _f(
+        "auto", "auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32), bf16, fp32", choices=PRECISIONS
+    )
     device: str = _f("auto", "auto, cpu or cuda", choices=DEVICES)
     compile: bool = _f(False, "torch.compile the model (CUDA)")
     synth_count: int = _f(1449, "scenes in the synthetic set (with --data synthetic)")
@@ -147,15 +170,22 @@ class TrainConfig:
         if not self.max_depth > 0:
             raise ValueError(f"max_depth must be positive (metres), got {self.max_depth}")
         if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup_epochs >= 0):
-            raise ValueError(f"need lr > 0, weight_decay >= 0, warmup_epochs >= 0; got {self.lr}, "
-                             f"{self.weight_decay}, {self.warmup_epochs}")
+            raise ValueError(
+                f"need lr > 0, weight_decay >= 0, warmup_epochs >= 0; got {self.lr}, "
+                f"{self.weight_decay}, {self.warmup_epochs}"
+            )
         if not 0 <= self.val_fraction < 0.5:
             raise ValueError(f"val_fraction must be in [0, 0.5), got {self.val_fraction}")
         lo, hi = self.scale_aug
         if not 0 < lo <= hi <= 1:
             raise ValueError(f"scale_aug must satisfy 0 < lo <= hi <= 1, got {self.scale_aug}")
-        for name, valid in (("split", SPLITS), ("lr_schedule", SCHEDULES), ("optimizer", OPTIMIZERS),
-                            ("precision", PRECISIONS), ("device", DEVICES)):
+        for name, valid in (
+            ("split", SPLITS),
+            ("lr_schedule", SCHEDULES),
+            ("optimizer", OPTIMIZERS),
+            ("precision", PRECISIONS),
+            ("device", DEVICES),
+        ):
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name} must be one of {', '.join(valid)}; got {getattr(self, name)!r}")
 
@@ -170,7 +200,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

@@ -15,6 +15,7 @@ Evaluation protocols (every result names the one that produced it):
   bilinearly to the ground truth's full resolution (``DeviceData.gt``, e.g. 480×640), Eigen crop, valid depth in
   (1e-3, max_depth], prediction clipped to that range, per-image means, flip TTA when asked.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,7 +24,8 @@ import math
 import platform
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,15 +35,36 @@ import torch.nn.functional as F
 from .data import DepthData, augment_batch, resize_batch
 from .metrics import MetricAccumulator
 
-__all__ = ["DeviceData", "PROTOCOLS", "cpu_has_native_bf16", "resolve_precision", "autocast", "train_step",
-           "train_one_epoch", "evaluate", "predict_batch", "lr_at", "make_optimizer"]
+__all__ = [
+    "DeviceData",
+    "PROTOCOLS",
+    "cpu_has_native_bf16",
+    "resolve_precision",
+    "autocast",
+    "train_step",
+    "train_one_epoch",
+    "evaluate",
+    "predict_batch",
+    "lr_at",
+    "make_optimizer",
+]
 
 #: The evaluation protocols and what each does; results carry this record under their name.
 PROTOCOLS: dict[str, dict[str, Any]] = {
-    "report": {"resolution": "model input", "gt": "resized to the model input (nearest)", "eigen_crop": False,
-               "flip_tta": False, "depth_range_m": [1e-3, 10.0]},
-    "standard": {"resolution": "ground truth", "gt": "full resolution; prediction upsampled bilinearly",
-                 "eigen_crop": True, "flip_tta": True, "depth_range_m": [1e-3, 10.0]},
+    "report": {
+        "resolution": "model input",
+        "gt": "resized to the model input (nearest)",
+        "eigen_crop": False,
+        "flip_tta": False,
+        "depth_range_m": [1e-3, 10.0],
+    },
+    "standard": {
+        "resolution": "ground truth",
+        "gt": "full resolution; prediction upsampled bilinearly",
+        "eigen_crop": True,
+        "flip_tta": True,
+        "depth_range_m": [1e-3, 10.0],
+    },
 }
 
 
@@ -111,9 +134,19 @@ def lr_at(epoch: int, *, lr: float, epochs: int, schedule: str = "constant", war
     return lr
 
 
-def train_step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, rgb_u8: torch.Tensor,
-               depth: torch.Tensor, *, image_size: tuple[int, int], max_depth: float, precision: str,
-               generator: torch.Generator | None = None, scale_aug: tuple[float, float] = (1.0, 1.0)) -> torch.Tensor:
+def train_step(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    loss_fn: Callable,
+    rgb_u8: torch.Tensor,
+    depth: torch.Tensor,
+    *,
+    image_size: tuple[int, int],
+    max_depth: float,
+    precision: str,
+    generator: torch.Generator | None = None,
+    scale_aug: tuple[float, float] = (1.0, 1.0),
+) -> torch.Tensor:
     """One step on a batch that is already on the device: augment, forward, masked loss, backward, update.
 
     rgb_u8 B×3×H×W uint8, depth B×1×H×W metres. Returns the loss as a detached 0-d tensor (no host sync).
@@ -130,10 +163,21 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, 
     return loss.detach()
 
 
-def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, train: "DeviceData", *,
-                    batch_size: int, image_size: tuple[int, int], max_depth: float, precision: str,
-                    generator: torch.Generator, scale_aug: tuple[float, float] = (1.0, 1.0), desc: str = "",
-                    progress: bool = False) -> dict[str, float]:
+def train_one_epoch(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    loss_fn: Callable,
+    train: DeviceData,
+    *,
+    batch_size: int,
+    image_size: tuple[int, int],
+    max_depth: float,
+    precision: str,
+    generator: torch.Generator,
+    scale_aug: tuple[float, float] = (1.0, 1.0),
+    desc: str = "",
+    progress: bool = False,
+) -> dict[str, float]:
     """One pass over ``train`` in the order drawn from ``generator``; the last batch is dropped when it would
     hold a single image (BatchNorm). Returns train_loss (image-weighted mean), images and seconds."""
     from tqdm import tqdm  # plain: no notebook widget (and no IProgress warning) inside executed notebooks
@@ -144,17 +188,30 @@ def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Calla
     perm = torch.randperm(n, device=device, generator=generator)
     model.train()
     loss_sum, seen = torch.zeros((), device=device), 0
-    bar = tqdm(total=min(n, steps * batch_size), desc=desc, unit="img", disable=not progress, leave=False,
-               file=sys.stderr)
+    bar = tqdm(
+        total=min(n, steps * batch_size), desc=desc, unit="img", disable=not progress, leave=False, file=sys.stderr
+    )
     t0 = time.perf_counter()
     for s in range(steps):
-        idx = perm[s * batch_size:(s + 1) * batch_size]
+        idx = perm[s * batch_size : (s + 1) * batch_size]
         try:
-            loss = train_step(model, opt, loss_fn, train.rgb[idx], train.depth[idx], image_size=image_size,
-                              max_depth=max_depth, precision=precision, generator=generator, scale_aug=scale_aug)
+            loss = train_step(
+                model,
+                opt,
+                loss_fn,
+                train.rgb[idx],
+                train.depth[idx],
+                image_size=image_size,
+                max_depth=max_depth,
+                precision=precision,
+                generator=generator,
+                scale_aug=scale_aug,
+            )
         except torch.cuda.OutOfMemoryError as e:
-            raise RuntimeError(f"GPU out of memory at batch size {batch_size} and image size {image_size}. "
-                               f"Try --batch-size {max(batch_size // 2, 2)}.") from e
+            raise RuntimeError(
+                f"GPU out of memory at batch size {batch_size} and image size {image_size}. "
+                f"Try --batch-size {max(batch_size // 2, 2)}."
+            ) from e
         loss_sum += loss * idx.numel()
         seen += idx.numel()
         bar.update(idx.numel())
@@ -166,8 +223,9 @@ def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Calla
 
 
 # --- prediction and evaluation ------------------------------------------------------------------------------
-def predict_batch(model: nn.Module, rgb: torch.Tensor, *, flip_tta: bool = False, precision: str = "fp32"
-                  ) -> torch.Tensor:
+def predict_batch(
+    model: nn.Module, rgb: torch.Tensor, *, flip_tta: bool = False, precision: str = "fp32"
+) -> torch.Tensor:
     """Normalised depth N×1×h×w (fp32) for RGB N×3×h×w in [0, 1]; with ``flip_tta`` averaged with the
     prediction of the mirrored image, mirrored back."""
     with autocast(rgb.device, precision):
@@ -178,10 +236,21 @@ def predict_batch(model: nn.Module, rgb: torch.Tensor, *, flip_tta: bool = False
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: DeviceData, *, image_size: tuple[int, int], protocol: str = "report",
-             max_depth: float = 10.0, batch_size: int = 32, precision: str = "fp32", flip_tta: bool | None = None,
-             loss_fn: Callable | None = None, edges: bool = False, intervals: bool = False,
-             per_image: tuple[str, ...] = ()) -> dict[str, Any]:
+def evaluate(
+    model: nn.Module,
+    data: DeviceData,
+    *,
+    image_size: tuple[int, int],
+    protocol: str = "report",
+    max_depth: float = 10.0,
+    batch_size: int = 32,
+    precision: str = "fp32",
+    flip_tta: bool | None = None,
+    loss_fn: Callable | None = None,
+    edges: bool = False,
+    intervals: bool = False,
+    per_image: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Metrics of ``model`` on ``data`` under ``protocol`` ('report' or 'standard', see the module docstring).
 
     Returns the mean of every metric, plus ``test_loss`` (report protocol, with ``loss_fn``), ``ci`` (95%
@@ -200,8 +269,9 @@ def evaluate(model: nn.Module, data: DeviceData, *, image_size: tuple[int, int],
     for s in range(0, len(data), batch_size):
         sl = slice(s, s + batch_size)
         rgb, d, mask = resize_batch(data.rgb[sl], data.depth[sl], image_size)
-        pred = predict_batch(model, rgb.contiguous(memory_format=torch.channels_last), flip_tta=tta,
-                             precision=precision)  # B×1×h×w, normalised
+        pred = predict_batch(
+            model, rgb.contiguous(memory_format=torch.channels_last), flip_tta=tta, precision=precision
+        )  # B×1×h×w, normalised
         if loss_fn is not None and not standard:
             loss_sum += loss_fn(pred, (d / max_depth).clamp(0, 1), mask) * rgb.shape[0]
         n += rgb.shape[0]
@@ -220,8 +290,13 @@ def evaluate(model: nn.Module, data: DeviceData, *, image_size: tuple[int, int],
         per = acc.per_image()
         out["per_image"] = {k: per[k].tolist() for k in per_image}
     gt_hw = list(data.gt.shape[-2:]) if standard else list(image_size)
-    out["protocol"] = {"name": protocol, **PROTOCOLS[protocol], "flip_tta": tta, "gt_resolution_hw": gt_hw,
-                       "model_input_hw": list(image_size), "precision": precision,
-                       "depth_range_m": [acc.min_depth, max_depth]}
+    out["protocol"] = {
+        "name": protocol,
+        **PROTOCOLS[protocol],
+        "flip_tta": tta,
+        "gt_resolution_hw": gt_hw,
+        "model_input_hw": list(image_size),
+        "precision": precision,
+        "depth_range_m": [acc.min_depth, max_depth],
+    }
     return out
-

@@ -3,14 +3,23 @@
 Shapes: pred, target N×1×H×W (normalised depth); mask N×1×H×W bool (True = valid) or None (all valid).
 No loss synchronises with the GPU: empty masks give a zero loss that keeps the graph, not a Python branch.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
-
-__all__ = ["l1_loss", "berhu_loss", "ssim_l1_loss", "gradient_loss", "silog_loss", "get_loss", "LOSSES", "masked_ssim_map"]
+__all__ = [
+    "l1_loss",
+    "berhu_loss",
+    "ssim_l1_loss",
+    "gradient_loss",
+    "silog_loss",
+    "get_loss",
+    "LOSSES",
+    "masked_ssim_map",
+]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
@@ -75,8 +84,9 @@ def gradient_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor |
     return _mean(gx, mx) + _mean(gy, my)
 
 
-def silog_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-               lam: float = 0.85, eps: float = 1e-3) -> torch.Tensor:
+def silog_loss(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, lam: float = 0.85, eps: float = 1e-3
+) -> torch.Tensor:
     """Scale-invariant log loss (Eigen et al. 2014, BTS variant): sqrt(mean d² − λ·(mean d)²), d = log p − log t.
 
     Depths are clamped to ``eps`` before the log; pixels are valid where ``mask`` and target > 0.
@@ -88,7 +98,11 @@ def silog_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | No
 
 
 LOSSES: dict[str, LossFn] = {
-    "l1": l1_loss, "berhu": berhu_loss, "ssim_l1": ssim_l1_loss, "gradient": gradient_loss, "silog": silog_loss,
+    "l1": l1_loss,
+    "berhu": berhu_loss,
+    "ssim_l1": ssim_l1_loss,
+    "gradient": gradient_loss,
+    "silog": silog_loss,
 }
 
 
@@ -108,5 +122,3 @@ def get_loss(spec: str) -> LossFn:
 
     combined.__name__ = spec
     return combined
-
-

@@ -6,17 +6,27 @@ counted in ``n_skipped``, with a warning; if no image is left, every metric is N
 
 Inputs are metres: pred, gt N×1×H×W, N×H×W or H×W; mask the same shape (bool) or None.
 """
+
 from __future__ import annotations
 
 import math
 import warnings
 
-
 import numpy as np
 import torch
 
-__all__ = ["depth_metrics", "report_metrics", "edge_metrics", "bootstrap_ci", "MetricAccumulator", "STANDARD_KEYS",
-           "REPORT_KEYS", "EDGE_KEYS", "CI_KEYS", "EIGEN_CROP"]
+__all__ = [
+    "depth_metrics",
+    "report_metrics",
+    "edge_metrics",
+    "bootstrap_ci",
+    "MetricAccumulator",
+    "STANDARD_KEYS",
+    "REPORT_KEYS",
+    "EDGE_KEYS",
+    "CI_KEYS",
+    "EIGEN_CROP",
+]
 
 STANDARD_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "silog", "delta1", "delta2", "delta3")
 REPORT_KEYS = ("l1_global", "mse_global", "l1_per_image", "mse_per_image")
@@ -50,9 +60,9 @@ def _valid(pred, gt, mask, min_depth, max_depth, eigen_crop):
         valid &= mask.bool()
     if eigen_crop:
         h, w = gt.shape[-2:]
-        t, b, l, r = EIGEN_CROP
+        top, bottom, left, right = EIGEN_CROP
         crop = torch.zeros_like(valid)
-        crop[..., round(t * h):round(b * h), round(l * w):round(r * w)] = True
+        crop[..., round(top * h) : round(bottom * h), round(left * w) : round(right * w)] = True
         valid &= crop
     return pred, gt, valid
 
@@ -67,8 +77,15 @@ class MetricAccumulator:
     (CPU-side distance transforms, evaluation only).
     """
 
-    def __init__(self, *, max_depth: float = 10.0, min_depth: float = 1e-3, eigen_crop: bool = False,
-                 edges: bool = False, edge_tolerance_px: float = 10.0):
+    def __init__(
+        self,
+        *,
+        max_depth: float = 10.0,
+        min_depth: float = 1e-3,
+        eigen_crop: bool = False,
+        edges: bool = False,
+        edge_tolerance_px: float = 10.0,
+    ):
         self.max_depth, self.min_depth, self.eigen_crop = max_depth, min_depth, eigen_crop
         self.edges, self.edge_tol = edges, edge_tolerance_px
         self.values: dict[str, list[torch.Tensor]] = {k: [] for k in STANDARD_KEYS + REPORT_KEYS}
@@ -99,11 +116,11 @@ class MetricAccumulator:
         put("abs_rel", mean((p - g).abs() / g))
         put("sq_rel", mean((p - g) ** 2 / g))
         put("rmse", mean((p - g) ** 2).sqrt())
-        put("rmse_log", mean(d_log ** 2).sqrt())
+        put("rmse_log", mean(d_log**2).sqrt())
         put("log10", mean((torch.log10(p) - torch.log10(g)).abs()))
-        put("silog", (mean(d_log ** 2) - mean(d_log) ** 2).clamp_min(0).sqrt() * 100)
+        put("silog", (mean(d_log**2) - mean(d_log) ** 2).clamp_min(0).sqrt() * 100)
         for k in (1, 2, 3):
-            put(f"delta{k}", mean((ratio < 1.25 ** k).float()))
+            put(f"delta{k}", mean((ratio < 1.25**k).float()))
         # the report's metrics on normalised depth: global (÷ max_depth) and per image (gt min-max)
         pr = torch.where(torch.isfinite(pred), pred, torch.zeros_like(pred))
         pn, gn = (pr / self.max_depth).clamp(0, 1), (g / self.max_depth).clamp(0, 1)
@@ -139,8 +156,11 @@ class MetricAccumulator:
         n_valid, n_images = int(ok.sum()), len(ok)
         n_skipped = n_images - n_valid
         if n_skipped:
-            warnings.warn(f"{n_skipped} of {n_images} images have no valid ground-truth pixel and were left "
-                          f"out of the metrics", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{n_skipped} of {n_images} images have no valid ground-truth pixel and were left out of the metrics",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         if n_valid == 0:
             warnings.warn("no valid ground-truth pixel in any image: all metrics are NaN", RuntimeWarning, stacklevel=2)
         out: dict[str, float] = {}
@@ -173,8 +193,9 @@ def bootstrap_ci(values: np.ndarray, *, n_boot: int = 2000, level: float = 0.95,
     return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
 
 
-def depth_metrics(pred, gt, mask=None, *, eigen_crop: bool = False, min_depth: float = 1e-3,
-                  max_depth: float = 10.0) -> dict[str, float]:
+def depth_metrics(
+    pred, gt, mask=None, *, eigen_crop: bool = False, min_depth: float = 1e-3, max_depth: float = 10.0
+) -> dict[str, float]:
     """The standard NYU metrics in metres (abs_rel, sq_rel, rmse, rmse_log, log10, silog ×100, delta1..3).
 
     Prediction clipped to [min_depth, max_depth]; averaged per image.
@@ -207,7 +228,9 @@ def _canny(x: torch.Tensor) -> torch.Tensor:
     return canny(xn, low_threshold=0.1, high_threshold=0.2, kernel_size=5, sigma=(1.0, 1.0))[1] > 0
 
 
-def edge_metrics(pred, gt, valid=None, *, max_depth: float = 10.0, tolerance_px: float = 10.0) -> dict[str, list[float]]:
+def edge_metrics(
+    pred, gt, valid=None, *, max_depth: float = 10.0, tolerance_px: float = 10.0
+) -> dict[str, list[float]]:
     """Per-image depth-boundary errors (iBims-1) and depth SSIM.
 
     Edges of both maps come from Canny on the per-image normalised depth; ``dbe_acc`` is the mean distance in
@@ -236,8 +259,8 @@ def edge_metrics(pred, gt, valid=None, *, max_depth: float = 10.0, tolerance_px:
             continue
         d_to_gt = np.minimum(distance_transform_edt(~eg), tolerance_px)
         acc.append(float(d_to_gt[ep].mean()) if ep.any() else float(tolerance_px))
-        d_to_pred = np.minimum(distance_transform_edt(~ep), tolerance_px) if ep.any() else np.full(eg.shape, tolerance_px)
+        d_to_pred = (
+            np.minimum(distance_transform_edt(~ep), tolerance_px) if ep.any() else np.full(eg.shape, tolerance_px)
+        )
         comp.append(float(d_to_pred[eg].mean()))
     return {"dbe_acc": acc, "dbe_comp": comp, "depth_ssim": ssim}
-
-

@@ -11,6 +11,7 @@ the model's input size and upsampled to its depth map's size. Metrics are report
 
 No Eigen crop (it belongs to NYU's frame); valid depth in (1e-3, max_depth].
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,13 +44,23 @@ def list_frames(folder: str | Path) -> list[tuple[str, Path, Path]]:
 
 def is_frames_folder(folder: str | Path) -> bool:
     folder = Path(folder)
-    return folder.is_dir() and not (folder / "rgb").is_dir() and any(
-        (p / "depth.png").exists() for p in folder.iterdir() if p.is_dir())
+    return (
+        folder.is_dir()
+        and not (folder / "rgb").is_dir()
+        and any((p / "depth.png").exists() for p in folder.iterdir() if p.is_dir())
+    )
 
 
 @torch.no_grad()
-def evaluate_frames(model: torch.nn.Module, folder: str | Path, *, image_size: tuple[int, int], max_depth: float = 10.0,
-                    precision: str = "fp32", flip_tta: bool = True) -> dict[str, Any]:
+def evaluate_frames(
+    model: torch.nn.Module,
+    folder: str | Path,
+    *,
+    image_size: tuple[int, int],
+    max_depth: float = 10.0,
+    precision: str = "fp32",
+    flip_tta: bool = True,
+) -> dict[str, Any]:
     """Raw and median-scaled metrics over the frames of ``folder``, with per-frame values."""
     from .predict import predict_image
 
@@ -57,11 +68,13 @@ def evaluate_frames(model: torch.nn.Module, folder: str | Path, *, image_size: t
     names, scales = [], []
     for name, rgb_path, depth_path in list_frames(folder):
         rgb, gt = read_rgb(rgb_path), read_depth_png(depth_path)
-        pred = predict_image(model, rgb, image_size=image_size, max_depth=max_depth, flip_tta=flip_tta,
-                             precision=precision)
+        pred = predict_image(
+            model, rgb, image_size=image_size, max_depth=max_depth, flip_tta=flip_tta, precision=precision
+        )
         if pred.shape != gt.shape:  # RGB and depth of another size (e.g. Kinect v2): score at the depth's size
-            pred = torch.nn.functional.interpolate(torch.from_numpy(pred)[None, None], size=gt.shape,
-                                                   mode="bilinear", align_corners=False)[0, 0].numpy()
+            pred = torch.nn.functional.interpolate(
+                torch.from_numpy(pred)[None, None], size=gt.shape, mode="bilinear", align_corners=False
+            )[0, 0].numpy()
         valid = (gt > 1e-3) & (gt <= max_depth)
         s = float(np.median(gt[valid]) / max(np.median(pred[valid]), 1e-6)) if valid.any() else float("nan")
         accs["raw"].update(torch.from_numpy(pred), torch.from_numpy(gt), torch.from_numpy(gt > 0))
@@ -70,13 +83,32 @@ def evaluate_frames(model: torch.nn.Module, folder: str | Path, *, image_size: t
         scales.append(s)
     protocols = {}
     for k, acc in accs.items():
-        protocols[k] = {**acc.compute(), "ci": acc.intervals(),
-                        "protocol": {"name": f"other cameras, {k.replace('_', '-')}", "eigen_crop": False,
-                                     "flip_tta": flip_tta, "gt_resolution_hw": "each frame's own",
-                                     "model_input_hw": list(image_size), "precision": precision,
-                                     "depth_range_m": [1e-3, max_depth]}}
-    per = {k: {m: v.tolist() for m, v in acc.per_image().items() if m in ("delta1", "abs_rel", "rmse")}
-           for k, acc in accs.items()}
-    return {"protocols": protocols, "per_image": per, "frames": names, "median_scale": scales,
-            "dataset": {"kind": "real", "name": f"RGB-D frames ({Path(folder).name})", "path": str(folder),
-                        "n_test": len(names)}}
+        protocols[k] = {
+            **acc.compute(),
+            "ci": acc.intervals(),
+            "protocol": {
+                "name": f"other cameras, {k.replace('_', '-')}",
+                "eigen_crop": False,
+                "flip_tta": flip_tta,
+                "gt_resolution_hw": "each frame's own",
+                "model_input_hw": list(image_size),
+                "precision": precision,
+                "depth_range_m": [1e-3, max_depth],
+            },
+        }
+    per = {
+        k: {m: v.tolist() for m, v in acc.per_image().items() if m in ("delta1", "abs_rel", "rmse")}
+        for k, acc in accs.items()
+    }
+    return {
+        "protocols": protocols,
+        "per_image": per,
+        "frames": names,
+        "median_scale": scales,
+        "dataset": {
+            "kind": "real",
+            "name": f"RGB-D frames ({Path(folder).name})",
+            "path": str(folder),
+            "n_test": len(names),
+        },
+    }

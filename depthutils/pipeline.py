@@ -17,6 +17,7 @@ Resuming: ``OUT/pipeline.json`` records the profile, data and the notebooks fini
 again skips finished notebooks, continues an interrupted row from its ``last.pt`` and runs the comparison at the
 end; a different profile or data for the same OUT is refused, naming the difference.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,22 +37,58 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"  # the reposito
 
 #: Per-profile settings. ``epoch_divisor`` scales the report's schedule (0: one epoch per row).
 PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": dict(image_size="64", batch_size=4, limit=8, test_limit=4, epoch_divisor=0, pretrained="false",
-                  synth_count=24, synth_size="64x96", n_examples=2),
-    "cpu": dict(image_size="64", batch_size=16, limit=256, test_limit=128, epoch_divisor=10, pretrained="false",
-                synth_count=1449, synth_size="192x256", n_examples=4),
-    "report": dict(image_size="128", batch_size=64, limit=None, test_limit=None, epoch_divisor=1,
-                   pretrained="false", synth_count=1449, synth_size="192x256", n_examples=6),
+    "smoke": dict(
+        image_size="64",
+        batch_size=4,
+        limit=8,
+        test_limit=4,
+        epoch_divisor=0,
+        pretrained="false",
+        synth_count=24,
+        synth_size="64x96",
+        n_examples=2,
+    ),
+    "cpu": dict(
+        image_size="64",
+        batch_size=16,
+        limit=256,
+        test_limit=128,
+        epoch_divisor=10,
+        pretrained="false",
+        synth_count=1449,
+        synth_size="192x256",
+        n_examples=4,
+    ),
+    "report": dict(
+        image_size="128",
+        batch_size=64,
+        limit=None,
+        test_limit=None,
+        epoch_divisor=1,
+        pretrained="false",
+        synth_count=1449,
+        synth_size="192x256",
+        n_examples=6,
+    ),
 }
 
-_TRAIN_NB = {"resnete_decoder_v1": "02_resnete_decoder_v1", "resnete_decoder_v2": "03_resnete_decoder_v2",
-             "resnete_decoder_v3": "04_resnete_decoder_v3", "resnet_unet": "05_resnet_unet",
-             "de_noskip": "06_de_noskip", "densenet_unet": "07_densenet_unet"}
+_TRAIN_NB = {
+    "resnete_decoder_v1": "02_resnete_decoder_v1",
+    "resnete_decoder_v2": "03_resnete_decoder_v2",
+    "resnete_decoder_v3": "04_resnete_decoder_v3",
+    "resnet_unet": "05_resnet_unet",
+    "de_noskip": "06_de_noskip",
+    "densenet_unet": "07_densenet_unet",
+}
 #: The extra rows: (run folder, title, report row it varies, parameters it changes).
 EXTRA_JOBS = [
     ("resnet_unet_report_split", "ResNet UNet, L1 loss (report split)", "resnet_unet", {"split": "report"}),
-    ("resnete_decoder_v3_aspect", "ResNetE Decoder v3, 96x128 (aspect kept)", "resnete_decoder_v3",
-     {"image_size": "96x128"}),
+    (
+        "resnete_decoder_v3_aspect",
+        "ResNetE Decoder v3, 96x128 (aspect kept)",
+        "resnete_decoder_v3",
+        {"image_size": "96x128"},
+    ),
 ]
 
 
@@ -64,30 +101,67 @@ def _epochs(report_epochs: int, divisor: int) -> int:
     return 1 if divisor == 0 else max(1, round(report_epochs / divisor + 1e-9))
 
 
-def jobs(profile: str, data: str, gt_data: str | None, out: Path, figures: Path, tables: Path,
-         precision: str = "auto") -> list[Job]:
+def jobs(
+    profile: str, data: str, gt_data: str | None, out: Path, figures: Path, tables: Path, precision: str = "auto"
+) -> list[Job]:
     """The notebooks in run order: data, the 8 table rows, the 2 extra rows, comparison."""
     p = PROFILES[profile]
-    common = {"data": data, "image_size": p["image_size"], "profile": profile, "synth_count": p["synth_count"],
-              "synth_size": p["synth_size"], "figures_dir": str(figures)}
+    common = {
+        "data": data,
+        "image_size": p["image_size"],
+        "profile": profile,
+        "synth_count": p["synth_count"],
+        "synth_size": p["synth_size"],
+        "figures_dir": str(figures),
+    }
     todo = [Job(notebook="01_data_exploration", name="01_data_exploration", params=dict(common), run=None)]
     rows = [(r.run_name, r.title, r, {}) for r in sorted(REPORT_ROWS, key=lambda r: _TRAIN_NB[r.model])]
-    rows += [(run, title, next(r for r in REPORT_ROWS if r.run_name == base), change)
-             for run, title, base, change in EXTRA_JOBS]
+    rows += [
+        (run, title, next(r for r in REPORT_ROWS if r.run_name == base), change)
+        for run, title, base, change in EXTRA_JOBS
+    ]
     for run_name, title, row, change in rows:
         nb = _TRAIN_NB[row.model]
         run = out / "runs" / run_name
         ep = _epochs(row.epochs, p["epoch_divisor"])
         name = f"{nb}_{row.loss}" if row.model == "resnet_unet" else nb
-        todo.append(Job(notebook=nb, name=name + run_name[len(row.run_name):], run=str(run),
-                        epochs=ep, params={
-                            **common, "run_dir": str(run), "row_title": title, "loss": row.loss, "epochs": ep,
-                            "batch_size": p["batch_size"], "limit": p["limit"], "test_limit": p["test_limit"],
-                            "pretrained": p["pretrained"], "gt_data": gt_data, "precision": precision,
-                            "split": "official", **change}))
-    todo.append(Job(notebook="08_compare", name="08_compare", run=None, params={
-        "runs_dir": str(out / "runs"), "figures_dir": str(figures), "tables_path": str(tables),
-        "n_examples": p["n_examples"], "profile": profile}))
+        todo.append(
+            Job(
+                notebook=nb,
+                name=name + run_name[len(row.run_name) :],
+                run=str(run),
+                epochs=ep,
+                params={
+                    **common,
+                    "run_dir": str(run),
+                    "row_title": title,
+                    "loss": row.loss,
+                    "epochs": ep,
+                    "batch_size": p["batch_size"],
+                    "limit": p["limit"],
+                    "test_limit": p["test_limit"],
+                    "pretrained": p["pretrained"],
+                    "gt_data": gt_data,
+                    "precision": precision,
+                    "split": "official",
+                    **change,
+                },
+            )
+        )
+    todo.append(
+        Job(
+            notebook="08_compare",
+            name="08_compare",
+            run=None,
+            params={
+                "runs_dir": str(out / "runs"),
+                "figures_dir": str(figures),
+                "tables_path": str(tables),
+                "n_examples": p["n_examples"],
+                "profile": profile,
+            },
+        )
+    )
     return todo
 
 
@@ -103,9 +177,17 @@ def _row_finished(job: Job) -> bool:
     return p.exists() and json.loads(p.read_text()).get("epochs") == job["epochs"]
 
 
-def run_pipeline(*, profile: str = "cpu", data: str | None = None, gt_data: str | None = None,
-                 out: str | Path | None = None, only: str | None = None, precision: str = "auto",
-                 figures: str | Path | None = None, tables: str | Path | None = None) -> int:
+def run_pipeline(
+    *,
+    profile: str = "cpu",
+    data: str | None = None,
+    gt_data: str | None = None,
+    out: str | Path | None = None,
+    only: str | None = None,
+    precision: str = "auto",
+    figures: str | Path | None = None,
+    tables: str | Path | None = None,
+) -> int:
     """Run (or resume) the notebooks; returns 0, or 1 naming the notebook and cell that failed.
 
     Outputs (relative to the working directory unless given): ``OUT/notebooks/*.ipynb`` (executed),
@@ -128,13 +210,14 @@ def run_pipeline(*, profile: str = "cpu", data: str | None = None, gt_data: str 
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
 
     state_path = out / "pipeline.json"
-    want = {"profile": profile, "data": data, "gt_data": gt_data, "precision": precision,
-            "settings": PROFILES[profile]}
+    want = {"profile": profile, "data": data, "gt_data": gt_data, "precision": precision, "settings": PROFILES[profile]}
     state = json.loads(state_path.read_text()) if state_path.exists() else {**want, "done": [], "seconds": {}}
     diff = [f"{k}: {state.get(k)!r} there, {v!r} asked" for k, v in want.items() if state.get(k) != v]
     if diff:
-        raise ValueError(f"{out} holds a pipeline run with other settings ({'; '.join(diff)}). Resume it with "
-                         f"those, or give another --out.")
+        raise ValueError(
+            f"{out} holds a pipeline run with other settings ({'; '.join(diff)}). Resume it with "
+            f"those, or give another --out."
+        )
     write_json_atomic(state_path, state)
 
     todo = jobs(profile, data, gt_data, out, figures, tables, precision)
@@ -153,12 +236,21 @@ def run_pipeline(*, profile: str = "cpu", data: str | None = None, gt_data: str 
         print(f"[{k}/{len(todo)}] {name} …", flush=True)
         target = out / "notebooks" / f"{name}.ipynb"
         try:
-            pm.execute_notebook(str(NOTEBOOK_DIR / f"{job['notebook']}.ipynb"), str(target), parameters=job["params"],
-                                kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False)
+            pm.execute_notebook(
+                str(NOTEBOOK_DIR / f"{job['notebook']}.ipynb"),
+                str(target),
+                parameters=job["params"],
+                kernel_name="python3",
+                cwd=str(NOTEBOOK_DIR),
+                progress_bar=False,
+                log_output=False,
+            )
         except pm.PapermillExecutionError as e:
-            print(f"FAILED: notebook {job['notebook']}.ipynb ({name}), cell {e.cell_index} (execution count "
-                  f"{e.exec_count}): {e.ename}: {e.evalue}\nThe executed notebook with the traceback is {target}",
-                  file=sys.stderr)
+            print(
+                f"FAILED: notebook {job['notebook']}.ipynb ({name}), cell {e.cell_index} (execution count "
+                f"{e.exec_count}): {e.ename}: {e.evalue}\nThe executed notebook with the traceback is {target}",
+                file=sys.stderr,
+            )
             return 1
         _strip_paths(target, out)
         state["seconds"][name] = state["seconds"].get(name, 0.0) + time.perf_counter() - t0
@@ -166,12 +258,16 @@ def run_pipeline(*, profile: str = "cpu", data: str | None = None, gt_data: str 
         write_json_atomic(state_path, state)
         print(f"[{k}/{len(todo)}] {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
-    state.update(total_seconds=sum(state["seconds"].values()), peak_kernel_rss_gb=max(
-        peak_gb, state.get("peak_kernel_rss_gb", 0.0)))
+    state.update(
+        total_seconds=sum(state["seconds"].values()),
+        peak_kernel_rss_gb=max(peak_gb, state.get("peak_kernel_rss_gb", 0.0)),
+    )
     write_json_atomic(state_path, state)
-    print(f"pipeline done in {(time.perf_counter() - t_all) / 60:.1f} min this time, "
-          f"{state['total_seconds'] / 60:.1f} min of notebooks in all (largest kernel peak RSS "
-          f"{state['peak_kernel_rss_gb']:.2f} GB); tables: {tables}")
+    print(
+        f"pipeline done in {(time.perf_counter() - t_all) / 60:.1f} min this time, "
+        f"{state['total_seconds'] / 60:.1f} min of notebooks in all (largest kernel peak RSS "
+        f"{state['peak_kernel_rss_gb']:.2f} GB); tables: {tables}"
+    )
     return 0
 
 
@@ -194,8 +290,9 @@ def pipeline_status(out: str | Path) -> int:
         print(f"{out}: no pipeline run here (no pipeline.json)")
         return 1
     state = json.loads(state_path.read_text())
-    todo = jobs(state["profile"], state["data"], state.get("gt_data"), out, Path("."), Path("."),
-                state.get("precision", "auto"))
+    todo = jobs(
+        state["profile"], state["data"], state.get("gt_data"), out, Path("."), Path("."), state.get("precision", "auto")
+    )
     rates: dict[str, float] = {}  # model → seconds per epoch, measured
     rows = []
     for job in todo:
@@ -216,6 +313,8 @@ def pipeline_status(out: str | Path) -> int:
         eta += left
         mark = "finished" if finished else f"~{left / 60:.0f} min left"
         print(f"  {name:36s} {done:4d}/{total:<4d} epochs  {mark}")
-    print(f"ETA: {eta / 3600:.1f} h for the rows left (from the measured epoch times; "
-          f"the comparison notebook adds a few minutes)")
+    print(
+        f"ETA: {eta / 3600:.1f} h for the rows left (from the measured epoch times; "
+        f"the comparison notebook adds a few minutes)"
+    )
     return 0

@@ -1,13 +1,23 @@
 """The figures that the notebooks and the report share. Every function returns a matplotlib Figure."""
+
 from __future__ import annotations
 
-import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-__all__ = ["learning_curves", "depth_histogram", "sample_pairs", "augmentation_examples", "prediction_grid", "save"]
+__all__ = [
+    "close",
+    "depth_beside_input",
+    "point_cloud",
+    "learning_curves",
+    "depth_histogram",
+    "sample_pairs",
+    "augmentation_examples",
+    "prediction_grid",
+    "save",
+]
 
 
 def _plt():
@@ -28,6 +38,11 @@ def save(fig, path: str | Path) -> Path:
     with atomic_path(path, ".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     return path
+
+
+def close(fig) -> None:
+    """Free a figure that is not going to be shown (scripts; notebooks display theirs)."""
+    _plt().close(fig)
 
 
 def learning_curves(history: str | Path | list[dict], title: str = ""):
@@ -100,8 +115,9 @@ def augmentation_examples(rgb_u8, depth, out_size=(128, 128), n: int = 4, seed: 
     fig, axes = plt.subplots(2, n, figsize=(2.4 * n, 4.8))
     for j in range(n):
         axes[0, j].imshow(ar[j].permute(1, 2, 0).numpy())
-        axes[1, j].imshow(np.where(am[j, 0].numpy(), ad[j, 0].numpy(), np.nan), cmap="plasma_r", vmin=0,
-                          vmax=float(depth.max()))
+        axes[1, j].imshow(
+            np.where(am[j, 0].numpy(), ad[j, 0].numpy(), np.nan), cmap="plasma_r", vmin=0, vmax=float(depth.max())
+        )
         axes[0, j].set_axis_off(), axes[1, j].set_axis_off()
     axes[1, 0].set_title("depth (white = invalid)", fontsize=8, loc="left")
     return fig
@@ -130,4 +146,41 @@ def prediction_grid(rgb: np.ndarray, gt: np.ndarray, preds: dict[str, np.ndarray
     for a in axes.ravel():
         a.set_xticks([]), a.set_yticks([])
     fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def depth_beside_input(rgb: np.ndarray, depth: np.ndarray, title: str = ""):
+    """A photo (uint8 H×W×3) beside its predicted depth (H×W metres), with a colour bar in metres."""
+    plt = _plt()
+    h, w = depth.shape
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5 * h / w + 0.5), dpi=100)
+    axes[0].imshow(rgb)
+    axes[0].set_title("input", fontsize=9)
+    im = axes[1].imshow(depth, cmap="plasma_r", vmin=0, vmax=max(float(depth.max()), 1e-3))
+    axes[1].set_title("predicted depth", fontsize=9)
+    for a in axes:
+        a.set_axis_off()
+    fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.02, label="depth [m]")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def point_cloud(points: np.ndarray, colors: np.ndarray, *, max_points: int = 20000, title: str = ""):
+    """A 3D scatter of back-projected points (N×3, camera frame: x right, y down, z forward) in their colours
+    (N×3 uint8), seen from above and behind the camera; subsampled to ``max_points``."""
+    plt = _plt()
+    keep = np.isfinite(points).all(1) & (points[:, 2] > 0)
+    points, colors = points[keep], colors[keep]
+    if len(points) > max_points:
+        idx = np.random.default_rng(0).choice(len(points), max_points, replace=False)
+        points, colors = points[idx], colors[idx]
+    fig = plt.figure(figsize=(6, 5))
+    ax = fig.add_subplot(projection="3d")
+    # plot as (x, z, -y): the floor at the bottom, depth going into the picture
+    ax.scatter(points[:, 0], points[:, 2], -points[:, 1], c=colors / 255.0, s=1, depthshade=False)
+    ax.set_xlabel("x [m]"), ax.set_ylabel("depth z [m]"), ax.set_zlabel("up [m]")
+    ax.view_init(elev=20, azim=-70)
+    if title:
+        ax.set_title(title, fontsize=9)
     return fig

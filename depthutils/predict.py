@@ -1,4 +1,5 @@
 """Run a trained model on any photos: 16-bit depth PNG (mm), .npy (metres), colour map with bar, optional PLY."""
+
 from __future__ import annotations
 
 import sys
@@ -12,7 +13,7 @@ from ._io import atomic_path
 from .data.folder import RGB_SUFFIXES, read_rgb
 from .data.synthetic import NYU_INTRINSICS
 
-__all__ = ["predict_image", "predict_paths", "collect_inputs", "write_ply"]
+__all__ = ["predict_image", "predict_paths", "collect_inputs", "write_ply", "camera_intrinsics", "back_project"]
 
 
 def collect_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -21,15 +22,24 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, inputs):
         if p.is_dir():
-            files += sorted(q for q in p.iterdir() if q.suffix.lower() in RGB_SUFFIXES + (".tif", ".tiff", ".bmp", ".webp"))
+            files += sorted(
+                q for q in p.iterdir() if q.suffix.lower() in RGB_SUFFIXES + (".tif", ".tiff", ".bmp", ".webp")
+            )
         else:
             files.append(p)
     return files
 
 
 @torch.no_grad()
-def predict_image(model: torch.nn.Module, rgb: np.ndarray, *, image_size: tuple[int, int], max_depth: float,
-                  flip_tta: bool = False, precision: str = "fp32") -> np.ndarray:
+def predict_image(
+    model: torch.nn.Module,
+    rgb: np.ndarray,
+    *,
+    image_size: tuple[int, int],
+    max_depth: float,
+    flip_tta: bool = False,
+    precision: str = "fp32",
+) -> np.ndarray:
     """uint8 H×W×3 → float32 H×W metres: resized to the model's input size, predicted, resized back."""
     from .engine import predict_batch
 
@@ -42,68 +52,134 @@ def predict_image(model: torch.nn.Module, rgb: np.ndarray, *, image_size: tuple[
     return (pred[0, 0].clamp(0, 1) * max_depth).cpu().numpy().astype(np.float32)
 
 
-def write_ply(path: Path, rgb: np.ndarray, depth: np.ndarray) -> None:
-    """Coloured point cloud (ASCII PLY) back-projected with NYU's intrinsics scaled to the image size."""
+def camera_intrinsics(
+    width: int, height: int, photo: str | Path | None = None, fx: float | None = None
+) -> tuple[tuple[float, float, float, float], str]:
+    """(fx, fy, cx, cy) in pixels for an image of width × height, and where they came from:
+
+    ``fx`` given (square pixels, principal point at the centre) → 'given'; else the photo's EXIF 35 mm-equivalent
+    focal length (fx = f35 · long side / 36 mm) → 'exif'; else NYU's Kinect intrinsics scaled to the size → 'nyu'.
+    """
+    if fx is not None:
+        return (fx, fx, (width - 1) / 2, (height - 1) / 2), "given"
+    if photo is not None:
+        try:
+            from PIL import Image
+
+            with Image.open(photo) as im:
+                f35 = im.getexif().get_ifd(0x8769).get(41989)  # Exif IFD: FocalLengthIn35mmFilm
+            if f35:
+                f = float(f35) * max(width, height) / 36.0
+                return (f, f, (width - 1) / 2, (height - 1) / 2), "exif"
+        except (OSError, ValueError, AttributeError):
+            pass
+    nfx, nfy, ncx, ncy = NYU_INTRINSICS
+    return (nfx * width / 640, nfy * height / 480, ncx * width / 640, ncy * height / 480), "nyu"
+
+
+def back_project(depth: np.ndarray, intrinsics: tuple[float, float, float, float]) -> np.ndarray:
+    """H×W depth (metres) → H×W×3 camera-frame points (x right, y down, z forward), pinhole model."""
+    fx, fy, cx, cy = intrinsics
     h, w = depth.shape
-    fx, fy, cx, cy = NYU_INTRINSICS
-    fx, cx, fy, cy = fx * w / 640, cx * w / 640, fy * h / 480, cy * h / 480
     v, u = np.mgrid[0:h, 0:w]
-    z = depth
-    pts = np.stack([(u - cx) * z / fx, (v - cy) * z / fy, z], -1).reshape(-1, 3)
+    return np.stack([(u - cx) * depth / fx, (v - cy) * depth / fy, depth], -1)
+
+
+def write_ply(
+    path: Path, rgb: np.ndarray, depth: np.ndarray, intrinsics: tuple[float, float, float, float] | None = None
+) -> None:
+    """Coloured point cloud (ASCII PLY, for MeshLab or Open3D), back-projected with ``intrinsics`` (default: NYU's
+    scaled to the image size)."""
+    h, w = depth.shape
+    pts = back_project(depth, intrinsics or camera_intrinsics(w, h)[0]).reshape(-1, 3)
     cols = rgb.reshape(-1, 3)
-    keep = z.reshape(-1) > 0
+    keep = depth.reshape(-1) > 0
     pts, cols = pts[keep], cols[keep]
-    header = (f"ply\nformat ascii 1.0\nelement vertex {len(pts)}\nproperty float x\nproperty float y\n"
-              f"property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n")
+    header = (
+        f"ply\nformat ascii 1.0\nelement vertex {len(pts)}\nproperty float x\nproperty float y\n"
+        f"property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
+    )
     with atomic_path(path, ".ply") as tmp, open(tmp, "w") as f:
         f.write(header)
         np.savetxt(f, np.concatenate([pts, cols.astype(np.float64)], 1), fmt="%.4f %.4f %.4f %d %d %d")
 
 
-def _write_outputs(stem: Path, rgb: np.ndarray, depth: np.ndarray, max_depth: float, ply: bool) -> list[Path]:
-    import matplotlib
+_OUTPUTS = ("_depth.png", "_depth.npy", "_color.png")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def _write_outputs(
+    stem: Path, rgb: np.ndarray, depth: np.ndarray, ply: bool, intrinsics: tuple[float, float, float, float]
+) -> list[Path]:
     from PIL import Image
 
-    paths = [stem.with_name(stem.name + s) for s in ("_depth.png", "_depth.npy", "_color.png")]
+    from .plots import close, depth_beside_input, save
+
+    paths = [stem.with_name(stem.name + s) for s in _OUTPUTS]
     with atomic_path(paths[0], ".png") as tmp:
         Image.fromarray(np.clip(np.round(depth * 1000), 0, 65535).astype(np.uint16)).save(tmp, format="PNG")
     with atomic_path(paths[1], ".npy") as tmp:
         with open(tmp, "wb") as f:
             np.save(f, depth)
-    h, w = depth.shape
-    fig, ax = plt.subplots(figsize=(6, 6 * h / w + 0.3), dpi=100)
-    im = ax.imshow(depth, cmap="plasma_r", vmin=0, vmax=max(float(depth.max()), 1e-3))
-    ax.set_axis_off()
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="depth [m]")
-    with atomic_path(paths[2], ".png") as tmp:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
-    plt.close(fig)
+    fig = depth_beside_input(rgb, depth)
+    save(fig, paths[2])
+    close(fig)
     if ply:
         paths.append(stem.with_name(stem.name + ".ply"))
-        write_ply(paths[-1], rgb, depth)
+        write_ply(paths[-1], rgb, depth, intrinsics)
     return paths
 
 
-def predict_paths(model: torch.nn.Module, inputs: list[str | Path], out_dir: str | Path, *,
-                  image_size: tuple[int, int], max_depth: float, ply: bool = False, flip_tta: bool = False,
-                  progress: bool = True) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Predict every input; returns (written files, [(failed input, reason)]). A failure never stops the rest."""
+def _unique_stems(files: list[Path]) -> list[str]:
+    """An output name per input, never shared: a.jpg and a.png become a_jpg and a_png; rgb.png from several
+    folders become <folder>_rgb."""
+    stems: list[str] = []
+    for p in files:
+        clash = sum(q.stem == p.stem for q in files) > 1
+        same_suffix = sum(q.stem == p.stem and q.suffix.lower() == p.suffix.lower() for q in files) > 1
+        stem = p.stem
+        if clash:
+            stem = f"{p.parent.name}_{p.stem}" if same_suffix else f"{p.stem}_{p.suffix.lower().lstrip('.')}"
+        base, k = stem, 2
+        while stem in stems:
+            stem, k = f"{base}_{k}", k + 1
+        stems.append(stem)
+    return stems
+
+
+def predict_paths(
+    model: torch.nn.Module,
+    inputs: list[str | Path],
+    out_dir: str | Path,
+    *,
+    image_size: tuple[int, int],
+    max_depth: float,
+    ply: bool = False,
+    flip_tta: bool = False,
+    overwrite: bool = False,
+    fx: float | None = None,
+    progress: bool = True,
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Predict every input; returns (written files, [(failed input, reason)]). A failure never stops the rest.
+
+    Every input gets its own output names. Outputs that already exist are not replaced unless ``overwrite``.
+    The point cloud uses ``fx`` (pixels) when given, else the photo's EXIF focal length, else NYU's intrinsics.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, failed = [], []
-    used: set[str] = set()
-    for p in collect_inputs(inputs):
-        stem = p.stem if p.stem not in used else f"{p.parent.name}_{p.stem}"  # rgb.png from several folders
-        used.add(stem)
+    files = collect_inputs(inputs)
+    for p, stem in zip(files, _unique_stems(files)):
         try:
+            targets = [out_dir / (stem + s) for s in _OUTPUTS + ((".ply",) if ply else ())]
+            exists = [t.name for t in targets if t.exists()]
+            if exists and not overwrite:
+                raise FileExistsError(f"{out_dir} already holds {', '.join(exists)}; use --overwrite or another --out")
             if not p.exists():
                 raise FileNotFoundError(f"no such file: {p}")
             rgb = read_rgb(p)
             depth = predict_image(model, rgb, image_size=image_size, max_depth=max_depth, flip_tta=flip_tta)
-            written += _write_outputs(out_dir / stem, rgb, depth, max_depth, ply)
+            intr, _ = camera_intrinsics(rgb.shape[1], rgb.shape[0], p, fx)
+            written += _write_outputs(out_dir / stem, rgb, depth, ply, intr)
             if progress:
                 print(f"{p} → {out_dir / stem}_depth.png ({rgb.shape[1]}x{rgb.shape[0]})", file=sys.stderr)
         except Exception as e:  # noqa: BLE001 — report by name and go on with the rest

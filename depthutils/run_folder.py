@@ -13,6 +13,7 @@ Every file is written atomically (temp file + rename), so a kill leaves the prev
 file. A checkpoint is a dict of plain types and tensors that loads with ``torch.load(weights_only=True)``; it
 stores a SHA-256 of its weights, checked on load.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,8 +22,9 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -30,15 +32,38 @@ import torch.nn as nn
 from ._io import atomic_path, write_json_atomic, write_text_atomic
 from .models import build_model
 
-__all__ = ["RunFolder", "CheckpointError", "RunLockedError", "CHECKPOINT_FORMAT", "HISTORY_KEYS", "load_checkpoint",
-           "model_from_checkpoint", "weights_sha256", "read_history"]
+__all__ = [
+    "RunFolder",
+    "CheckpointError",
+    "RunLockedError",
+    "CHECKPOINT_FORMAT",
+    "HISTORY_KEYS",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "weights_sha256",
+    "read_history",
+]
 
 CHECKPOINT_FORMAT = "depthutils-checkpoint-v2"
 _READABLE_FORMATS = ("depthutils-checkpoint-v1", CHECKPOINT_FORMAT)
 
 #: Columns of history.csv. Validation and test columns are empty on epochs that were not evaluated.
-HISTORY_KEYS = ("epoch", "train_loss", "lr", "epoch_time_s", "images_per_s", "val_l1", "val_delta1", "val_abs_rel",
-                "test_loss", "test_l1", "test_mse", "test_delta1", "test_abs_rel", "test_rmse")
+HISTORY_KEYS = (
+    "epoch",
+    "train_loss",
+    "lr",
+    "epoch_time_s",
+    "images_per_s",
+    "val_l1",
+    "val_delta1",
+    "val_abs_rel",
+    "test_loss",
+    "test_l1",
+    "test_mse",
+    "test_delta1",
+    "test_abs_rel",
+    "test_rmse",
+)
 
 
 class CheckpointError(RuntimeError):
@@ -68,22 +93,28 @@ def load_checkpoint(path: str | Path, *, expect_model: str | None = None, map_lo
     try:
         ck = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, pickle with disallowed globals, random bytes…
-        raise CheckpointError(f"{path} is corrupt or not a depthutils checkpoint ({type(e).__name__}: {e}). "
-                              f"Resume from another file (--resume-from best.pt) or train into a new --out.") from e
+        raise CheckpointError(
+            f"{path} is corrupt or not a depthutils checkpoint ({type(e).__name__}: {e}). "
+            f"Resume from another file (--resume-from best.pt) or train into a new --out."
+        ) from e
     if not isinstance(ck, dict) or ck.get("format") not in _READABLE_FORMATS:
         raise CheckpointError(f"{path} is not a depthutils checkpoint (no '{CHECKPOINT_FORMAT}' marker).")
     if "weights_sha256" in ck and weights_sha256(ck["model_state"]) != ck["weights_sha256"]:
-        raise CheckpointError(f"{path}: the weights do not match the checksum stored with them; the file is "
-                              f"damaged. Resume from another file (--resume-from best.pt) or train into a new --out.")
+        raise CheckpointError(
+            f"{path}: the weights do not match the checksum stored with them; the file is "
+            f"damaged. Resume from another file (--resume-from best.pt) or train into a new --out."
+        )
     if expect_model is not None and ck["model_name"] != expect_model:
-        raise CheckpointError(f"{path} holds a {ck['model_name']!r} model, not {expect_model!r}. Use --model "
-                              f"{ck['model_name']} or a different --out folder.")
+        raise CheckpointError(
+            f"{path} holds a {ck['model_name']!r} model, not {expect_model!r}. Use --model "
+            f"{ck['model_name']} or a different --out folder."
+        )
     return ck
 
 
 def model_from_checkpoint(ck: dict, device: torch.device | str = "cpu") -> nn.Module:
     """Rebuild the model of a checkpoint (never touching the network) and load its weights; eval mode."""
-    model = build_model(ck["model_name"], pretrained=False)
+    model = build_model(ck["model_name"], pretrained=False, head=ck["config"].get("head", "relu"))
     try:
         model.load_state_dict(ck["model_state"])
     except RuntimeError as e:
@@ -135,8 +166,10 @@ class RunFolder:
                 except (OSError, ValueError):
                     pid = 0
                 if pid and pid != os.getpid() and _alive(pid):
-                    raise RunLockedError(f"{self.path} is being written by process {pid}; wait for it to finish, "
-                                         f"stop it, or train into another --out.") from None
+                    raise RunLockedError(
+                        f"{self.path} is being written by process {pid}; wait for it to finish, "
+                        f"stop it, or train into another --out."
+                    ) from None
                 self.lock_file.unlink(missing_ok=True)  # stale: its process is gone
                 continue
             with os.fdopen(fd, "w") as f:

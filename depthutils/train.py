@@ -7,6 +7,7 @@ epoch and never loses its best checkpoint. Every epoch draws its shuffling and a
 seeded by (seed, epoch), so a resumed CPU run is bit-identical to an uninterrupted one, in fp32 and in bf16.
 A non-finite training loss stops the run with an error before anything of that epoch is written.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,7 +27,15 @@ from .losses import get_loss
 from .models import build_model, get_spec
 from .run_folder import CheckpointError, RunFolder, load_checkpoint, model_from_checkpoint
 
-__all__ = ["fit", "load_data", "final_evaluation", "predict_samples", "NonFiniteLossError", "ResumeError", "FINAL_PER_IMAGE"]
+__all__ = [
+    "fit",
+    "load_data",
+    "final_evaluation",
+    "predict_samples",
+    "NonFiniteLossError",
+    "ResumeError",
+    "FINAL_PER_IMAGE",
+]
 
 #: Per-image values kept in results.json (for bootstrap intervals and paired comparisons between rows).
 FINAL_PER_IMAGE = ("delta1", "abs_rel", "rmse", "l1_global")
@@ -55,18 +64,38 @@ def default_eval_every(epochs: int) -> int:
 
 def load_data(cfg: TrainConfig, *, with_train: bool = True) -> DepthData:
     """The data of a run as its config describes it."""
-    return load_dataset(cfg.data, split=cfg.split, split_seed=cfg.seed, val_fraction=cfg.val_fraction,
-                        limit=cfg.limit, test_limit=cfg.test_limit, with_train=with_train, gt_data=cfg.gt_data,
-                        synth_count=cfg.synth_count, synth_size=cfg.synth_size)
+    return load_dataset(
+        cfg.data,
+        split=cfg.split,
+        split_seed=cfg.seed,
+        val_fraction=cfg.val_fraction,
+        limit=cfg.limit,
+        test_limit=cfg.test_limit,
+        with_train=with_train,
+        gt_data=cfg.gt_data,
+        synth_count=cfg.synth_count,
+        synth_size=cfg.synth_size,
+    )
 
 
 def _config_differences(run: dict[str, Any], asked: dict[str, Any]) -> list[str]:
-    return [f"{k}: run has {run.get(k)!r}, asked {v!r}" for k, v in asked.items()
-            if k not in _RESUMABLE_CHANGES and run.get(k) != v]
+    return [
+        f"{k}: run has {run.get(k)!r}, asked {v!r}"
+        for k, v in asked.items()
+        if k not in _RESUMABLE_CHANGES and run.get(k) != v
+    ]
 
 
-def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
-        data: DepthData | None = None, resume_from: str | Path | None = None) -> dict[str, Any]:
+def fit(
+    cfg: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    data: DepthData | None = None,
+    resume_from: str | Path | None = None,
+) -> dict[str, Any]:
     """Train ``cfg.model`` as configured into the run folder ``out`` and return its results (results.json).
 
     ``resume=True`` continues from ``out/last.pt`` (or ``resume_from``) when there is one, and starts fresh in an
@@ -76,34 +105,50 @@ def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite: b
     run = RunFolder(out)
     with run.lock():
         run.remove_stale_temp()
-        return _fit_locked(cfg, run, resume=resume, overwrite=overwrite, progress=progress, data=data,
-                           resume_from=resume_from)
+        return _fit_locked(
+            cfg, run, resume=resume, overwrite=overwrite, progress=progress, data=data, resume_from=resume_from
+        )
 
 
 def _resume_checkpoint(cfg: TrainConfig, run: RunFolder, resume_from: str | Path | None) -> dict | None:
     src = Path(resume_from) if resume_from else run.last
     if not src.exists():
         if resume_from or run.holds_progress():
-            raise ResumeError(f"{run.path} holds a run but {src} is missing, so it cannot be resumed. Resume from "
-                              f"another checkpoint (--resume-from {run.best}), or train into a new --out.")
+            raise ResumeError(
+                f"{run.path} holds a run but {src} is missing, so it cannot be resumed. Resume from "
+                f"another checkpoint (--resume-from {run.best}), or train into a new --out."
+            )
         return None  # nothing done yet: start fresh
     try:
         ck = load_checkpoint(src, expect_model=cfg.model)
     except CheckpointError as e:
         raise ResumeError(f"{e} Options: --resume-from {run.best}, or a new --out.") from e
     asked = cfg.to_dict()
-    diff = _config_differences(ck["config"], asked)
+    # settings added after the run started take their defaults, which is what the run used
+    diff = _config_differences(TrainConfig.from_dict(ck["config"]).to_dict(), asked)
     if diff:
-        raise ResumeError(f"--resume: these settings differ from the run in {run.path}: {'; '.join(diff)}. Drop them "
-                          f"(only a longer --epochs may change), or train into a new --out.")
+        raise ResumeError(
+            f"--resume: these settings differ from the run in {run.path}: {'; '.join(diff)}. Drop them "
+            f"(only a longer --epochs may change), or train into a new --out."
+        )
     if cfg.epochs is not None and cfg.epochs < ck["epoch"]:
-        raise ResumeError(f"--epochs {cfg.epochs} is fewer than the {ck['epoch']} epochs {run.path} has done; "
-                          f"give at least {ck['epoch']}, or leave --epochs out.")
+        raise ResumeError(
+            f"--epochs {cfg.epochs} is fewer than the {ck['epoch']} epochs {run.path} has done; "
+            f"give at least {ck['epoch']}, or leave --epochs out."
+        )
     return ck
 
 
-def _fit_locked(cfg: TrainConfig, run: RunFolder, *, resume: bool, overwrite: bool, progress: bool,
-                data: DepthData | None, resume_from: str | Path | None) -> dict[str, Any]:
+def _fit_locked(
+    cfg: TrainConfig,
+    run: RunFolder,
+    *,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+    data: DepthData | None,
+    resume_from: str | Path | None,
+) -> dict[str, Any]:
     cfg = dataclasses.replace(cfg, data=resolve_data(cfg.data))
     ck = None
     if resume:
@@ -116,8 +161,15 @@ def _fit_locked(cfg: TrainConfig, run: RunFolder, *, resume: bool, overwrite: bo
 
     if ck is not None:  # the run's own settings, with a longer epoch count if one was asked for
         epochs = cfg.epochs if cfg.epochs is not None else ck["config"]["epochs"]
-        cfg = TrainConfig.from_dict({**ck["config"], "epochs": epochs, "device": cfg.device,
-                                     "eval_every": cfg.eval_every, "extra": cfg.extra or ck["config"]["extra"]})
+        cfg = TrainConfig.from_dict(
+            {
+                **ck["config"],
+                "epochs": epochs,
+                "device": cfg.device,
+                "eval_every": cfg.eval_every,
+                "extra": cfg.extra or ck["config"]["extra"],
+            }
+        )
     cfg = dataclasses.replace(cfg, epochs=cfg.resolved_epochs())
     done = ck["epoch"] if ck else 0
     finished = run.read_results()
@@ -145,7 +197,7 @@ def _fit_locked(cfg: TrainConfig, run: RunFolder, *, resume: bool, overwrite: bo
     if ck is not None:
         model, pretrained = model_from_checkpoint(ck), ck["pretrained"]
     else:
-        model = build_model(cfg.model, pretrained=cfg.pretrained)
+        model = build_model(cfg.model, pretrained=cfg.pretrained, head=cfg.head)
         pretrained = {"requested": str(cfg.pretrained).lower(), "used": model.meta["pretrained_used"]}
     # channels_last on CUDA (tensor cores) and on CPU (oneDNN's NHWC convolutions were faster, profile-cpu.md)
     model = model.to(device).to(memory_format=torch.channels_last)
@@ -160,9 +212,16 @@ def _fit_locked(cfg: TrainConfig, run: RunFolder, *, resume: bool, overwrite: bo
     eval_every = cfg.eval_every or default_eval_every(cfg.epochs)
 
     meta = {
-        "model_name": cfg.model, "title": get_spec(cfg.model).title, "model_meta": model.meta,
-        "config": cfg.to_dict(), "dataset": data.identity, "pretrained": pretrained, "precision": precision,
-        "versions": versions(), "git_commit": git_commit(), "device": device_name(device),
+        "model_name": cfg.model,
+        "title": get_spec(cfg.model).title,
+        "model_meta": model.meta,
+        "config": cfg.to_dict(),
+        "dataset": data.identity,
+        "pretrained": pretrained,
+        "precision": precision,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "device": device_name(device),
     }
     run.write_config(meta)
     if ck is not None:  # history.csv may be behind or ahead of the checkpoint after a kill: make them agree
@@ -172,36 +231,65 @@ def _fit_locked(cfg: TrainConfig, run: RunFolder, *, resume: bool, overwrite: bo
 
     try:
         for epoch in range(done, cfg.epochs):
-            lr = lr_at(epoch, lr=cfg.lr, epochs=cfg.epochs, schedule=cfg.lr_schedule,
-                       warmup_epochs=cfg.warmup_epochs)
+            lr = lr_at(epoch, lr=cfg.lr, epochs=cfg.epochs, schedule=cfg.lr_schedule, warmup_epochs=cfg.warmup_epochs)
             for group in opt.param_groups:
                 group["lr"] = lr
-            ep = train_one_epoch(step_model, opt, loss_fn, train, batch_size=cfg.batch_size,
-                                 image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision,
-                                 generator=_epoch_generator(cfg.seed, epoch, device), scale_aug=cfg.scale_aug,
-                                 desc=f"{cfg.model} {epoch + 1}/{cfg.epochs}", progress=progress)
+            ep = train_one_epoch(
+                step_model,
+                opt,
+                loss_fn,
+                train,
+                batch_size=cfg.batch_size,
+                image_size=cfg.image_size,
+                max_depth=cfg.max_depth,
+                precision=precision,
+                generator=_epoch_generator(cfg.seed, epoch, device),
+                scale_aug=cfg.scale_aug,
+                desc=f"{cfg.model} {epoch + 1}/{cfg.epochs}",
+                progress=progress,
+            )
             if not math.isfinite(ep["train_loss"]):
                 raise NonFiniteLossError(
                     f"{cfg.model}: the training loss became {ep['train_loss']} in epoch {epoch + 1}; nothing of that "
-                    f"epoch was saved. {run.last} holds epoch {epoch}. Lower --lr (now {cfg.lr}) or check the data.")
+                    f"epoch was saved. {run.last} holds epoch {epoch}. Lower --lr (now {cfg.lr}) or check the data."
+                )
             train_time += ep["seconds"]
-            row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": ep["train_loss"], "lr": lr,
-                                   "epoch_time_s": ep["seconds"], "images_per_s": ep["images"] / ep["seconds"]}
+            row: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "train_loss": ep["train_loss"],
+                "lr": lr,
+                "epoch_time_s": ep["seconds"],
+                "images_per_s": ep["images"] / ep["seconds"],
+            }
             improved = False
             if (epoch + 1) % eval_every == 0 or epoch + 1 == cfg.epochs:
-                kw = dict(image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision,
-                          batch_size=cfg.batch_size)
+                kw = dict(
+                    image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision, batch_size=cfg.batch_size
+                )
                 if val is not None:
                     v = evaluate(step_model, val, **kw)
                     row.update(val_l1=v["l1_global"], val_delta1=v["delta1"], val_abs_rel=v["abs_rel"])
                     improved = v["l1_global"] < best
                     best = min(best, v["l1_global"])
                 t = evaluate(step_model, test, loss_fn=loss_fn, **kw)
-                row.update(test_loss=t["test_loss"], test_l1=t["l1_global"], test_mse=t["mse_global"],
-                           test_delta1=t["delta1"], test_abs_rel=t["abs_rel"], test_rmse=t["rmse"])
+                row.update(
+                    test_loss=t["test_loss"],
+                    test_l1=t["l1_global"],
+                    test_mse=t["mse_global"],
+                    test_delta1=t["delta1"],
+                    test_abs_rel=t["abs_rel"],
+                    test_rmse=t["rmse"],
+                )
             history.append(row)
-            payload = {**meta, "model_state": model.state_dict(), "optimizer_state": opt.state_dict(),
-                       "epoch": epoch + 1, "history": history, "best_val_l1": best, "train_time_s": train_time}
+            payload = {
+                **meta,
+                "model_state": model.state_dict(),
+                "optimizer_state": opt.state_dict(),
+                "epoch": epoch + 1,
+                "history": history,
+                "best_val_l1": best,
+                "train_time_s": train_time,
+            }
             if improved:  # best before last: a kill in between never leaves last.pt ahead of a missing best
                 run.save_checkpoint(run.best, payload)
             run.save_checkpoint(run.last, payload)
@@ -209,27 +297,55 @@ def _fit_locked(cfg: TrainConfig, run: RunFolder, *, resume: bool, overwrite: bo
             if progress:
                 extra = f", val L1 {row['val_l1']:.4f}" if "val_l1" in row else ""
                 extra += f", test δ1 {row['test_delta1']:.3f}" if "test_delta1" in row else ""
-                print(f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}: train loss {ep['train_loss']:.4f}{extra}, "
-                      f"{row['images_per_s']:.1f} img/s", file=sys.stderr)
+                print(
+                    f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}: train loss {ep['train_loss']:.4f}{extra}, "
+                    f"{row['images_per_s']:.1f} img/s",
+                    file=sys.stderr,
+                )
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {len(history)} completed epoch(s) are saved in {run.last}; continue with --resume.",
-              file=sys.stderr)
+        print(
+            f"\ninterrupted: {len(history)} completed epoch(s) are saved in {run.last}; continue with --resume.",
+            file=sys.stderr,
+        )
         raise
 
-    results = final_evaluation(step_model, test, image_size=cfg.image_size, max_depth=cfg.max_depth,
-                               precision=precision, loss=cfg.loss, flip_tta=cfg.flip_tta)
-    results = {**meta, "epochs": cfg.epochs, "train_time_s": train_time, "checkpoint": run.last.name,
-               "selection": "last epoch (best.pt, chosen on validation L1, is kept beside it)", **results}
+    results = final_evaluation(
+        step_model,
+        test,
+        image_size=cfg.image_size,
+        max_depth=cfg.max_depth,
+        precision=precision,
+        loss=cfg.loss,
+        flip_tta=cfg.flip_tta,
+    )
+    results = {
+        **meta,
+        "epochs": cfg.epochs,
+        "train_time_s": train_time,
+        "checkpoint": run.last.name,
+        "selection": "last epoch (best.pt, chosen on validation L1, is kept beside it)",
+        **results,
+    }
     run.write_results(results)
     return results
 
 
-def final_evaluation(model: torch.nn.Module, test: DeviceData, *, image_size: tuple[int, int], max_depth: float,
-                     precision: str, loss: str | None, flip_tta: bool, edges: bool = True) -> dict[str, Any]:
+def final_evaluation(
+    model: torch.nn.Module,
+    test: DeviceData,
+    *,
+    image_size: tuple[int, int],
+    max_depth: float,
+    precision: str,
+    loss: str | None,
+    flip_tta: bool,
+    edges: bool = True,
+) -> dict[str, Any]:
     """Both protocols on the test set, with bootstrap intervals and per-image values (the layout of
     results.json's ``protocols`` and ``per_image``)."""
-    kw = dict(image_size=image_size, max_depth=max_depth, precision=precision, intervals=True,
-              per_image=FINAL_PER_IMAGE)
+    kw = dict(
+        image_size=image_size, max_depth=max_depth, precision=precision, intervals=True, per_image=FINAL_PER_IMAGE
+    )
     report = evaluate(model, test, protocol="report", loss_fn=get_loss(loss) if loss else None, edges=edges, **kw)
     standard = evaluate(model, test, protocol="standard", flip_tta=flip_tta, **kw)
     per_image = {"report": report.pop("per_image"), "standard": standard.pop("per_image")}
@@ -245,9 +361,15 @@ def _recreate_best(run: RunFolder, ck: dict) -> None:
 
 
 @torch.no_grad()
-def predict_samples(model: torch.nn.Module, data: DepthData, idx: np.ndarray | list[int], *,
-                    image_size: tuple[int, int], max_depth: float = 10.0, precision: str = "fp32"
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def predict_samples(
+    model: torch.nn.Module,
+    data: DepthData,
+    idx: np.ndarray | list[int],
+    *,
+    image_size: tuple[int, int],
+    max_depth: float = 10.0,
+    precision: str = "fp32",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Test preprocessing + prediction for a few pairs: RGB N×h×w×3 in [0, 1], ground truth and prediction
     N×h×w in metres, all at the model's resolution (as the report protocol sees them)."""
     from .data import resize_batch

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny files in the official layouts with asymmetric patterns, the real data when present."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,8 +8,25 @@ import numpy as np
 import pytest
 
 #: CLI arguments of a training run that takes seconds: tiny synthetic data, 64×64, 8 images.
-TINY = ["--data", "synthetic", "--synth-count", "24", "--synth-size", "64x96", "--image-size", "64",
-        "--batch-size", "4", "--limit", "8", "--test-limit", "4", "--pretrained", "false", "--quiet"]
+TINY = [
+    "--data",
+    "synthetic",
+    "--synth-count",
+    "24",
+    "--synth-size",
+    "64x96",
+    "--image-size",
+    "64",
+    "--batch-size",
+    "4",
+    "--limit",
+    "8",
+    "--test-limit",
+    "4",
+    "--pretrained",
+    "false",
+    "--quiet",
+]
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

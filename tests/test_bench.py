@@ -1,5 +1,6 @@
 """The benchmark's --quick mode keeps working (structure only: no speed is asserted here), and its engine column
 runs the very step that ``fit`` runs."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,10 @@ from depthutils.cli import main
 
 def test_bench_quick_writes_json_and_markdown(tmp_path):
     out = tmp_path / "benchmark-cpu.json"
-    assert main(["bench", "--device", "cpu", "--quick", "--models", "resnete_decoder_v1,resnet_unet",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["bench", "--device", "cpu", "--quick", "--models", "resnete_decoder_v1,resnet_unet", "--out", str(out)])
+        == 0
+    )
     res = json.loads(out.read_text())
     assert res["quick"] and res["device_type"] == "cpu" and res["git_commit"] and "torch" in res["versions"]
     assert res["precision"] in ("bf16", "fp32")
@@ -41,8 +44,9 @@ def test_reference_and_engine_see_the_same_shapes():
 
 def test_engine_column_runs_the_step_that_fit_runs(tmp_path, monkeypatch):
     """Count calls of engine.train_step, then drive both the benchmark's engine step and a training run."""
-    import depthutils.engine as engine
     from conftest import TINY
+
+    import depthutils.engine as engine
 
     calls = []
     real = engine.train_step
@@ -53,8 +57,14 @@ def test_engine_column_runs_the_step_that_fit_runs(tmp_path, monkeypatch):
 
     monkeypatch.setattr(engine, "train_step", counted)
     rgb = np.random.default_rng(0).integers(0, 255, (4, 48, 64, 3), dtype=np.uint8)
-    step, _ = engine_step_fn("resnete_decoder_v3", rgb, np.full((4, 48, 64), 2.0, np.float32),
-                             dev=torch.device("cpu"), size=(32, 32), batch=2)
+    step, _ = engine_step_fn(
+        "resnete_decoder_v3",
+        rgb,
+        np.full((4, 48, 64), 2.0, np.float32),
+        dev=torch.device("cpu"),
+        size=(32, 32),
+        batch=2,
+    )
     step()
     assert calls == [(32, 32)]
     assert main(["train", "--model", "resnete_decoder_v3", "--out", str(tmp_path / "r"), "--epochs", "1", *TINY]) == 0

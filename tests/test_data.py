@@ -8,12 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import pattern_depth, pattern_rgb, shared_or_skip, write_folder, write_mat
 
 from depthutils.data import (
-    DataError, augment_batch, download_file, load_dataset, official_split, read_nyu_mat, read_rgbd_folder,
-    render_scene, report_split, resize_batch, write_synthetic_mat,
+    DataError,
+    augment_batch,
+    download_file,
+    load_dataset,
+    official_split,
+    read_nyu_mat,
+    read_rgbd_folder,
+    render_scene,
+    report_split,
+    resize_batch,
+    write_synthetic_mat,
 )
-from conftest import pattern_depth, pattern_rgb, shared_or_skip, write_folder, write_mat
 
 
 # --- .mat reader --------------------------------------------------------------------------------------------
@@ -226,8 +235,8 @@ def test_augmentation_same_geometry_for_rgb_and_depth():
     n, h, w = 6, 48, 64
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     rgb = np.zeros((n, 3, h, w), np.uint8)
-    rgb[:, 0] = (xx * 255 // (w - 1))
-    rgb[:, 1] = (yy * 255 // (h - 1))
+    rgb[:, 0] = xx * 255 // (w - 1)
+    rgb[:, 1] = yy * 255 // (h - 1)
     depth = np.broadcast_to((1 + xx / 10.0).astype(np.float32), (n, 1, h, w)).copy()
     g = torch.Generator().manual_seed(0)
     out_rgb, out_d, mask = augment_batch(torch.from_numpy(rgb), torch.from_numpy(depth), (32, 32), generator=g)
@@ -243,7 +252,7 @@ def test_augmentation_same_geometry_for_rgb_and_depth():
         # as the RGB-implied x (same flip), and brightness does not touch depth.
         row = out_d[i, 0, 16]
         rrow = out_rgb[i, 0, 16]
-        ok = (row > 0)
+        ok = row > 0
         dx_d = torch.sign(row[ok][-1] - row[ok][0])
         dx_r = torch.sign(rrow[ok][-1] - rrow[ok][0])
         assert dx_d == dx_r
@@ -430,8 +439,10 @@ def test_download_without_length_is_verified_before_it_is_promoted(http_server, 
     assert not dest.exists()
     dest.with_name(dest.name + ".part").unlink()
     handler.cut = None
-    assert download_file(f"{base}/nyu_depth_v2_labeled.mat", dest, progress=False,
-                         validate=check_mat_file).read_bytes() == payload
+    assert (
+        download_file(f"{base}/nyu_depth_v2_labeled.mat", dest, progress=False, validate=check_mat_file).read_bytes()
+        == payload
+    )
 
 
 def test_download_part_longer_than_remote_and_ignored_range(http_server, tmp_path):

@@ -1,5 +1,6 @@
 """The engine's evaluation protocols, flip TTA, the learning-rate schedule and the image-blind baselines, on
 fixtures with known answers."""
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,12 @@ def test_standard_protocol_upsamples_to_the_full_resolution_gt_and_crops():
     out = evaluate(_Ramp(), dd, image_size=(32, 32), protocol="standard", flip_tta=False)
     assert out["protocol"]["gt_resolution_hw"] == [480, 640] and out["protocol"]["eigen_crop"]
     # independent calculation: the 32-wide ramp upsampled bilinearly to 640, × 10 m, on the Eigen crop
-    up = torch.nn.functional.interpolate(_Ramp()(torch.zeros(1, 3, 32, 32)), size=(480, 640), mode="bilinear",
-                                         align_corners=False) * 10
+    up = (
+        torch.nn.functional.interpolate(
+            _Ramp()(torch.zeros(1, 3, 32, 32)), size=(480, 640), mode="bilinear", align_corners=False
+        )
+        * 10
+    )
     ref = depth_metrics(up[0, 0], torch.from_numpy(gt[0]), eigen_crop=True)
     assert out["abs_rel"] == pytest.approx(ref["abs_rel"], rel=1e-5)
     assert out["delta1"] == pytest.approx(ref["delta1"], rel=1e-5)
@@ -83,7 +88,8 @@ def test_lr_schedule(schedule):
     assert lrs[2] == pytest.approx(1.0)
     if schedule == "cosine":
         assert all(a > b for a, b in zip(lrs[2:], lrs[3:])) and lrs[-1] == pytest.approx(
-            0.5 * (1 + math.cos(math.pi * 7 / 8)))
+            0.5 * (1 + math.cos(math.pi * 7 / 8))
+        )
     else:
         assert lrs[2:] == [1.0] * 8
 
@@ -94,8 +100,14 @@ def test_baselines_against_an_independent_calculation():
     train_depth[0, 0, 0] = 0.0  # an invalid pixel is left out of that pixel's mean
     test_depth = rng.uniform(1, 5, (3, 6, 8)).astype(np.float32)
     rgb = np.zeros((8, 6, 8, 3), np.uint8)
-    data = DepthData(rgb, np.concatenate([train_depth, test_depth]), np.arange(4), np.arange(5, 8), {
-        "kind": "synthetic", "name": "fixture", "test_indices": [5, 6, 7]}, val=np.arange(4, 5))
+    data = DepthData(
+        rgb,
+        np.concatenate([train_depth, test_depth]),
+        np.arange(4),
+        np.arange(5, 8),
+        {"kind": "synthetic", "name": "fixture", "test_indices": [5, 6, 7]},
+        val=np.arange(4, 5),
+    )
     res = evaluate_baselines(data, image_size=(6, 8))  # the stored size: no resampling
     mean_map = train_depth.mean(0)
     mean_map[0, 0] = train_depth[1:, 0, 0].mean()

@@ -37,7 +37,7 @@ def test_gradient_hand_values():
 def test_silog_hand_values():
     d = torch.log(P) - torch.log(T)
     dv = d[M]
-    expect = math.sqrt((dv ** 2).mean().item() - 0.85 * dv.mean().item() ** 2)
+    expect = math.sqrt((dv**2).mean().item() - 0.85 * dv.mean().item() ** 2)
     assert silog_loss(P, T, M).item() == pytest.approx(expect, rel=1e-5)
     assert silog_loss(T * 2, T).item() == pytest.approx(math.sqrt(0.15) * math.log(2), rel=1e-4)
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from depthutils.metrics import (EIGEN_CROP, MetricAccumulator, bootstrap_ci, depth_metrics, edge_metrics,
-                                report_metrics)
+from depthutils.metrics import EIGEN_CROP, MetricAccumulator, bootstrap_ci, depth_metrics, edge_metrics, report_metrics
 
 
 def test_standard_metrics_hand_values():
@@ -20,7 +19,7 @@ def test_standard_metrics_hand_values():
     assert m["delta1"] == pytest.approx(0.75)  # 4/3 > 1.25; δ uses a strict <
     assert m["delta2"] == pytest.approx(1.0)
     d = np.log([1, 1.2, 0.75, 1])
-    assert m["silog"] == pytest.approx(math.sqrt((d ** 2).mean() - d.mean() ** 2) * 100, rel=1e-5)
+    assert m["silog"] == pytest.approx(math.sqrt((d**2).mean() - d.mean() ** 2) * 100, rel=1e-5)
     assert m["log10"] == pytest.approx(np.abs(np.log10([1, 1.2, 0.75, 1])).mean(), rel=1e-5)
 
 

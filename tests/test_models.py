@@ -15,8 +15,9 @@ FAMILY_BLOCK = {"resnet34": BasicBlock, "resnet50": Bottleneck, "densenet121": _
 
 
 def test_registry_has_the_six():
-    assert NAMES == sorted(["de_noskip", "resnete_decoder_v1", "resnete_decoder_v2", "resnete_decoder_v3",
-                            "densenet_unet", "resnet_unet"])
+    assert NAMES == sorted(
+        ["de_noskip", "resnete_decoder_v1", "resnete_decoder_v2", "resnete_decoder_v3", "densenet_unet", "resnet_unet"]
+    )
 
 
 def test_unknown_name_lists_valid():
@@ -128,3 +129,41 @@ def test_pretrained_false_never_touches_network(torch_home, monkeypatch):
 
 def test_weights_file_is_torchvisions_name(torch_home):
     assert weights_file("resnet50").name == ENCODER_WEIGHTS["resnet50"].url.rsplit("/", 1)[1]
+
+
+#: Pinned per architecture: parameter count and the sum of a seeded model's output on a seeded input (fp32, CPU).
+#: A change here is a change of architecture or initialisation, i.e. of every number the study reports.
+PINNED = {
+    "de_noskip": (14_874_081, 6174.1850358),
+    "densenet_unet": (10_623_521, 3504.4745977),
+    "resnet_unet": (41_240_961, 3427.6595277),
+    "resnete_decoder_v1": (24_972_609, 1805.1129576),
+    "resnete_decoder_v2": (24_959_324, 5880.4025427),
+    "resnete_decoder_v3": (24_909_345, 3728.6015218),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_architecture_is_pinned(name):
+    torch.manual_seed(0)
+    m = build_model(name).eval()
+    x = torch.rand(2, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = m(x)
+    n_params, out_sum = PINNED[name]
+    assert m.meta["n_params"] == n_params
+    assert float(y.double().sum()) == pytest.approx(out_sum, rel=1e-5)
+    assert {n.split(".")[0] for n, _ in m.named_children()} == {"encoder", "decoder", "head"}
+
+
+@pytest.mark.parametrize("head", ["relu", "sigmoid", "exp"])
+def test_heads_start_near_three_metres_and_cannot_go_negative(head):
+    torch.manual_seed(0)
+    m = build_model("resnete_decoder_v3", head=head).eval()
+    with torch.no_grad():
+        y = m(torch.rand(2, 3, 64, 64))
+    assert (y >= 0).all() and torch.isfinite(y).all()
+    if head != "relu":
+        assert (y > 0).all()  # never dead
+    with pytest.raises(ValueError, match="head activation"):
+        build_model("resnete_decoder_v3", head="tanh")

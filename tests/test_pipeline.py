@@ -1,4 +1,5 @@
 """The papermill pipeline (smoke profile) and the notebooks' thinness and parameters cells."""
+
 from __future__ import annotations
 
 import ast
@@ -16,7 +17,7 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
 def test_notebooks_numbered_and_complete():
     names = [p.stem for p in NOTEBOOKS]
-    assert names[0].startswith("01_data") and names[-1] == "08_compare"
+    assert names[0].startswith("01_data") and names[-2] == "08_compare" and names[-1] == "09_try_your_photo"
     assert len([n for n in names if n[:2] in {"02", "03", "04", "05", "06", "07"}]) == 6
 
 
@@ -46,8 +47,9 @@ def test_help_notebook_documents_every_parameter(path):
     nb = nbformat.read(path, as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     names = [n.target.id for n in ast.parse(params.source).body]
-    out = subprocess.run([sys.executable, "-m", "papermill", "--help-notebook", str(path)], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "papermill", "--help-notebook", str(path)], capture_output=True, text=True, timeout=120
+    )
     text = out.stdout + out.stderr
     assert "Unable to parse" not in text
     for name in names:
@@ -58,8 +60,13 @@ def test_jobs_cover_every_table_row_and_the_report_split_row():
     j = jobs("cpu", "synthetic", None, Path("/o"), Path("/f"), Path("/t.md"))
     names = [job["name"] for job in j]
     assert names[0] == "01_data_exploration" and names[-1] == "08_compare"
-    assert {"05_resnet_unet_l1", "05_resnet_unet_berhu", "05_resnet_unet_ssim_l1",
-            "05_resnet_unet_l1_report_split", "04_resnete_decoder_v3_aspect"} <= set(names)
+    assert {
+        "05_resnet_unet_l1",
+        "05_resnet_unet_berhu",
+        "05_resnet_unet_ssim_l1",
+        "05_resnet_unet_l1_report_split",
+        "04_resnete_decoder_v3_aspect",
+    } <= set(names)
     assert len([job for job in j if job["run"]]) == len(REPORT_ROWS) + 2
     epochs = {job["name"]: job["params"].get("epochs") for job in j}
     assert epochs["07_densenet_unet"] == 10 and epochs["03_resnete_decoder_v2"] == 3  # 25 / 10 rounded up
@@ -78,8 +85,12 @@ def _histories(out: Path) -> dict[str, list[dict]]:
     """Every row's history without its timing columns (wall-clock times differ between runs)."""
     from depthutils.run_folder import read_history
 
-    return {p.parent.name: [{k: v for k, v in r.items() if k not in ("epoch_time_s", "images_per_s")}
-                            for r in read_history(p)] for p in sorted((out / "runs").glob("*/history.csv"))}
+    return {
+        p.parent.name: [
+            {k: v for k, v in r.items() if k not in ("epoch_time_s", "images_per_s")} for r in read_history(p)
+        ]
+        for p in sorted((out / "runs").glob("*/history.csv"))
+    }
 
 
 def test_smoke_pipeline_end_to_end_and_resume_after_a_kill(tmp_path, capsys):
@@ -98,8 +109,14 @@ def test_smoke_pipeline_end_to_end_and_resume_after_a_kill(tmp_path, capsys):
     assert (out / "figures" / "figure3_predictions.png").stat().st_size > 1000
     for nb in (out / "notebooks").glob("*.ipynb"):  # executed copies carry no absolute path of this machine
         assert str(out) not in nb.read_text() and str(Path.cwd()) not in nb.read_text(), nb.name
-    for row in ("resnet_unet", "resnet_unet_berhu", "resnet_unet_ssim_l1", "densenet_unet", "resnet_unet_report_split",
-                "resnete_decoder_v3_aspect"):
+    for row in (
+        "resnet_unet",
+        "resnet_unet_berhu",
+        "resnet_unet_ssim_l1",
+        "densenet_unet",
+        "resnet_unet_report_split",
+        "resnete_decoder_v3_aspect",
+    ):
         assert json.loads((out / "runs" / row / "results.json").read_text())["epochs"] == 1
     ref = _histories(out)
     assert pipeline_status(out) == 0

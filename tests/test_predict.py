@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import TINY
 from PIL import Image
 
 from depthutils.cli import main
-from conftest import TINY
-
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +50,41 @@ def test_predict_real_samples(ckpt, tmp_path):
     root = shared_or_skip("rgbd_samples")
     inputs = [str(root / d / "rgb.png") for d in ("kinect2_esanet_0", "nyu_test_224_0")]
     assert main(["predict", "--checkpoint", str(ckpt), *inputs, "--out", str(tmp_path / "o")]) == 0
-    # both inputs are called rgb.png: the second gets its folder's name instead of overwriting the first
-    assert np.load(tmp_path / "o" / "rgb_depth.npy").shape == (424, 512)
+    # both inputs are called rgb.png: each gets its folder's name instead of overwriting the other
+    assert np.load(tmp_path / "o" / "kinect2_esanet_0_rgb_depth.npy").shape == (424, 512)
     assert np.load(tmp_path / "o" / "nyu_test_224_0_rgb_depth.npy").shape == (224, 224)
+
+
+def test_predict_names_are_unique_and_nothing_is_overwritten(ckpt, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for ext in ("jpg", "jpeg", "png"):
+        Image.fromarray(rng.integers(0, 255, (32, 48, 3), dtype=np.uint8)).save(src / f"a.{ext}")
+    out = tmp_path / "out"
+    assert main(["predict", "--checkpoint", str(ckpt), str(src), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    files = sorted(p.name for p in out.iterdir())
+    assert f"wrote {len(files)} files" in said and len(files) == 9  # 3 inputs × (png, npy, colour map)
+    assert {"a_jpg_depth.png", "a_jpeg_depth.png", "a_png_depth.png"} <= set(files)
+    before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert main(["predict", "--checkpoint", str(ckpt), str(src), "--out", str(out)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before  # refused: nothing replaced
+    assert main(["predict", "--checkpoint", str(ckpt), str(src), "--out", str(out), "--overwrite"]) == 0
+
+
+def test_point_cloud_intrinsics_from_exif_or_nyu(tmp_path):
+    from depthutils.predict import back_project, camera_intrinsics
+
+    p = tmp_path / "exif.jpg"
+    im = Image.fromarray(np.zeros((300, 400, 3), np.uint8))
+    exif = im.getexif()
+    exif.get_ifd(0x8769)[41989] = 27  # FocalLengthIn35mmFilm: 27 mm
+    im.save(p, exif=exif)
+    (fx, fy, cx, cy), source = camera_intrinsics(400, 300, p)
+    assert source == "exif" and fx == pytest.approx(27 * 400 / 36) and cx == pytest.approx(199.5)
+    (fx, _, cx, _), source = camera_intrinsics(640, 480)
+    assert source == "nyu" and fx == pytest.approx(518.8579) and cx == pytest.approx(325.5824)
+    pts = back_project(np.full((3, 4), 2.0), (2.0, 2.0, 1.5, 1.0))
+    assert pts[1, 3].tolist() == pytest.approx([1.5, 0.0, 2.0])  # (u − cx)·z / fx

@@ -1,5 +1,6 @@
 """``fit`` through the CLI: train, resume after SIGKILL / Ctrl-C (exactly, in fp32 and bf16), atomic checkpoints,
 best.pt on validation, refusals that lose nothing, evaluate."""
+
 from __future__ import annotations
 
 import csv
@@ -14,11 +15,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY, shared_or_skip
 
 from depthutils.cli import main
 from depthutils.engine import cpu_has_native_bf16
 from depthutils.run_folder import CheckpointError, load_checkpoint
-from conftest import TINY, shared_or_skip
 
 BF16 = pytest.param("bf16", marks=pytest.mark.skipif(not cpu_has_native_bf16(), reason="CPU has no native bf16"))
 
@@ -30,8 +31,14 @@ def _rows(out: Path) -> list[dict]:
 
 def _cli(*args: str, env: dict | None = None, **kw) -> subprocess.Popen:
     e = {**os.environ, **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "depthutils", *args], env=e, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "depthutils", *args],
+        env=e,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
 
 
 def _results(out: Path) -> dict:
@@ -49,12 +56,19 @@ def test_cli_train_synthetic(tmp_path):
     assert cfg["dataset"]["n_val"] >= 1 and not set(cfg["dataset"]["val_indices"]) & set(cfg["dataset"]["test_indices"])
     for name in ("last.pt", "best.pt"):
         ck = torch.load(out / name, weights_only=True)  # plain metadata: loads without unpickling code
-        assert ck["model_name"] == "resnete_decoder_v1" and ck["pretrained"] == {"requested": "false", "used": "scratch"}
+        assert ck["model_name"] == "resnete_decoder_v1" and ck["pretrained"] == {
+            "requested": "false",
+            "used": "scratch",
+        }
         assert ck["dataset"]["kind"] == "synthetic" and "torch" in ck["versions"] and ck["git_commit"]
     res = _results(out)
     assert res["epochs"] == 2 and res["checkpoint"] == "last.pt" and set(res["protocols"]) == {"report", "standard"}
     std = res["protocols"]["standard"]
-    assert std["protocol"]["eigen_crop"] and std["protocol"]["flip_tta"] and std["protocol"]["gt_resolution_hw"] == [64, 96]
+    assert (
+        std["protocol"]["eigen_crop"]
+        and std["protocol"]["flip_tta"]
+        and std["protocol"]["gt_resolution_hw"] == [64, 96]
+    )
     assert {"delta1", "abs_rel", "rmse", "l1_global"} == set(std["ci"]) == set(res["per_image"]["standard"])
     assert {"dbe_acc", "depth_ssim", "test_loss"} <= set(res["protocols"]["report"])
     # a second run into the same folder must not overwrite it silently
@@ -65,9 +79,37 @@ def test_cli_train_real_small_copy_with_full_resolution_gt(tmp_path):
     root = shared_or_skip("nyu_v2_labeled_192x144")
     full = shared_or_skip("nyu_v2_labeled")
     out = tmp_path / "real"
-    assert main(["train", "--model", "resnete_decoder_v2", "--data", str(root), "--gt-data", str(full), "--out",
-                 str(out), "--epochs", "1", "--image-size", "64", "--batch-size", "4", "--limit", "8",
-                 "--test-limit", "4", "--pretrained", "false", "--split", "official", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "resnete_decoder_v2",
+                "--data",
+                str(root),
+                "--gt-data",
+                str(full),
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--image-size",
+                "64",
+                "--batch-size",
+                "4",
+                "--limit",
+                "8",
+                "--test-limit",
+                "4",
+                "--pretrained",
+                "false",
+                "--split",
+                "official",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     res = _results(out)
     assert res["dataset"]["kind"] == "real" and res["dataset"]["split"] == "official"
     assert res["dataset"]["split_sizes"] == {"train": 715, "val": 80, "test": 654}
@@ -88,8 +130,18 @@ def _wait_for_rows(out: Path, n: int, proc: subprocess.Popen, timeout: float = 1
 
 @pytest.mark.parametrize("precision", ["fp32", BF16])
 def test_kill_and_resume_matches_uninterrupted(tmp_path, precision):
-    args = ["train", "--model", "resnete_decoder_v1", "--epochs", "4", "--eval-every", "1", "--precision", precision,
-            *TINY]
+    args = [
+        "train",
+        "--model",
+        "resnete_decoder_v1",
+        "--epochs",
+        "4",
+        "--eval-every",
+        "1",
+        "--precision",
+        precision,
+        *TINY,
+    ]
     ref = tmp_path / "ref"
     assert _cli(*args, "--out", str(ref)).wait(timeout=300) == 0
     out = tmp_path / "killed"
@@ -119,13 +171,32 @@ def test_precision_is_recorded_and_honoured(tmp_path, monkeypatch):
     real = engine.autocast
     monkeypatch.setattr(engine, "autocast", lambda device, precision: seen.append(precision) or real(device, precision))
     out = tmp_path / "fp32"
-    assert main(["train", "--model", "resnete_decoder_v3", "--out", str(out), "--epochs", "1", "--precision", "fp32",
-                 *TINY]) == 0
+    assert (
+        main(
+            ["train", "--model", "resnete_decoder_v3", "--out", str(out), "--epochs", "1", "--precision", "fp32", *TINY]
+        )
+        == 0
+    )
     assert set(seen) == {"fp32"} and _results(out)["precision"] == "fp32"
     assert _results(out)["protocols"]["standard"]["protocol"]["precision"] == "fp32"
     seen.clear()
-    assert main(["train", "--model", "resnete_decoder_v3", "--out", str(tmp_path / "bf"), "--epochs", "1",
-                 "--precision", "bf16", *TINY]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "resnete_decoder_v3",
+                "--out",
+                str(tmp_path / "bf"),
+                "--epochs",
+                "1",
+                "--precision",
+                "bf16",
+                *TINY,
+            ]
+        )
+        == 0
+    )
     assert set(seen) == {"bf16"} and _results(tmp_path / "bf")["precision"] == "bf16"
     assert engine.resolve_precision("auto", torch.device("cpu")) == ("bf16" if cpu_has_native_bf16() else "fp32")
     assert engine.resolve_precision("auto", torch.device("cuda")) == "bf16"
@@ -135,8 +206,17 @@ def test_ctrl_c_stops_cleanly_after_saving(tmp_path):
     out = tmp_path / "int"
     # A child of a backgrounded non-interactive shell (as CI may be) inherits SIGINT = ignored, and Python then
     # never raises KeyboardInterrupt; give the child the terminal's default, as a user pressing Ctrl-C has.
-    p = _cli("train", "--model", "resnete_decoder_v1", "--epochs", "50", *TINY, "--out", str(out),
-             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    p = _cli(
+        "train",
+        "--model",
+        "resnete_decoder_v1",
+        "--epochs",
+        "50",
+        *TINY,
+        "--out",
+        str(out),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     _wait_for_rows(out, 1, p)
     p.send_signal(signal.SIGINT)
     assert p.wait(timeout=60) == 130
@@ -278,14 +358,31 @@ def test_checkpoint_cannot_run_code(tmp_path):
 def test_evaluate_cli_writes_results(tmp_path):
     out = tmp_path / "e"
     assert main(["train", "--model", "resnete_decoder_v3", "--out", str(out), "--epochs", "1", *TINY]) == 0
-    assert main(["evaluate", "--checkpoint", str(out / "last.pt"), "--test-limit", "3",
-                 "--out", str(tmp_path / "ev.json")]) == 0
+    assert (
+        main(
+            ["evaluate", "--checkpoint", str(out / "last.pt"), "--test-limit", "3", "--out", str(tmp_path / "ev.json")]
+        )
+        == 0
+    )
     ev = json.loads((tmp_path / "ev.json").read_text())
     std, rep = ev["protocols"]["standard"], ev["protocols"]["report"]
     assert std["n_images"] == rep["n_images"] == 3 and std["protocol"]["flip_tta"] and std["protocol"]["eigen_crop"]
     assert {"l1_global", "mse_global", "l1_per_image", "dbe_comp", "depth_ssim"} <= set(rep)
-    assert main(["evaluate", "--checkpoint", str(out / "last.pt"), "--no-flip-tta", "--test-limit", "3",
-                 "--out", str(tmp_path / "ev2.json")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(out / "last.pt"),
+                "--no-flip-tta",
+                "--test-limit",
+                "3",
+                "--out",
+                str(tmp_path / "ev2.json"),
+            ]
+        )
+        == 0
+    )
     assert not json.loads((tmp_path / "ev2.json").read_text())["protocols"]["standard"]["protocol"]["flip_tta"]
 
 
@@ -293,8 +390,20 @@ def test_evaluate_frames_from_other_cameras(tmp_path):
     frames = shared_or_skip("rgbd_samples")
     out = tmp_path / "e"
     assert main(["train", "--model", "resnete_decoder_v3", "--out", str(out), "--epochs", "1", *TINY]) == 0
-    assert main(["evaluate", "--checkpoint", str(out / "last.pt"), "--data", str(frames),
-                 "--out", str(tmp_path / "cams.json")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(out / "last.pt"),
+                "--data",
+                str(frames),
+                "--out",
+                str(tmp_path / "cams.json"),
+            ]
+        )
+        == 0
+    )
     ev = json.loads((tmp_path / "cams.json").read_text())
     assert set(ev["protocols"]) == {"raw", "median_scaled"} and len(ev["frames"]) == 13
     assert ev["protocols"]["raw"]["n_images"] == 13

@@ -1,4 +1,5 @@
 """Choosing and loading the data: real NYU (``.mat`` or folder), any RGB-D folder, or the synthetic default."""
+
 from __future__ import annotations
 
 import os
@@ -92,29 +93,45 @@ def _read(path: Path, idx: np.ndarray, depth_scale: float) -> tuple[np.ndarray, 
     return read_nyu_mat(path, idx)
 
 
-def _read_gt(gt_data: str | os.PathLike, test: np.ndarray, n_source: int, data_hw: tuple[int, int],
-             depth_scale: float) -> tuple[np.ndarray, dict[str, Any]]:
+def _read_gt(
+    gt_data: str | os.PathLike, test: np.ndarray, n_source: int, data_hw: tuple[int, int], depth_scale: float
+) -> tuple[np.ndarray, dict[str, Any]]:
     """The test images' depth from the full-resolution copy ``gt_data``, checked against the training data."""
     path, n, _, _ = _source(str(gt_data))
     if n != n_source:
-        raise DataError(f"--gt-data {path} holds {n} pairs but the training data holds {n_source}; give the "
-                        f"full-size copy of the same data (e.g. nyu_v2_labeled beside nyu_v2_labeled_256x192).")
+        raise DataError(
+            f"--gt-data {path} holds {n} pairs but the training data holds {n_source}; give the "
+            f"full-size copy of the same data (e.g. nyu_v2_labeled beside nyu_v2_labeled_256x192)."
+        )
     _, gt = _read(path, test, depth_scale)
     h, w = gt.shape[1:]
     if abs(h / w - data_hw[0] / data_hw[1]) > 0.02:
-        raise DataError(f"--gt-data {path} is {h}x{w} (HxW) but the data is {data_hw[0]}x{data_hw[1]}: the aspect "
-                        f"ratios differ, so it is not the same frames at another size.")
+        raise DataError(
+            f"--gt-data {path} is {h}x{w} (HxW) but the data is {data_hw[0]}x{data_hw[1]}: the aspect "
+            f"ratios differ, so it is not the same frames at another size."
+        )
     if h < data_hw[0]:
-        raise DataError(f"--gt-data {path} is {h}x{w}, smaller than the data ({data_hw[0]}x{data_hw[1]}); give the "
-                        f"full-resolution copy.")
+        raise DataError(
+            f"--gt-data {path} is {h}x{w}, smaller than the data ({data_hw[0]}x{data_hw[1]}); give the "
+            f"full-resolution copy."
+        )
     return gt, {"gt_path": str(path), "gt_resolution_hw": [int(h), int(w)]}
 
 
 def load_dataset(
-    data: str | os.PathLike | None = None, *, split: str = "report", split_seed: int = 0, val_fraction: float = 0.0,
-    limit: int | None = None, test_limit: int | None = None, with_train: bool = True,
-    gt_data: str | os.PathLike | None = None, synth_count: int = 1449, synth_size: tuple[int, int] = (192, 256),
-    synth_seed: int = 0, depth_scale: float = 0.001,
+    data: str | os.PathLike | None = None,
+    *,
+    split: str = "report",
+    split_seed: int = 0,
+    val_fraction: float = 0.0,
+    limit: int | None = None,
+    test_limit: int | None = None,
+    with_train: bool = True,
+    gt_data: str | os.PathLike | None = None,
+    synth_count: int = 1449,
+    synth_size: tuple[int, int] = (192, 256),
+    synth_seed: int = 0,
+    depth_scale: float = 0.001,
 ) -> DepthData:
     """Load the data the study trains and tests on.
 
@@ -144,10 +161,14 @@ def load_dataset(
             raise DataError(f"split 'official' needs {splits_file}; it is missing. Use --split report instead.")
         train, test = official_split(splits_file)
         if len(test) == 0 or len(train) == 0:
-            raise DataError(f"{splits_file} lists {len(train)} training and {len(test)} test images; the official "
-                            f"split needs both (no test images: nothing to score). Use --split report.")
+            raise DataError(
+                f"{splits_file} lists {len(train)} training and {len(test)} test images; the official "
+                f"split needs both (no test images: nothing to score). Use --split report."
+            )
         if max(train.max(), test.max()) >= n:
-            raise DataError(f"{splits_file} indexes up to {max(train.max(), test.max()) + 1} but {path} holds {n} pairs.")
+            raise DataError(
+                f"{splits_file} indexes up to {max(train.max(), test.max()) + 1} but {path} holds {n} pairs."
+            )
     elif split == "report":
         train, test = report_split(n, seed=split_seed)
     else:
@@ -164,13 +185,18 @@ def load_dataset(
     rgb, depth = _read(path, keep, depth_scale)
     empty = np.flatnonzero(~(depth > 0).reshape(len(depth), -1).any(1)) if len(depth) else []
     if len(empty):
-        raise DataError(f"{path}: {len(empty)} image(s) have no valid depth pixel (all zero), e.g. index "
-                        f"{[int(keep[i]) for i in empty[:5]]} (0-based); remove them or fix their depth files.")
+        raise DataError(
+            f"{path}: {len(empty)} image(s) have no valid depth pixel (all zero), e.g. index "
+            f"{[int(keep[i]) for i in empty[:5]]} (0-based); remove them or fix their depth files."
+        )
     kind = "synthetic" if synthetic or spec == SYNTHETIC else "real"
     identity = {
         "kind": kind,
-        "name": "synthetic rooms" if kind == "synthetic" else f"NYU-Depth V2 labeled ({path.name})"
-        if "nyu" in str(path).lower() else path.name,
+        "name": "synthetic rooms"
+        if kind == "synthetic"
+        else f"NYU-Depth V2 labeled ({path.name})"
+        if "nyu" in str(path).lower()
+        else path.name,
         "path": str(path),
         "n_pairs_in_source": n,
         "resolution_wh": [int(rgb.shape[2]), int(rgb.shape[1])] if len(rgb) else None,
@@ -192,5 +218,4 @@ def load_dataset(
         test_gt, gt_identity = _read_gt(gt_data, test, n, rgb.shape[1:3], depth_scale)
         identity.update(gt_identity)
     a, b = len(train), len(train) + len(val)
-    return DepthData(rgb, depth, np.arange(a), np.arange(b, len(keep)), identity, val=np.arange(a, b),
-                     test_gt=test_gt)
+    return DepthData(rgb, depth, np.arange(a), np.arange(b, len(keep)), identity, val=np.arange(a, b), test_gt=test_gt)

@@ -1,4 +1,5 @@
 """Resumable, size-checked download of the official NYU-Depth V2 files (for users with internet)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -38,7 +39,7 @@ def check_mat_file(path: str | os.PathLike) -> None:
     path = Path(path)
     with open(path, "rb") as f:
         head = f.read(1024)
-    if head[:len(_MAT5_HEADER)] == _MAT5_HEADER:
+    if head[: len(_MAT5_HEADER)] == _MAT5_HEADER:
         return
     if head[512:520] != _HDF5_SIGNATURE and head[:8] != _HDF5_SIGNATURE:
         kind = "an HTML page" if head.lstrip()[:1] == b"<" else "not a MATLAB file"
@@ -68,8 +69,17 @@ def _total_from_content_range(value: str | None) -> int | None:
     return None
 
 
-def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = None, size: int | None = None,
-                  validate=None, progress: bool = True, timeout: float = 60.0, _retry: bool = True) -> Path:
+def download_file(
+    url: str,
+    dest: str | os.PathLike,
+    *,
+    sha256: str | None = None,
+    size: int | None = None,
+    validate=None,
+    progress: bool = True,
+    timeout: float = 60.0,
+    _retry: bool = True,
+) -> Path:
     """Download ``url`` to ``dest``, resuming ``dest + '.part'`` with an HTTP Range request.
 
     The file only appears under ``dest`` once it is complete: its size equals the server's announced total (and
@@ -96,13 +106,18 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = Non
             resp, total = None, remote
         elif e.code == 416 and have and _retry:  # the .part is longer than the remote file: start over
             part.unlink()
-            return download_file(url, dest, sha256=sha256, size=size, validate=validate, progress=progress,
-                                 timeout=timeout, _retry=False)
+            return download_file(
+                url, dest, sha256=sha256, size=size, validate=validate, progress=progress, timeout=timeout, _retry=False
+            )
         else:
-            raise DownloadError(f"downloading {url} failed: HTTP {e.code} {e.reason}. Check the address, or fetch "
-                                f"the file by hand into {dest}.") from None
+            raise DownloadError(
+                f"downloading {url} failed: HTTP {e.code} {e.reason}. Check the address, or fetch "
+                f"the file by hand into {dest}."
+            ) from None
     except (urllib.error.URLError, OSError) as e:
-        raise DownloadError(f"cannot reach {url} ({e}). Check the network, or fetch the file by hand into {dest}.") from None
+        raise DownloadError(
+            f"cannot reach {url} ({e}). Check the network, or fetch the file by hand into {dest}."
+        ) from None
 
     if resp is not None:
         with resp:
@@ -114,16 +129,19 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = Non
                 have, mode = 0, "wb"
                 cl = resp.headers.get("Content-Length")
                 total = int(cl) if cl and resp.status == 200 else cr_total
-            with open(part, mode) as f, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                             desc=dest.name, disable=not progress) as bar:
+            with (
+                open(part, mode) as f,
+                tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar,
+            ):
                 try:
                     while block := resp.read(1 << 20):
                         f.write(block)
                         bar.update(len(block))
                 except (http.client.HTTPException, OSError) as e:  # dropped mid-transfer: keep what arrived
                     f.flush()
-                    raise DownloadError(f"{url}: connection lost after {f.tell()} bytes ({e}); kept {part}, "
-                                        f"run again to resume.") from None
+                    raise DownloadError(
+                        f"{url}: connection lost after {f.tell()} bytes ({e}); kept {part}, run again to resume."
+                    ) from None
     got = part.stat().st_size
     for expected in (total, size):
         if expected is not None and got != expected:
@@ -141,9 +159,13 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256: str | None = Non
     return dest
 
 
-def download_nyu(out_dir: str | os.PathLike, *, base_urls: dict[str, str] | None = None, progress: bool = True) -> list[Path]:
+def download_nyu(
+    out_dir: str | os.PathLike, *, base_urls: dict[str, str] | None = None, progress: bool = True
+) -> list[Path]:
     """Fetch ``nyu_depth_v2_labeled.mat`` (2.8 GB) and ``splits.mat`` into ``out_dir``, each checked to be the
     MATLAB file it should be (and against NYU_CHECKS where known)."""
     urls = base_urls or NYU_FILES
-    return [download_file(url, Path(out_dir) / name, progress=progress, validate=check_mat_file,
-                          **NYU_CHECKS.get(name, {})) for name, url in urls.items()]
+    return [
+        download_file(url, Path(out_dir) / name, progress=progress, validate=check_mat_file, **NYU_CHECKS.get(name, {}))
+        for name, url in urls.items()
+    ]

@@ -1,8 +1,9 @@
 """Folders of RGB-D pairs: ``rgb/NNNN.jpg|png`` + ``depth/NNNN.png`` (uint16, metres = value × depth_scale)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -25,8 +26,10 @@ def read_rgb(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     try:
         with Image.open(path) as im:
             if max_pixels is not None and im.width * im.height > max_pixels:
-                raise DataError(f"image {path} is {im.width}x{im.height} pixels, over the limit of {max_pixels:,}; "
-                                f"downscale it (the study trains at a few hundred pixels) or remove it.")
+                raise DataError(
+                    f"image {path} is {im.width}x{im.height} pixels, over the limit of {max_pixels:,}; "
+                    f"downscale it (the study trains at a few hundred pixels) or remove it."
+                )
             im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grayscale: scale to 8 bits, don't clip
                 a = np.asarray(im, dtype=np.float64)
@@ -58,9 +61,11 @@ def read_depth_png(path: str | Path, depth_scale: float = 0.001) -> np.ndarray:
     if a.ndim != 2:
         raise DataError(f"depth image {path} has shape {a.shape}; expected a single-channel uint16 PNG.")
     if a.dtype == np.uint8 or a.dtype == bool:
-        raise DataError(f"depth image {path} is 8-bit; expected 16-bit depth in units of {depth_scale} m "
-                        f"(uint16 millimetres), which 8 bits cannot hold (it would read as 0 to "
-                        f"{255 * depth_scale:.3f} m). Save the depth as a 16-bit PNG.")
+        raise DataError(
+            f"depth image {path} is 8-bit; expected 16-bit depth in units of {depth_scale} m "
+            f"(uint16 millimetres), which 8 bits cannot hold (it would read as 0 to "
+            f"{255 * depth_scale:.3f} m). Save the depth as a 16-bit PNG."
+        )
     return sanitize_depth(a.astype(np.float32) * np.float32(depth_scale))
 
 
@@ -106,7 +111,9 @@ def read_rgbd_folder(
         if r.shape[:2] != d.shape:
             bad.append(f"{rp.name} {r.shape[1]}x{r.shape[0]} vs {dp.name} {d.shape[1]}x{d.shape[0]}")
         elif rgbs and r.shape != rgbs[0].shape:
-            bad.append(f"{rp.name} is {r.shape[1]}x{r.shape[0]}, the first pair is {rgbs[0].shape[1]}x{rgbs[0].shape[0]}")
+            bad.append(
+                f"{rp.name} is {r.shape[1]}x{r.shape[0]}, the first pair is {rgbs[0].shape[1]}x{rgbs[0].shape[0]}"
+            )
         if len(bad) >= 5:
             break
         rgbs.append(r)

@@ -1,8 +1,9 @@
 """NYU-Depth V2 labeled file (MATLAB v7.3 = HDF5) and the two train/test splits."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -59,9 +60,7 @@ def _open_mat(path: str | Path):
         ) from e
 
 
-def read_nyu_mat(
-    path: str | Path, indices: Sequence[int] | np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def read_nyu_mat(path: str | Path, indices: Sequence[int] | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read RGB-D pairs from the official ``nyu_depth_v2_labeled.mat`` (or a file in its layout).
 
     h5py sees MATLAB's column-major arrays transposed: ``images`` is uint8 (N, 3, W, H) and ``depths`` is
@@ -78,15 +77,22 @@ def read_nyu_mat(
                 f"Expected the labeled NYU layout: images uint8 (N,3,W,H) and depths float32 (N,W,H)."
             )
         images, depths = f["images"], f["depths"]
-        if images.ndim != 4 or images.shape[1] != 3 or depths.ndim != 3 or images.shape[0] != depths.shape[0] \
-                or images.shape[2:] != depths.shape[1:]:
+        if (
+            images.ndim != 4
+            or images.shape[1] != 3
+            or depths.ndim != 3
+            or images.shape[0] != depths.shape[0]
+            or images.shape[2:] != depths.shape[1:]
+        ):
             raise DataError(
                 f"{path}: wrong shapes, images {images.shape} and depths {depths.shape}; expected images "
                 f"(N, 3, W, H) and depths (N, W, H) with the same N, W, H, e.g. (1449, 3, 640, 480) / (1449, 640, 480)."
             )
         if not np.issubdtype(depths.dtype, np.floating):
-            raise DataError(f"{path}: depths are {depths.dtype}, not float metres as in the labeled NYU file; "
-                            f"integer depths are usually millimetres. Convert them to float32 metres.")
+            raise DataError(
+                f"{path}: depths are {depths.dtype}, not float metres as in the labeled NYU file; "
+                f"integer depths are usually millimetres. Convert them to float32 metres."
+            )
         n = images.shape[0]
         idx = np.arange(n) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= n):
@@ -103,8 +109,10 @@ def read_nyu_mat(
     depth = sanitize_depth(depth)
     valid = depth[depth > 0]
     if valid.size and np.median(valid) > 100:  # no room is 100 m deep; millimetres are
-        raise DataError(f"{path}: the median depth is {np.median(depth[depth > 0]):.0f}, which looks like millimetres; "
-                        f"the labeled NYU layout stores metres. Divide the depths by 1000.")
+        raise DataError(
+            f"{path}: the median depth is {np.median(depth[depth > 0]):.0f}, which looks like millimetres; "
+            f"the labeled NYU layout stores metres. Divide the depths by 1000."
+        )
     return rgb, depth
 
 
@@ -169,5 +177,5 @@ def validation_split(train: np.ndarray, fraction: float = 0.1, *, block: int = 2
     held = np.zeros(n, bool)
     for k, size in enumerate(sizes):
         start = min(max(0, round((k + 0.5) * n / n_blocks - size / 2)), n - size)
-        held[start:start + size] = True
+        held[start : start + size] = True
     return train[~held], train[held]

@@ -8,6 +8,7 @@ falls with distance (texture gradient), plus Lambertian shading from a point lig
 distance fall-off and per-face normals (shading). Every scene is drawn from ``np.random.default_rng([seed, i])``,
 so scene ``i`` is the same whatever the count, worker count or machine.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,8 +58,9 @@ def render_scene(seed: int, index: int, width: int = 640, height: int = 480) -> 
 
     room = np.array([rng.uniform(3.0, 7.0), rng.uniform(2.4, 3.2), rng.uniform(3.0, 8.0)], np.float32)  # W, H, D
     lo_room, hi_room = np.array([-room[0] / 2, 0, -room[2] / 2]), np.array([room[0] / 2, room[1], room[2] / 2])
-    cam = np.array([rng.uniform(-0.4, 0.4) * room[0], rng.uniform(1.0, 1.7), rng.uniform(-0.4, 0.4) * room[2]],
-                   np.float32)
+    cam = np.array(
+        [rng.uniform(-0.4, 0.4) * room[0], rng.uniform(1.0, 1.7), rng.uniform(-0.4, 0.4) * room[2]], np.float32
+    )
     # Look roughly towards the room centre (more floor and furniture in view), tilted down by up to 25°.
     to_centre = np.arctan2(-cam[0], -cam[2]) if np.hypot(cam[0], cam[2]) > 0.2 else rng.uniform(0, 2 * np.pi)
     R = _rot(to_centre + np.deg2rad(rng.uniform(-50, 50)), np.deg2rad(rng.uniform(-5, 25)))
@@ -107,7 +109,9 @@ def render_scene(seed: int, index: int, width: int = 640, height: int = 480) -> 
     base = rng.uniform(0.25, 0.95, (n_surf, 3)).astype(np.float32)
     base[1] = rng.uniform(0.8, 0.95)  # light ceiling
     kinds = np.array([2, 0, 1] + list(rng.integers(0, 3, len(boxes))))
-    periods = np.array([rng.uniform(0.12, 0.3), 0.6, rng.uniform(0.08, 0.3)] + list(rng.uniform(0.08, 0.25, len(boxes))))
+    periods = np.array(
+        [rng.uniform(0.12, 0.3), 0.6, rng.uniform(0.08, 0.3)] + list(rng.uniform(0.08, 0.25, len(boxes)))
+    )
     contrast = rng.uniform(0.15, 0.45, n_surf).astype(np.float32)
     contrast[2] *= 0.4  # walls: faint wallpaper, so that walls do not dominate the image
     mod = np.zeros_like(t)
@@ -118,8 +122,7 @@ def render_scene(seed: int, index: int, width: int = 640, height: int = 480) -> 
     albedo = base[surf] * (1 - contrast[surf] * mod)[:, None]
     albedo[(surf == 2) & (p[:, 1] < 0.1)] *= 0.35  # skirting board: a horizon cue at the wall's foot
 
-    light = np.array([rng.uniform(-0.3, 0.3) * room[0], room[1] - 0.15, rng.uniform(-0.3, 0.3) * room[2]],
-                     np.float32)
+    light = np.array([rng.uniform(-0.3, 0.3) * room[0], room[1] - 0.15, rng.uniform(-0.3, 0.3) * room[2]], np.float32)
     to_l = light - p
     dist = np.linalg.norm(to_l, axis=1)
     lambert = np.clip((normal * to_l).sum(1) / np.maximum(dist, 1e-6), 0, 1)
@@ -138,8 +141,13 @@ def _render_chunk(args: tuple[int, list[int], int, int]) -> tuple[list[int], np.
 
 
 def write_synthetic_mat(
-    path: str | Path, *, count: int = 1449, seed: int = 0, size: tuple[int, int] = DEFAULT_SYNTH_SIZE,
-    workers: int | None = None, progress: bool = True,
+    path: str | Path,
+    *,
+    count: int = 1449,
+    seed: int = 0,
+    size: tuple[int, int] = DEFAULT_SYNTH_SIZE,
+    workers: int | None = None,
+    progress: bool = True,
 ) -> Path:
     """Render ``count`` scenes at ``size`` = (H, W) into ``path`` in the official layout, plus ``splits.mat``.
 
@@ -165,8 +173,8 @@ def write_synthetic_mat(
         try:
             results = pool.map(_render_chunk, jobs) if pool else map(_render_chunk, jobs)
             for idx, rgb, depth in results:
-                images[idx[0]: idx[-1] + 1] = rgb.transpose(0, 3, 2, 1)
-                depths[idx[0]: idx[-1] + 1] = depth.transpose(0, 2, 1)
+                images[idx[0] : idx[-1] + 1] = rgb.transpose(0, 3, 2, 1)
+                depths[idx[0] : idx[-1] + 1] = depth.transpose(0, 2, 1)
                 bar.update(len(idx))
         finally:
             bar.close()
@@ -176,5 +184,7 @@ def write_synthetic_mat(
     n_test = max(1, round(count * 654 / 1449))
     perm = np.random.default_rng([seed, 10**6]).permutation(count)
     with atomic_path(path.with_name("splits.mat"), ".mat") as tmp:
-        savemat(tmp, {"trainNdxs": np.sort(perm[n_test:])[:, None] + 1, "testNdxs": np.sort(perm[:n_test])[:, None] + 1})
+        savemat(
+            tmp, {"trainNdxs": np.sort(perm[n_test:])[:, None] + 1, "testNdxs": np.sort(perm[:n_test])[:, None] + 1}
+        )
     return path

@@ -10,6 +10,7 @@ Depth is never interpolated: it is resampled with nearest neighbour, so a valid 
 measurement and invalid pixels (0) and the area rotated in from outside the frame stay invalid in the mask.
 RGB is first downscaled with antialiasing close to the output scale, then bilinearly resampled.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,8 +56,12 @@ def resize_batch(
 
 
 def augment_batch(
-    rgb_u8: torch.Tensor, depth: torch.Tensor, out_size: tuple[int, int], *,
-    generator: torch.Generator | None = None, params: type[AugmentParams] | AugmentParams = AugmentParams,
+    rgb_u8: torch.Tensor,
+    depth: torch.Tensor,
+    out_size: tuple[int, int],
+    *,
+    generator: torch.Generator | None = None,
+    params: type[AugmentParams] | AugmentParams = AugmentParams,
     scale: tuple[float, float] = (1.0, 1.0),
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Training-time augmentation of a batch. Shapes as in :func:`resize_batch`.
@@ -88,10 +93,13 @@ def augment_batch(
     # input pixel offset from the crop centre = Rot(θ) · (flip·x·cw·s/2, y·ch·s/2).
     cos, sin = torch.cos(theta_r), torch.sin(theta_r)
     hx, hy = s * cw / 2, s * ch / 2
-    theta = torch.stack([
-        torch.stack([cos * flip * hx / (w / 2), -sin * hy / (w / 2), cx / (w / 2) - 1], -1),
-        torch.stack([sin * flip * hx / (h / 2), cos * hy / (h / 2), cy / (h / 2) - 1], -1),
-    ], 1)  # N×2×3
+    theta = torch.stack(
+        [
+            torch.stack([cos * flip * hx / (w / 2), -sin * hy / (w / 2), cx / (w / 2) - 1], -1),
+            torch.stack([sin * flip * hx / (h / 2), cos * hy / (h / 2), cy / (h / 2) - 1], -1),
+        ],
+        1,
+    )  # N×2×3
     # Prescale the whole frame so that the largest crop lands at about out_size, then sample at about 1:1.
     pre = out_h / (ch * scale[1])
     rgb, d = _prescale(to_float_rgb(rgb_u8), depth, (max(1, round(h * pre)), max(1, round(w * pre))))

@@ -1,7 +1,17 @@
 """Model registry and factory: ``build_model(name, *, pretrained=...)``."""
+
 from . import noskip, resnete, unet  # noqa: F401  (registers the architectures)
 from ._registry import DepthModel, ModelSpec, build_model, get_spec, list_models
 from .encoders import ENCODER_WEIGHTS, Encoder, PretrainedMode, weights_file
 
-__all__ = ["DepthModel", "ModelSpec", "build_model", "get_spec", "list_models", "Encoder", "PretrainedMode",
-           "ENCODER_WEIGHTS", "weights_file"]
+__all__ = [
+    "DepthModel",
+    "ModelSpec",
+    "build_model",
+    "get_spec",
+    "list_models",
+    "Encoder",
+    "PretrainedMode",
+    "ENCODER_WEIGHTS",
+    "weights_file",
+]

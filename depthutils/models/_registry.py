@@ -1,11 +1,15 @@
 """The one model registry. Architecture modules register themselves with :func:`register`."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
+import torch
 import torch.nn as nn
 
+from .blocks import check_input
 from .encoders import Encoder, PretrainedMode
 
 
@@ -32,13 +36,22 @@ def register(name: str, *, title: str, encoder: str) -> Callable:
 
 
 class DepthModel(nn.Module):
-    """Base: RGB N×3×H×W in [0, 1] (H, W multiples of 32) → depth N×1×H×W ≥ 0, normalised by ``max_depth``."""
+    """Encoder → decoder → head, as in segmentation_models.pytorch.
+
+    RGB N×3×H×W in [0, 1] (H, W multiples of 32) → the encoder's features at strides 2…32 → the decoder (which
+    also sees the input image, for the architectures that concatenate it) → the head → depth N×1×H×W ≥ 0,
+    normalised by ``max_depth``. The architectures differ only in the decoder they build and its arguments.
+    """
 
     registry_name: str = ""
 
-    def __init__(self, encoder: Encoder):
+    def __init__(self, encoder: Encoder, decoder: nn.Module, head: nn.Module):
         super().__init__()
-        self.encoder = encoder
+        self.encoder, self.decoder, self.head = encoder, decoder, head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x)
+        return self.head(self.decoder(self.encoder(x), x), x.shape[-2:])
 
     @property
     def meta(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 An encoder takes RGB N×3×H×W in [0, 1], applies ImageNet normalisation itself (so every caller feeds the same
 [0, 1] images), and returns five feature maps at strides 2, 4, 8, 16 and 32.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,9 @@ import torch
 import torch.nn as nn
 from torchvision import models as tvm
 
-__all__ = ["Encoder", "PretrainedMode", "build_encoder", "weights_file", "ENCODER_WEIGHTS"]
+__all__ = ["Encoder", "PretrainedMode", "weights_file", "ENCODER_WEIGHTS"]
 
-PretrainedMode = Union[bool, Literal["auto"]]
+PretrainedMode = Union[bool, Literal["auto"]]  # noqa: UP007 (a runtime alias: `|` needs Python 3.10 objects)
 
 #: family → torchvision weights enum member used for ImageNet initialisation.
 ENCODER_WEIGHTS = {
@@ -47,13 +48,19 @@ def _load_torchvision(family: str, pretrained: PretrainedMode) -> tuple[nn.Modul
         # torchvision loads the cached file when present (no network), otherwise downloads it.
         return ctor(weights=ENCODER_WEIGHTS[family]), "imagenet"
     except Exception as e:  # URLError, OSError, hash/unpickling errors
-        msg = (f"could not load ImageNet weights for {family}: {type(e).__name__}: {e}. "
-               f"Offline? Download {ENCODER_WEIGHTS[family].url} and put it at {path} "
-               f"(the folder is $TORCH_HOME/hub/checkpoints; TORCH_HOME={os.environ.get('TORCH_HOME', '~/.cache/torch')}).")
+        msg = (
+            f"could not load ImageNet weights for {family}: {type(e).__name__}: {e}. "
+            f"Offline? Download {ENCODER_WEIGHTS[family].url} and put it at {path} "
+            f"(the folder is $TORCH_HOME/hub/checkpoints; TORCH_HOME={os.environ.get('TORCH_HOME', '~/.cache/torch')})."
+        )
         if pretrained is True:
             raise RuntimeError(msg) from e
-        warnings.warn("\n" + "!" * 78 + f"\npretrained='auto': {msg}\nTRAINING THE {family.upper()} ENCODER FROM "
-                      "SCRATCH instead; results will say 'scratch'.\n" + "!" * 78, RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            "\n" + "!" * 78 + f"\npretrained='auto': {msg}\nTRAINING THE {family.upper()} ENCODER FROM "
+            "SCRATCH instead; results will say 'scratch'.\n" + "!" * 78,
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return ctor(weights=None), "scratch"
 
 
@@ -76,7 +83,9 @@ class Encoder(nn.Module):
             stages = [
                 nn.Sequential(net.conv1, net.bn1, net.relu),  # /2
                 nn.Sequential(net.maxpool, net.layer1),  # /4
-                net.layer2, net.layer3, net.layer4,  # /8 /16 /32
+                net.layer2,
+                net.layer3,
+                net.layer4,  # /8 /16 /32
             ]
             widths = [64] + [_out_ch(getattr(net, f"layer{i}")) for i in range(1, 5)]  # r34: 64…512, r50: 256…2048
         else:  # densenet121, DenseDepth's taps: relu0, pool0, transition1, transition2, norm5
@@ -105,8 +114,3 @@ def _out_ch(layer: nn.Sequential) -> int:
     block = layer[-1]
     last_bn = block.bn3 if hasattr(block, "bn3") else block.bn2
     return last_bn.num_features
-
-
-def build_encoder(family: str, *, pretrained: PretrainedMode = False, depth: int = 5) -> Encoder:
-    return Encoder(family, pretrained=pretrained, depth=depth)
-
