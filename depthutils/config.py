@@ -123,6 +123,11 @@ class TrainConfig:
         choices=("relu", "sigmoid", "exp"),
     )
     image_size: tuple[int, int] = _f((128, 128), "model input N or HxW, multiples of 32 (96x128 keeps NYU's 4:3)")
+    augment: str = _f(
+        "report",
+        "report (rotation, crop, flip, brightness), color (+ gamma and colour jitter) or none",
+        choices=("report", "color", "none"),
+    )
     scale_aug: tuple[float, float] = _f(
         (1.0, 1.0), "crop scale range s (zoom 1/s); 1,1 = the report's fixed crop", nargs=2
     )

@@ -146,12 +146,13 @@ def train_step(
     precision: str,
     generator: torch.Generator | None = None,
     scale_aug: tuple[float, float] = (1.0, 1.0),
+    augment: str = "report",
 ) -> torch.Tensor:
     """One step on a batch that is already on the device: augment, forward, masked loss, backward, update.
 
     rgb_u8 B×3×H×W uint8, depth B×1×H×W metres. Returns the loss as a detached 0-d tensor (no host sync).
     """
-    rgb, d, mask = augment_batch(rgb_u8, depth, image_size, generator=generator, scale=scale_aug)
+    rgb, d, mask = augment_batch(rgb_u8, depth, image_size, generator=generator, scale=scale_aug, mode=augment)
     target = (d / max_depth).clamp_(0, 1)  # B×1×h×w, the model's output range
     rgb = rgb.contiguous(memory_format=torch.channels_last)
     with autocast(rgb.device, precision):
@@ -170,16 +171,14 @@ def train_one_epoch(
     train: DeviceData,
     *,
     batch_size: int,
-    image_size: tuple[int, int],
-    max_depth: float,
-    precision: str,
     generator: torch.Generator,
-    scale_aug: tuple[float, float] = (1.0, 1.0),
     desc: str = "",
     progress: bool = False,
+    **step_kw: Any,
 ) -> dict[str, float]:
     """One pass over ``train`` in the order drawn from ``generator``; the last batch is dropped when it would
-    hold a single image (BatchNorm). Returns train_loss (image-weighted mean), images and seconds."""
+    hold a single image (BatchNorm). ``step_kw`` go to :func:`train_step` (image_size, max_depth, precision,
+    scale_aug, augment). Returns train_loss (image-weighted mean), images and seconds."""
     from tqdm import tqdm  # plain: no notebook widget (and no IProgress warning) inside executed notebooks
 
     device = train.rgb.device
@@ -195,21 +194,10 @@ def train_one_epoch(
     for s in range(steps):
         idx = perm[s * batch_size : (s + 1) * batch_size]
         try:
-            loss = train_step(
-                model,
-                opt,
-                loss_fn,
-                train.rgb[idx],
-                train.depth[idx],
-                image_size=image_size,
-                max_depth=max_depth,
-                precision=precision,
-                generator=generator,
-                scale_aug=scale_aug,
-            )
+            loss = train_step(model, opt, loss_fn, train.rgb[idx], train.depth[idx], generator=generator, **step_kw)
         except torch.cuda.OutOfMemoryError as e:
             raise RuntimeError(
-                f"GPU out of memory at batch size {batch_size} and image size {image_size}. "
+                f"GPU out of memory at batch size {batch_size} and image size {step_kw.get('image_size')}. "
                 f"Try --batch-size {max(batch_size // 2, 2)}."
             ) from e
         loss_sum += loss * idx.numel()

@@ -245,6 +245,7 @@ def _fit_locked(
                 precision=precision,
                 generator=_epoch_generator(cfg.seed, epoch, device),
                 scale_aug=cfg.scale_aug,
+                augment=cfg.augment,
                 desc=f"{cfg.model} {epoch + 1}/{cfg.epochs}",
                 progress=progress,
             )

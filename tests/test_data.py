@@ -548,3 +548,40 @@ def test_oversized_training_image_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(folder, "MAX_DATA_PIXELS", 40)  # 6×8 = 48 pixels is "too large" here
     with pytest.raises(DataError, match=r"0001\.png is 8x6 pixels, over the limit of 40"):
         read_rgbd_folder(root)
+
+
+# --- augmentation modes and geometry ----------------------------------------------------------------------------
+def _frames(n: int = 3, h: int = 48, w: int = 64):
+    rgb = torch.from_numpy(pattern_rgb(n, h, w)).permute(0, 3, 1, 2).contiguous()
+    return rgb, torch.from_numpy(pattern_depth(n, h, w))[:, None]
+
+
+def test_color_mode_keeps_the_reports_geometry_and_none_draws_nothing():
+    rgb, depth = _frames()
+    r1, d1, m1 = augment_batch(rgb, depth, (32, 32), generator=torch.Generator().manual_seed(3))
+    r2, d2, m2 = augment_batch(rgb, depth, (32, 32), generator=torch.Generator().manual_seed(3), mode="color")
+    assert torch.equal(d1, d2) and torch.equal(m1, m2) and not torch.equal(r1, r2)
+    g = torch.Generator().manual_seed(5)
+    state = g.get_state()
+    a = augment_batch(rgb, depth, (32, 32), generator=g, mode="none")
+    assert torch.equal(g.get_state(), state)  # deterministic: nothing drawn
+    b = augment_batch(rgb, depth, (32, 32), mode="none")
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    with pytest.raises(ValueError, match="augmentation mode"):
+        augment_batch(rgb, depth, (32, 32), mode="strong")
+
+
+def test_aspect_output_takes_the_whole_frame_and_a_square_output_the_short_side():
+    rgb, depth = _frames(1, 48, 64)
+    _, d43, _ = augment_batch(rgb, depth, (24, 32), mode="none")  # 4:3 out of a 4:3 frame: the whole frame
+    ref = torch.nn.functional.interpolate(depth, size=(24, 32), mode="nearest")
+    assert (d43 - ref).abs().max() < 0.11  # nearest sampling of the same frame, up to a one-pixel offset
+    _, dsq, _ = augment_batch(rgb, depth, (24, 24), mode="none")  # square: the centred 48×48 of 48×64
+    assert dsq[0, 0, 12, 0] == pytest.approx(float(depth[0, 0, 24, 8]), abs=0.02)
+
+
+def test_scale_augmentation_multiplies_depth_by_the_crop_scale():
+    rgb, depth = _frames(2)
+    depth = torch.full_like(depth, 4.0)
+    _, d, m = augment_batch(rgb, depth, (32, 32), mode="none", scale=(0.5, 0.5))
+    assert torch.allclose(d[m], torch.full_like(d[m], 2.0))  # zoom ×2 → things look twice as near

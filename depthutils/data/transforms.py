@@ -27,6 +27,14 @@ class AugmentParams:
     rotation_deg: float = 5.0
     brightness: tuple[float, float] = (0.8, 1.2)
     flip_p: float = 0.5
+    # the 'color' mode adds BTS's photometric jitter on top of the report's augmentation
+    gamma: tuple[float, float] = (0.9, 1.1)
+    channel_scale: tuple[float, float] = (0.9, 1.1)
+
+
+#: Augmentation modes: the report's; the report's + gamma and per-channel colour jitter; none (a centred crop of
+#: the output's aspect ratio, for ablations and for comparing runs step by step).
+AUGMENT_MODES = ("report", "color", "none")
 
 
 def to_float_rgb(rgb_u8: torch.Tensor) -> torch.Tensor:
@@ -63,6 +71,7 @@ def augment_batch(
     generator: torch.Generator | None = None,
     params: type[AugmentParams] | AugmentParams = AugmentParams,
     scale: tuple[float, float] = (1.0, 1.0),
+    mode: str = "report",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Training-time augmentation of a batch. Shapes as in :func:`resize_batch`.
 
@@ -70,8 +79,10 @@ def augment_batch(
     side (480×480 of 640×480); a 4:3 output such as 96×128 takes the whole 4:3 frame, so no image is ever
     stretched. ``scale`` = (lo, hi) < 1 draws a crop scale s per sample (the crop is s × that largest crop, a zoom
     of 1/s) and multiplies depth by s, so that the zoomed image and its depth stay consistent with the camera's
-    focal length (objects that look 1/s times larger are s times as far).
+    focal length (objects that look 1/s times larger are s times as far). ``mode`` is one of AUGMENT_MODES.
     """
+    if mode not in AUGMENT_MODES:
+        raise ValueError(f"augmentation mode must be one of {', '.join(AUGMENT_MODES)}, got {mode!r}")
     n, _, h, w = rgb_u8.shape
     dev = rgb_u8.device
     out_h, out_w = out_size
@@ -82,12 +93,16 @@ def augment_batch(
     # the largest crop of the output's aspect ratio inside the frame (480×480 of 640×480 for a square output)
     aspect = out_w / out_h
     ch, cw = (h, h * aspect) if w / h >= aspect else (w / aspect, w)
-    theta_r = u(-params.rotation_deg, params.rotation_deg) * (math.pi / 180)
-    s = u(*scale) if scale[0] < scale[1] else torch.full((n,), float(scale[0]), device=dev)
-    cx = u(0, 1) * (w - cw * s) + cw * s / 2  # crop centre in pixels, the crop inside the frame
-    cy = u(0, 1) * (h - ch * s) + ch * s / 2
-    flip = torch.where(torch.rand(n, device=dev, generator=generator) < params.flip_p, -1.0, 1.0)
-    bright = u(*params.brightness)
+    if mode == "none":  # no random draw at all: a centred crop, no rotation, flip or brightness change
+        one = torch.ones(n, device=dev)
+        theta_r, s, cx, cy, flip, bright = 0 * one, one * scale[1], one * w / 2, one * h / 2, one, one
+    else:
+        theta_r = u(-params.rotation_deg, params.rotation_deg) * (math.pi / 180)
+        s = u(*scale) if scale[0] < scale[1] else torch.full((n,), float(scale[0]), device=dev)
+        cx = u(0, 1) * (w - cw * s) + cw * s / 2  # crop centre in pixels, the crop inside the frame
+        cy = u(0, 1) * (h - ch * s) + ch * s / 2
+        flip = torch.where(torch.rand(n, device=dev, generator=generator) < params.flip_p, -1.0, 1.0)
+        bright = u(*params.brightness)
 
     # Affine map from output coords in [-1, 1]² to input coords in [-1, 1]² (align_corners=False):
     # input pixel offset from the crop centre = Rot(θ) · (flip·x·cw·s/2, y·ch·s/2).
@@ -109,4 +124,11 @@ def augment_batch(
     if scale[0] < 1:
         d = d * s.view(n, 1, 1, 1)
     rgb = (rgb * bright.view(n, 1, 1, 1)).clamp_(0, 1)
+    if mode == "color":  # gamma, then a gain per colour channel (drawn after the report's draws)
+        gamma = u(*params.gamma).view(n, 1, 1, 1)
+        gain = (
+            torch.rand(n, 3, device=dev, generator=generator) * (params.channel_scale[1] - params.channel_scale[0])
+            + params.channel_scale[0]
+        ).view(n, 3, 1, 1)
+        rgb = (rgb.clamp_min(1e-6) ** gamma * gain).clamp_(0, 1)
     return rgb, d, d > 0
