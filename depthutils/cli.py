@@ -7,6 +7,7 @@ once. Only the flags a user gives are passed on: with ``--resume`` everything el
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -92,6 +93,8 @@ def _train(a: argparse.Namespace) -> int:
         r = fit(cfg, a.out, resume=a.resume or bool(a.resume_from), resume_from=a.resume_from, progress=not a.quiet)
     except KeyboardInterrupt:
         return 130
+    if not r:  # a torchrun process other than rank 0: rank 0 reports
+        return 0
     m = r["protocols"]["standard"]
     p = m["protocol"]
     print(
@@ -212,10 +215,13 @@ def _predict(a: argparse.Namespace) -> int:
 
 
 def _pipeline(a: argparse.Namespace) -> int:
-    from .pipeline import pipeline_status, run_pipeline
+    from .pipeline import pipeline_status, run_pipeline, train_row
 
     if a.status:
         return pipeline_status(a.out or f"results/{a.profile}-nyu")
+    if a.row:
+        train_row(profile=a.profile, row=a.row, data=a.data, gt_data=a.gt_data, out=a.out, precision=a.precision)
+        return 0
     return run_pipeline(
         profile=a.profile,
         data=a.data,
@@ -328,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--only", default=None, help="comma-separated notebook name prefixes to run")
     s.add_argument("--precision", default="auto", choices=PRECISIONS)
     s.add_argument("--status", action="store_true", help="print each row's progress and an ETA, then exit")
+    s.add_argument(
+        "--row",
+        default=None,
+        help="train only this row (its run folder's name) without its notebook, "
+        "e.g. under torchrun; the pipeline then finds it finished",
+    )
     s.set_defaults(fn=_pipeline)
 
     s = sub.add_parser("bench", help="engine vs. plain-loop throughput, latency, scaling")
@@ -347,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     from .train import NonFiniteLossError
 
     a = build_parser().parse_args(argv)
+    rank = os.environ.get("RANK") if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None
+    where = f"rank {rank}: " if rank is not None else ""
     try:
         return a.fn(a)
     except (
@@ -359,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         FileExistsError,
         ValueError,
     ) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {where}{e}", file=sys.stderr)
         return 2
     except OSError as e:  # a read-only --out, a full disk: say which and where
         import errno
@@ -369,5 +383,16 @@ def main(argv: list[str] | None = None) -> int:
             errno.EROFS: "the file system is read-only",
             errno.EACCES: "permission denied",
         }.get(e.errno, e.strerror or str(e))
-        print(f"error: {what}: {e.filename or ''}. Free space or choose another --out.", file=sys.stderr)
+        print(f"error: {where}{what}: {e.filename or ''}. Free space or choose another --out.", file=sys.stderr)
         return 2
+    except Exception as e:
+        if rank is None:
+            raise
+        # under torchrun: one line that says which process failed and how to go on; torchrun stops the others
+        out = getattr(a, "out", None)
+        print(
+            f"error: rank {rank} failed: {type(e).__name__}: {e}. Completed epochs are saved in {out}/last.pt: "
+            f"run the same torchrun command with --resume to continue.",
+            file=sys.stderr,
+        )
+        return 1

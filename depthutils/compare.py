@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .config import REPORT_ROWS
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "write_report_tables",
     "separated",
     "find_best_checkpoint",
+    "paired_table",
     "EXTRA_ROWS",
 ]
 
@@ -285,3 +288,22 @@ def find_best_checkpoint(roots: list[str | Path]) -> tuple[Path, dict[str, Any]]
         return None
     _, ck, res = max(rows, key=lambda r: r[0])
     return ck, res
+
+
+#: The metrics of paired comparisons: (key, label, decimals).
+PAIRED_KEYS = (("delta1", "δ1", 3), ("abs_rel", "AbsRel", 3), ("rmse", "RMSE [m]", 3), ("l1_global", "L1 ÷10 m", 4))
+
+
+def paired_table(a: dict, b: dict, names: tuple[str, str], protocol: str = "standard") -> str:
+    """Two runs on the same test images: each metric for ``a`` and ``b`` with its 95% interval, and the paired
+    per-image difference b − a with its interval (which is much narrower than either run's own: image
+    difficulty cancels). Markdown."""
+    from .metrics import bootstrap_ci
+
+    lines = [f"| metric | {names[0]} | {names[1]} | {names[1]} − {names[0]} (paired) |", "|---|---|---|---|"]
+    for key, label, nd in PAIRED_KEYS:
+        cells = [_ci(r["protocols"][protocol], key, nd) for r in (a, b)]
+        pa, pb = (np.asarray(r["per_image"][protocol][key], float) for r in (a, b))
+        lo, hi = bootstrap_ci(pb - pa)
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {np.mean(pb - pa):+.{nd}f} [{lo:+.{nd}f}, {hi:+.{nd}f}] |")
+    return "\n".join(lines) + "\n"

@@ -141,6 +141,11 @@ class TrainConfig:
         "true, false or auto (ImageNet if cached or downloadable, else scratch)",
         choices=("true", "false", "auto"),
     )
+    init_from: str | None = _f(
+        None,
+        "start from the weights of this checkpoint (e.g. pretrained on the synthetic "
+        "rooms), with a fresh optimiser; the results record it",
+    )
     max_depth: float = _f(10.0, "metres; depth is normalised by it for training and the report's metrics")
     flip_tta: bool = _f(True, "horizontal-flip test-time augmentation in the standard protocol")
     eval_every: int | None = _f(
@@ -151,6 +156,9 @@ class TrainConfig:
     )
     device: str = _f("auto", "auto, cpu or cuda", choices=DEVICES)
     compile: bool = _f(False, "torch.compile the model (CUDA)")
+    sync_bn: bool = _f(
+        False, "under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm) instead of per process"
+    )
     synth_count: int = _f(1449, "scenes in the synthetic set (with --data synthetic)")
     synth_size: tuple[int, int] = _f((192, 256), "HxW of the synthetic renders")
     extra: dict[str, Any] = _f(dict, "free-form tags kept with the results (profile, row title)", cli=False)

@@ -31,7 +31,7 @@ from ._io import write_json_atomic
 from .config import REPORT_ROWS
 from .data.dataset import SYNTHETIC, resolve_data
 
-__all__ = ["PROFILES", "Job", "jobs", "run_pipeline", "pipeline_status", "NOTEBOOK_DIR"]
+__all__ = ["PROFILES", "Job", "jobs", "run_pipeline", "train_row", "pipeline_status", "NOTEBOOK_DIR"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"  # the repository's notebooks
 
@@ -133,6 +133,8 @@ def jobs(
                 epochs=ep,
                 params={
                     **common,
+                    "model": row.model,
+                    "resume": True,  # an interrupted row continues from its last.pt; a finished one is kept
                     "run_dir": str(run),
                     "row_title": title,
                     "loss": row.loss,
@@ -177,6 +179,46 @@ def _row_finished(job: Job) -> bool:
     return p.exists() and json.loads(p.read_text()).get("epochs") == job["epochs"]
 
 
+def _paths(profile: str, data: str | None, gt_data: str | None, out, figures, tables) -> tuple:
+    """Resolved (data, gt_data, out, figures, tables) of a pipeline run; defaults relative to the working directory."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+    data = resolve_data(data)
+    data = data if data == SYNTHETIC else str(Path(data).expanduser().resolve())
+    gt_data = str(Path(gt_data).expanduser().resolve()) if gt_data else None
+    tag = _tag(profile, data)
+    out = Path(out or (Path("runs") / tag if profile == "smoke" else Path("results") / tag)).resolve()
+    smoke = profile == "smoke"
+    figures = Path(figures or (out / "figures" if smoke else Path("figures") / tag)).resolve()
+    tables = Path(tables or (out / "tables.md" if smoke else Path("report") / "generated" / f"{tag}.md")).resolve()
+    return data, gt_data, out, figures, tables
+
+
+def train_row(
+    *,
+    profile: str,
+    row: str,
+    data: str | None = None,
+    gt_data: str | None = None,
+    out: str | Path | None = None,
+    precision: str = "auto",
+) -> dict[str, Any]:
+    """Train one row of a profile without its notebook, as the notebook would (same configuration, same run
+    folder, resumable). Under ``torchrun`` this trains the row with DDP; running the pipeline afterwards finds the
+    row finished and only executes its notebook's plots."""
+    from .config import TrainConfig
+    from .train import fit
+
+    data, gt_data, out, figures, tables = _paths(profile, data, gt_data, out, None, None)
+    todo = [j for j in jobs(profile, data, gt_data, out, figures, tables, precision) if j["run"]]
+    job = next((j for j in todo if Path(j["run"]).name == row), None)
+    if job is None:
+        raise ValueError(f"no row {row!r} in profile {profile!r}; rows: {', '.join(Path(j['run']).name for j in todo)}")
+    p = job["params"]
+    cfg = TrainConfig.from_dict({**p, "extra": {"profile": profile, "row": p["row_title"]}})
+    return fit(cfg, p["run_dir"], resume=True, progress=True)
+
+
 def run_pipeline(
     *,
     profile: str = "cpu",
@@ -197,16 +239,7 @@ def run_pipeline(
     """
     import papermill as pm
 
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
-    data = resolve_data(data)
-    data = data if data == SYNTHETIC else str(Path(data).expanduser().resolve())
-    gt_data = str(Path(gt_data).expanduser().resolve()) if gt_data else None
-    tag = _tag(profile, data)
-    out = Path(out or (Path("runs") / tag if profile == "smoke" else Path("results") / tag)).resolve()
-    smoke = profile == "smoke"
-    figures = Path(figures or (out / "figures" if smoke else Path("figures") / tag)).resolve()
-    tables = Path(tables or (out / "tables.md" if smoke else Path("report") / "generated" / f"{tag}.md")).resolve()
+    data, gt_data, out, figures, tables = _paths(profile, data, gt_data, out, figures, tables)
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
 
     state_path = out / "pipeline.json"

@@ -126,13 +126,23 @@ def augmentation_examples(rgb_u8, depth, out_size=(128, 128), n: int = 4, seed: 
 def prediction_grid(rgb: np.ndarray, gt: np.ndarray, preds: dict[str, np.ndarray], title: str = ""):
     """The report's Figure 3: one row per test image: input, ground truth, each model's prediction.
 
-    rgb N×H×W×3 (uint8 or [0, 1]); gt and every pred N×H×W metres. One colour scale per row (the row's
-    ground-truth range), so that models are compared on the same scale.
+    rgb N×H×W×3 (uint8 or [0, 1]); gt and every pred N×H×W metres, all at the same resolution. One colour scale
+    per image row (that row's ground-truth range), with its colour bar in metres, so that the models are
+    compared on the same scale; invalid ground truth is white.
     """
+    import textwrap
+
     plt = _plt()
     cols = ["input", "ground truth", *preds]
     n = len(rgb)
-    fig, axes = plt.subplots(n, len(cols), figsize=(1.9 * len(cols), 1.9 * n + 0.4), squeeze=False)
+    h, w = gt.shape[1:3]
+    fig, axes = plt.subplots(
+        n,
+        len(cols) + 1,
+        figsize=(1.9 * len(cols) * w / h * 0.8 + 0.5, 1.6 * n + 0.6),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1] * len(cols) + [0.06]},
+    )
     for i in range(n):
         valid = gt[i] > 0
         vmin, vmax = (float(gt[i][valid].min()), float(gt[i][valid].max())) if valid.any() else (0.0, 10.0)
@@ -140,10 +150,10 @@ def prediction_grid(rgb: np.ndarray, gt: np.ndarray, preds: dict[str, np.ndarray
         im = axes[i, 1].imshow(np.where(valid, gt[i], np.nan), cmap="plasma_r", vmin=vmin, vmax=vmax)
         for j, p in enumerate(preds.values()):
             axes[i, 2 + j].imshow(p[i], cmap="plasma_r", vmin=vmin, vmax=vmax)
-        fig.colorbar(im, ax=axes[i, -1], fraction=0.046, pad=0.02)
+        fig.colorbar(im, cax=axes[i, -1], label="m")
     for j, c in enumerate(cols):
-        axes[0, j].set_title(c, fontsize=8)
-    for a in axes.ravel():
+        axes[0, j].set_title("\n".join(textwrap.wrap(c, 18)), fontsize=7)
+    for a in axes[:, :-1].ravel():
         a.set_xticks([]), a.set_yticks([])
     fig.suptitle(title, fontsize=9)
     return fig

@@ -40,7 +40,7 @@ __all__ = [
     "HISTORY_KEYS",
     "load_checkpoint",
     "model_from_checkpoint",
-    "weights_sha256",
+    "state_sha256",
     "read_history",
 ]
 
@@ -74,14 +74,31 @@ class RunLockedError(RuntimeError):
     """Another live process is writing into the same run folder."""
 
 
-def weights_sha256(state: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over the state dict's names, dtypes, shapes and bytes, in key order."""
+def state_sha256(obj: Any) -> str:
+    """SHA-256 over every tensor in a nested dict/list (names, dtypes, shapes and bytes, in key order) and the
+    repr of every other leaf: the model's weights and the optimiser's state of a checkpoint."""
     h = hashlib.sha256()
-    for k in sorted(state):
-        t = state[k].detach().cpu().contiguous()
-        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+
+    def walk(o: Any, key: str) -> None:
+        if isinstance(o, dict):
+            for k in sorted(o, key=str):
+                walk(o[k], f"{key}/{k}")
+        elif isinstance(o, (list, tuple)):
+            for i, v in enumerate(o):
+                walk(v, f"{key}/{i}")
+        elif isinstance(o, torch.Tensor):
+            t = o.detach().cpu().contiguous()
+            h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            h.update(f"{key}|{o!r}|".encode())
+
+    walk(obj, "")
     return h.hexdigest()
+
+
+def _checksum(ck: dict) -> str:
+    return state_sha256({"model_state": ck["model_state"], "optimizer_state": ck.get("optimizer_state")})
 
 
 def load_checkpoint(path: str | Path, *, expect_model: str | None = None, map_location: Any = "cpu") -> dict:
@@ -99,9 +116,9 @@ def load_checkpoint(path: str | Path, *, expect_model: str | None = None, map_lo
         ) from e
     if not isinstance(ck, dict) or ck.get("format") not in _READABLE_FORMATS:
         raise CheckpointError(f"{path} is not a depthutils checkpoint (no '{CHECKPOINT_FORMAT}' marker).")
-    if "weights_sha256" in ck and weights_sha256(ck["model_state"]) != ck["weights_sha256"]:
+    if "state_sha256" in ck and _checksum(ck) != ck["state_sha256"]:
         raise CheckpointError(
-            f"{path}: the weights do not match the checksum stored with them; the file is "
+            f"{path}: the weights or optimiser state do not match the checksum stored with them; the file is "
             f"damaged. Resume from another file (--resume-from best.pt) or train into a new --out."
         )
     if expect_model is not None and ck["model_name"] != expect_model:
@@ -188,7 +205,7 @@ class RunFolder:
         return stale
 
     def save_checkpoint(self, path: Path, payload: dict[str, Any]) -> None:
-        payload = {**payload, "format": CHECKPOINT_FORMAT, "weights_sha256": weights_sha256(payload["model_state"])}
+        payload = {**payload, "format": CHECKPOINT_FORMAT, "state_sha256": _checksum(payload)}
         with atomic_path(path, ".pt") as tmp:
             torch.save(payload, tmp)
 

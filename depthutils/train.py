@@ -10,6 +10,7 @@ A non-finite training loss stops the run with an error before anything of that e
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import sys
@@ -18,7 +19,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
 
+from . import distributed
 from ._env import device_name, git_commit, resolve_device, versions
 from .config import TrainConfig
 from .data import DepthData, load_dataset, resolve_data
@@ -51,9 +55,10 @@ class ResumeError(ValueError):
     """--resume cannot continue this folder as asked; the message says what to do."""
 
 
-def _epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
+def _epoch_generator(seed: int, epoch: int, device: torch.device, rank: int = 0) -> torch.Generator:
+    """The generator of one epoch's shuffling and augmentation on one rank: seeded by (seed, epoch, rank)."""
     g = torch.Generator(device=device)
-    g.manual_seed(seed * 1_000_003 + epoch)
+    g.manual_seed(seed * 1_000_003 + epoch + rank * 1_000_000_007)
     return g
 
 
@@ -102,12 +107,25 @@ def fit(
     empty folder; a finished run is returned without training. Resuming refuses settings that differ from the
     run's own, except a longer ``epochs``. ``overwrite=True`` discards a previous run in ``out``.
     """
+    dist_info = distributed.setup(resolve_device(cfg.device).type)
     run = RunFolder(out)
-    with run.lock():
-        run.remove_stale_temp()
-        return _fit_locked(
-            cfg, run, resume=resume, overwrite=overwrite, progress=progress, data=data, resume_from=resume_from
-        )
+    try:
+        with run.lock() if dist_info.is_main else contextlib.nullcontext():  # rank 0 alone writes the folder
+            if dist_info.is_main:
+                run.remove_stale_temp()
+            distributed.barrier(dist_info)
+            return _fit_locked(
+                cfg,
+                run,
+                resume=resume,
+                overwrite=overwrite,
+                progress=progress and dist_info.is_main,
+                data=data,
+                resume_from=resume_from,
+                dist_info=dist_info,
+            )
+    finally:
+        distributed.teardown(dist_info)
 
 
 def _resume_checkpoint(cfg: TrainConfig, run: RunFolder, resume_from: str | Path | None) -> dict | None:
@@ -148,15 +166,17 @@ def _fit_locked(
     progress: bool,
     data: DepthData | None,
     resume_from: str | Path | None,
+    dist_info: distributed.DistInfo,
 ) -> dict[str, Any]:
+    main = dist_info.is_main
     cfg = dataclasses.replace(cfg, data=resolve_data(cfg.data))
     ck = None
     if resume:
         ck = _resume_checkpoint(cfg, run, resume_from)
-    elif overwrite:
+    elif overwrite and main:
         for p in (run.last, run.best, run.history, run.results, run.config):
             p.unlink(missing_ok=True)
-    elif run.holds_progress():
+    elif not overwrite and run.holds_progress():
         raise FileExistsError(f"{run.path} already holds a run. Continue it with --resume, or choose another --out.")
 
     if ck is not None:  # the run's own settings, with a longer epoch count if one was asked for
@@ -179,6 +199,18 @@ def _fit_locked(
         return finished
 
     device = resolve_device(cfg.device)
+    if device.type == "cuda" and dist_info.active:
+        device = torch.device("cuda", dist_info.local_rank)
+    if cfg.sync_bn and dist_info.active and device.type != "cuda":
+        raise ValueError(
+            "--sync-bn needs GPUs: PyTorch's SyncBatchNorm runs on CUDA only. On CPU, leave it off "
+            "(each process then normalises with its own batch's statistics)."
+        )
+    if cfg.batch_size % dist_info.world_size:
+        raise ValueError(
+            f"--batch-size {cfg.batch_size} is the global batch and must split evenly over "
+            f"{dist_info.world_size} processes"
+        )
     precision = resolve_precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)
     if device.type == "cuda":
@@ -190,21 +222,38 @@ def _fit_locked(
         data = load_data(cfg)
     if len(data.train) < 2:
         raise ValueError(f"need at least 2 training images, got {len(data.train)} (check --limit / the data)")
-    train = DeviceData(data, data.train, device)
-    val = DeviceData(data, data.val, device) if len(data.val) else None
-    test = DeviceData(data, data.test, device, gt=data.test_gt)
+    train = DeviceData(data, distributed.shard(data.train, dist_info), device)  # this rank's shard
+    val = DeviceData(data, data.val, device) if len(data.val) and main else None  # rank 0 evaluates
+    test = DeviceData(data, data.test, device, gt=data.test_gt) if main else None
 
     if ck is not None:
         model, pretrained = model_from_checkpoint(ck), ck["pretrained"]
     else:
         model = build_model(cfg.model, pretrained=cfg.pretrained, head=cfg.head)
         pretrained = {"requested": str(cfg.pretrained).lower(), "used": model.meta["pretrained_used"]}
+        if cfg.init_from:  # weights of another run (e.g. on the synthetic rooms); optimiser and schedule start afresh
+            init = load_checkpoint(cfg.init_from, expect_model=cfg.model)
+            model.load_state_dict(init["model_state"])
+            pretrained = {
+                **pretrained,
+                "init_from": str(cfg.init_from),
+                "init_data": init["dataset"].get("name"),
+                "used": f"{init['pretrained']['used']} + {init['dataset'].get('kind')} pretraining",
+            }
     # channels_last on CUDA (tensor cores) and on CPU (oneDNN's NHWC convolutions were faster, profile-cpu.md)
     model = model.to(device).to(memory_format=torch.channels_last)
     opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, device=device)
     if ck is not None:
         opt.load_state_dict(ck["optimizer_state"])
-    step_model = torch.compile(model) if cfg.compile else model
+    eval_model = model
+    if dist_info.active:  # gradients averaged across ranks by DDP; BatchNorm per rank unless --sync-bn
+        if cfg.sync_bn:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            eval_model = model
+        step_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        step_model = model
+    step_model = torch.compile(step_model) if cfg.compile else step_model
     loss_fn = get_loss(cfg.loss)
     history: list[dict[str, Any]] = list(ck["history"]) if ck else []
     best = ck.get("best_val_l1", math.inf) if ck else math.inf
@@ -222,9 +271,11 @@ def _fit_locked(
         "versions": versions(),
         "git_commit": git_commit(),
         "device": device_name(device),
+        "distributed": dist_info.record(),
     }
-    run.write_config(meta)
-    if ck is not None:  # history.csv may be behind or ahead of the checkpoint after a kill: make them agree
+    if main:
+        run.write_config(meta)
+    if ck is not None and main:  # history.csv may be behind or ahead of the checkpoint after a kill: make them agree
         run.write_history(history)
         if not run.best.exists() and val is not None and math.isfinite(best):
             _recreate_best(run, ck)
@@ -239,16 +290,17 @@ def _fit_locked(
                 opt,
                 loss_fn,
                 train,
-                batch_size=cfg.batch_size,
+                batch_size=cfg.batch_size // dist_info.world_size,
                 image_size=cfg.image_size,
                 max_depth=cfg.max_depth,
                 precision=precision,
-                generator=_epoch_generator(cfg.seed, epoch, device),
+                generator=_epoch_generator(cfg.seed, epoch, device, dist_info.rank),
                 scale_aug=cfg.scale_aug,
                 augment=cfg.augment,
                 desc=f"{cfg.model} {epoch + 1}/{cfg.epochs}",
                 progress=progress,
             )
+            ep["train_loss"] = distributed.mean_across_ranks(ep["train_loss"], device, dist_info)
             if not math.isfinite(ep["train_loss"]):
                 raise NonFiniteLossError(
                     f"{cfg.model}: the training loss became {ep['train_loss']} in epoch {epoch + 1}; nothing of that "
@@ -260,19 +312,19 @@ def _fit_locked(
                 "train_loss": ep["train_loss"],
                 "lr": lr,
                 "epoch_time_s": ep["seconds"],
-                "images_per_s": ep["images"] / ep["seconds"],
+                "images_per_s": ep["images"] * dist_info.world_size / ep["seconds"],
             }
             improved = False
-            if (epoch + 1) % eval_every == 0 or epoch + 1 == cfg.epochs:
+            if main and ((epoch + 1) % eval_every == 0 or epoch + 1 == cfg.epochs):
                 kw = dict(
                     image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision, batch_size=cfg.batch_size
                 )
                 if val is not None:
-                    v = evaluate(step_model, val, **kw)
+                    v = evaluate(eval_model, val, **kw)
                     row.update(val_l1=v["l1_global"], val_delta1=v["delta1"], val_abs_rel=v["abs_rel"])
                     improved = v["l1_global"] < best
                     best = min(best, v["l1_global"])
-                t = evaluate(step_model, test, loss_fn=loss_fn, **kw)
+                t = evaluate(eval_model, test, loss_fn=loss_fn, **kw)
                 row.update(
                     test_loss=t["test_loss"],
                     test_l1=t["l1_global"],
@@ -293,8 +345,9 @@ def _fit_locked(
             }
             if improved:  # best before last: a kill in between never leaves last.pt ahead of a missing best
                 run.save_checkpoint(run.best, payload)
-            run.save_checkpoint(run.last, payload)
-            run.write_history(history)
+            if main:
+                run.save_checkpoint(run.last, payload)
+                run.write_history(history)
             if progress:
                 extra = f", val L1 {row['val_l1']:.4f}" if "val_l1" in row else ""
                 extra += f", test δ1 {row['test_delta1']:.3f}" if "test_delta1" in row else ""
@@ -310,8 +363,11 @@ def _fit_locked(
         )
         raise
 
+    if not main:  # rank 0 evaluates and writes the results; the others are done
+        distributed.barrier(dist_info)
+        return {}
     results = final_evaluation(
-        step_model,
+        eval_model,
         test,
         image_size=cfg.image_size,
         max_depth=cfg.max_depth,
@@ -328,6 +384,7 @@ def _fit_locked(
         **results,
     }
     run.write_results(results)
+    distributed.barrier(dist_info)
     return results
 
 
@@ -358,7 +415,7 @@ def _recreate_best(run: RunFolder, ck: dict) -> None:
     deleted best.pt: when last.pt's own epoch is the best one, write it again."""
     hist = [h for h in ck["history"] if h.get("val_l1") is not None]
     if hist and hist[-1]["val_l1"] <= ck["best_val_l1"]:
-        run.save_checkpoint(run.best, {k: v for k, v in ck.items() if k not in ("format", "weights_sha256")})
+        run.save_checkpoint(run.best, {k: v for k, v in ck.items() if k not in ("format", "state_sha256")})
 
 
 @torch.no_grad()
@@ -370,13 +427,19 @@ def predict_samples(
     image_size: tuple[int, int],
     max_depth: float = 10.0,
     precision: str = "fp32",
+    flip_tta: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Test preprocessing + prediction for a few pairs: RGB N×h×w×3 in [0, 1], ground truth and prediction
-    N×h×w in metres, all at the model's resolution (as the report protocol sees them)."""
+    """A few pairs as the standard protocol sees them, at the data's stored resolution: RGB N×H×W×3 uint8,
+    ground truth N×H×W metres, and the prediction made at the model's input size and upsampled bilinearly to
+    H×W. Every model's samples thus share one size, whatever its input (square or 4:3)."""
+    import torch.nn.functional as F
+
     from .data import resize_batch
 
     dev = next(model.parameters()).device
     d = DeviceData(data, np.asarray(idx), dev)
-    rgb, depth, _ = resize_batch(d.rgb, d.depth, tuple(image_size))
-    pred = predict_batch(model.eval(), rgb, precision=precision) * max_depth
-    return rgb.permute(0, 2, 3, 1).cpu().numpy(), depth[:, 0].cpu().numpy(), pred[:, 0].cpu().numpy()
+    rgb, _, _ = resize_batch(d.rgb, d.depth, tuple(image_size))
+    pred = predict_batch(model.eval(), rgb, precision=precision, flip_tta=flip_tta)
+    pred = F.interpolate(pred, size=d.depth.shape[-2:], mode="bilinear", align_corners=False) * max_depth
+    full = d.rgb.permute(0, 2, 3, 1).cpu().numpy()
+    return full, d.depth[:, 0].cpu().numpy(), pred[:, 0].cpu().numpy()

@@ -133,11 +133,17 @@ def test_smoke_pipeline_end_to_end_and_resume_after_a_kill(tmp_path, capsys):
     row = out / "runs" / "resnete_decoder_v2"
     for name in ("results.json", "last.pt", "best.pt", "history.csv"):
         (row / name).unlink()
-    state["done"].remove("03_resnete_decoder_v2")
+    # A row whose training finished but whose notebook was killed while plotting: its notebook runs again and
+    # continues the finished run, which is kept as it is (the pipeline passes resume=True).
+    kept = out / "runs" / "de_noskip" / "results.json"
+    before = (kept.read_bytes(), kept.stat().st_mtime_ns)
+    state["done"] = [d for d in state["done"] if d not in ("03_resnete_decoder_v2", "06_de_noskip")]
     (out / "pipeline.json").write_text(json.dumps(state))
     assert run_pipeline(profile="smoke", data="synthetic", out=out) == 0
-    assert "[3/12] 03_resnete_decoder_v2 done" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "[3/12] 03_resnete_decoder_v2 done" in printed and "06_de_noskip done" in printed
     assert _histories(out) == ref
+    assert (kept.read_bytes(), kept.stat().st_mtime_ns) == before
 
     # Another profile into the same folder is refused, naming the difference.
     with pytest.raises(ValueError, match="profile: 'smoke' there, 'cpu' asked"):
@@ -149,3 +155,23 @@ def test_failing_notebook_is_named(tmp_path, capsys):
     assert rc == 1
     err = capsys.readouterr().err
     assert "notebook 01_data_exploration.ipynb" in err and "cell" in err and "FileNotFoundError" in err
+
+
+def test_a_row_trained_on_its_own_is_found_finished_by_the_pipeline(tmp_path, capsys):
+    from depthutils.cli import main
+
+    out = tmp_path / "rows"
+    assert (
+        main(
+            ["pipeline", "--profile", "smoke", "--data", "synthetic", "--out", str(out), "--row", "resnete_decoder_v1"]
+        )
+        == 0
+    )
+    row = out / "runs" / "resnete_decoder_v1"
+    history = (row / "history.csv").read_text()
+    assert json.loads((row / "results.json").read_text())["config"]["extra"]["profile"] == "smoke"
+    assert run_pipeline(profile="smoke", data="synthetic", out=out, only="01,02") == 0
+    assert (row / "history.csv").read_text() == history  # the notebook resumed a finished run: nothing retrained
+    capsys.readouterr()
+    assert main(["pipeline", "--profile", "smoke", "--out", str(out), "--row", "nope"]) == 2
+    assert "no row 'nope' in profile 'smoke'; rows: resnete_decoder_v1" in capsys.readouterr().err

@@ -18,7 +18,10 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 NB = Path(__file__).resolve().parents[1] / "notebooks"
-CHECK = "# NBVAL_CHECK_OUTPUT\n"
+# Cell kinds: "md", "code", "check" (code whose output nbval compares: tagged, shown) and "probe" (a check for
+# the tests only: tagged, and its source and output hidden from the reader).
+CHECK = "check"
+PROBE = "probe"
 
 TRAIN_PARAMS = """# Parameters: literals only. Names from `model` on are TrainConfig fields (`depthutils train --help`).
 # Defaults = the tiny `smoke` settings that nbval re-checks; `python -m depthutils pipeline` overrides them.
@@ -59,6 +62,7 @@ from depthutils import plots
 from depthutils.baselines import baselines_for_run
 from depthutils.compare import baseline_rows, standard_table, to_markdown
 from depthutils.config import TrainConfig
+from depthutils.models import build_model, summary_markdown
 from depthutils.run_folder import load_checkpoint, model_from_checkpoint
 from depthutils.train import fit, load_data, predict_samples
 
@@ -68,19 +72,27 @@ run_dir, figures_dir = Path(run_dir), Path(figures_dir)
 cfg""",
     ),
     (
-        "code",
-        CHECK
-        + """ds = load_data(cfg)
+        CHECK,
+        """ds = load_data(cfg)
 print(f"{ds.identity['name']} ({ds.identity['kind']}): {len(ds.train)} train / {len(ds.val)} validation / "
       f"{len(ds.test)} test pairs, stored at {ds.rgb.shape[1]}x{ds.rgb.shape[2]} (HxW); input {cfg.image_size}")""",
     ),
+    ("md", "## The model\n\nEncoder, decoder and head, block by block, for one image of the input size."),
+    ("code", """display(Markdown(summary_markdown(build_model(cfg.model, head=cfg.head), cfg.image_size)))"""),
     (
         "md",
-        "## Training\n\nEach step draws a batch on the device, augments it there (rotation ±5°, a random crop of "
-        "the output's aspect ratio, horizontal flip, brightness ×[0.8, 1.2]; depth resampled by nearest "
-        "neighbour), divides depth by 10 m and takes one optimiser step on the masked loss. The learning rate "
-        "follows the configured schedule; validation and test are scored every few epochs, and `best.pt` is "
-        "chosen on validation only.",
+        "## Training\n\n"
+        "- **Data on the device**: the training images stay there as uint8; each step draws a batch of "
+        "`batch_size` and augments it there: rotation θ ∈ [−5°, 5°], a random crop of the output's aspect ratio "
+        "(the report's 480×480 of 640×480 for a square input), a horizontal flip with p = ½ and brightness "
+        "× c, c ∈ [0.8, 1.2]; depth is resampled by nearest neighbour, so invalid pixels never blend in.\n"
+        "- **Target**: depth d ÷ 10 m, so ŷ and y lie in [0, 1]; M is the set of valid pixels.\n"
+        "- **Loss** (`loss`): L1 = mean over M of |ŷ − y|; BerHu = |r| for |r| ≤ c, (r² + c²) / 2c above, "
+        "c = 0.2 · max |r| in the batch; SSIM+L1 = (1 − SSIM(ŷ, y)) / 2 + L1.\n"
+        "- **Optimiser**: Adam (β = 0.9, 0.999), learning rate η_e = η · ½ (1 + cos(π e / E)) in epoch e of E "
+        "(cosine), η = 1e-3 unless set otherwise (`docs/CHOICES.md` gives the sweep).\n"
+        "- **Evaluation**: validation and test every few epochs at the model's resolution; `best.pt` is chosen "
+        "on validation only, and the results are the last epoch's.",
     ),
     (
         "code",
@@ -113,7 +125,7 @@ rgb, gt, pred = predict_samples(model, ds, ds.test[:3], image_size=cfg.image_siz
 fig = plots.prediction_grid(rgb, gt, {row_title: pred})
 plots.save(fig, figures_dir / f"{run_dir.name}_samples.png");""",
     ),
-    ("code", CHECK + """print(sorted(results["protocols"]), sorted(results["protocols"]["standard"]["ci"]))"""),
+    (PROBE, """print(sorted(results["protocols"]), sorted(results["protocols"]["standard"]["ci"]))"""),
     (
         "md",
         "## What to read here\n\n- **Curves**: a training loss that keeps falling while the validation and test "
@@ -149,6 +161,10 @@ def _nb(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
         cell = new_markdown_cell(src) if kind == "md" else new_code_cell(src)
         if kind == "code" and src.lstrip().startswith("# Parameters"):
             cell.metadata["tags"] = ["parameters"]
+        if kind in (CHECK, PROBE):
+            cell.metadata["tags"] = ["nbval-check-output"]
+        if kind == PROBE:
+            cell.metadata["jupyter"] = {"source_hidden": True, "outputs_hidden": True}
         nb.cells.append(cell)
     return nb
 
@@ -203,9 +219,9 @@ kind = ds.identity["kind"]""",
     ),
     ("md", "## Counts and splits"),
     (
-        "code",
-        CHECK
-        + """print(f"{ds.identity['name']} ({kind}): {len(ds.rgb)} pairs at {ds.rgb.shape[1]}x{ds.rgb.shape[2]} (HxW)")
+        CHECK,
+        """h, w = ds.rgb.shape[1:3]
+print(f"{ds.identity['name']} ({kind}): {len(ds.rgb)} pairs at {h}x{w} (HxW)")
 print(f"report split (seed 0): {len(ds.train)} train / {len(ds.test)} test")
 try:
     off = load_dataset(data, split="official", val_fraction=0.1, limit=1, test_limit=1, **synth).identity["split_sizes"]
@@ -216,9 +232,8 @@ except DataError as e:
     ),
     ("md", "## Depth histogram and valid-pixel ratio"),
     (
-        "code",
-        CHECK
-        + """valid = ds.depth > 0
+        CHECK,
+        """valid = ds.depth > 0
 print(f"valid-pixel ratio: mean {valid.mean():.3f}")
 print(f"depth range of valid pixels: {ds.depth[valid].min():.2f} to {ds.depth[valid].max():.2f} m")""",
     ),
@@ -298,9 +313,8 @@ base = baselines_for_run(official[0]["results"], runs_dir / "baselines.json") if
 table = rows + baseline_rows(base)""",
     ),
     (
-        "code",
-        CHECK
-        + """print([r["row"] for r in table])
+        CHECK,
+        """print([r["row"] for r in table])
 print(f"{len(done)} of {len(rows)} rows have results")""",
     ),
     (
@@ -355,7 +369,7 @@ provenance(table)""",
         rgb, gt, preds[r["row"]] = predict_samples(model, ds, ds.test, image_size=cfg.image_size,
                                                    max_depth=cfg.max_depth)
     fig = plots.prediction_grid(rgb, gt, preds, title=f"{ds.identity['name']} ({ds.identity['kind']}), "
-                                f"profile {profile}, official test images")
+                                f"profile {profile}, {first.split} split, the first test images")
     plots.save(fig, figures_dir / "figure3_predictions.png");""",
     ),
     (
@@ -453,8 +467,8 @@ for path in images:
     print(f"point cloud: {ply} ({(depth > 0).sum()} points, intrinsics from {source})")""",
     ),
     (
-        "code",
-        CHECK + """print(len(predictions), [d.shape == r.shape[:2] for r, d in predictions.values()])""",
+        PROBE,
+        """print(len(predictions), [d.shape == r.shape[:2] for r, d in predictions.values()])""",
     ),
     (
         "md",

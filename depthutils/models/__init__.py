@@ -3,6 +3,7 @@
 from . import noskip, resnete, unet  # noqa: F401  (registers the architectures)
 from ._registry import DepthModel, ModelSpec, build_model, get_spec, list_models
 from .encoders import ENCODER_WEIGHTS, Encoder, PretrainedMode, weights_file
+from .summary import summary, summary_markdown
 
 __all__ = [
     "DepthModel",
@@ -14,4 +15,6 @@ __all__ = [
     "PretrainedMode",
     "ENCODER_WEIGHTS",
     "weights_file",
+    "summary",
+    "summary_markdown",
 ]
