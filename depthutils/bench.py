@@ -229,7 +229,8 @@ def run_bench(
     models: str | None = None,
     precision: str = "auto",
 ) -> dict[str, Any]:
-    """Measure and write ``report/benchmark-<device>.json`` (+ ``.md``); returns the JSON dict."""
+    """Measure and write ``out`` (default ``report/benchmark-<device>.json`` under the working directory) and its
+    ``.md``; returns the JSON dict."""
     from .engine import resolve_precision
 
     dev = resolve_device(device)
@@ -316,7 +317,7 @@ def run_bench(
                 "pixels_per_s": t["img_s"] * hw[0] * hw[1],
             }
             del model, step
-    out = Path(out) if out else Path(__file__).resolve().parents[1] / "report" / f"benchmark-{dev.type}.json"
+    out = Path(out) if out else Path("report") / f"benchmark-{dev.type}.json"  # relative to the working directory
     write_json_atomic(out, res)
     write_text_atomic(out.with_suffix(".md"), bench_markdown(res))
     print(f"wrote {out} and {out.with_suffix('.md')}")

@@ -408,3 +408,14 @@ def test_evaluate_frames_from_other_cameras(tmp_path):
     ev = json.loads((tmp_path / "cams.json").read_text())
     assert set(ev["protocols"]) == {"raw", "median_scaled"} and len(ev["frames"]) == 13
     assert ev["protocols"]["raw"]["n_images"] == 13
+
+
+def test_weights_that_do_not_fit_the_architecture_are_refused(tmp_path):
+    from depthutils.run_folder import model_from_checkpoint
+
+    out = tmp_path / "w"
+    assert main(["train", "--model", "resnete_decoder_v1", "--out", str(out), "--epochs", "1", *TINY]) == 0
+    ck = load_checkpoint(out / "last.pt")
+    ck["model_name"] = "resnete_decoder_v3"  # v1's weights under v3's name: another decoder
+    with pytest.raises(CheckpointError, match="checkpoint weights do not fit 'resnete_decoder_v3'"):
+        model_from_checkpoint(ck)
