@@ -21,6 +21,7 @@ end; a different profile or data for the same OUT is refused, naming the differe
 from __future__ import annotations
 
 import json
+import math
 import resource
 import sys
 import time
@@ -344,9 +345,9 @@ def pipeline_status(out: str | Path) -> int:
         per = rates.get(model, sum(known) / len(known) if known else float("nan"))
         left = 0.0 if finished else (total - done) * per
         eta += left
-        mark = "finished" if finished else "no epoch timed yet" if left != left else f"~{left / 60:.0f} min left"
+        mark = "finished" if finished else "no epoch timed yet" if math.isnan(left) else f"~{left / 60:.0f} min left"
         print(f"  {name:36s} {done:4d}/{total:<4d} epochs  {mark}")
-    if eta != eta:  # NaN: no row has finished an epoch, so there is no throughput to extrapolate from
+    if math.isnan(eta):  # no row has finished an epoch, so there is no throughput to extrapolate from
         print("ETA: unknown until a row has trained one epoch")
         return 0
     print(

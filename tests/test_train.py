@@ -79,37 +79,9 @@ def test_cli_train_real_small_copy_with_full_resolution_gt(tmp_path):
     root = shared_or_skip("nyu_v2_labeled_192x144")
     full = shared_or_skip("nyu_v2_labeled")
     out = tmp_path / "real"
-    assert (
-        main(
-            [
-                "train",
-                "--model",
-                "resnete_decoder_v2",
-                "--data",
-                str(root),
-                "--gt-data",
-                str(full),
-                "--out",
-                str(out),
-                "--epochs",
-                "1",
-                "--image-size",
-                "64",
-                "--batch-size",
-                "4",
-                "--limit",
-                "8",
-                "--test-limit",
-                "4",
-                "--pretrained",
-                "false",
-                "--split",
-                "official",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    # TINY's sizes and limits on the real copy (later flags win over TINY's synthetic --data)
+    real = ["--data", str(root), "--gt-data", str(full), "--split", "official"]
+    assert main(["train", "--model", "resnete_decoder_v2", "--out", str(out), "--epochs", "1", *TINY, *real]) == 0
     res = _results(out)
     assert res["dataset"]["kind"] == "real" and res["dataset"]["split"] == "official"
     assert res["dataset"]["split_sizes"] == {"train": 715, "val": 80, "test": 654}
