@@ -22,9 +22,15 @@ __all__ = [
     "provenance",
     "write_report_tables",
     "separated",
+    "beats",
+    "baseline_verdicts",
+    "pairwise_table",
+    "headline_rows",
+    "headline_markdown",
     "find_best_checkpoint",
-    "paired_table",
+    "difference_table",
     "EXTRA_ROWS",
+    "CONTRASTS",
 ]
 
 #: Run folders beside the report's rows that the tables pick up when present (title None: from the results).
@@ -33,6 +39,12 @@ EXTRA_ROWS = {
     "resnete_decoder_v3_aspect": "ResNetE Decoder v3, 96x128 (aspect kept)",
     "improved": None,
 }
+
+#: Pairs of runs that differ in one thing, compared in the generated report: (run a, run b, what changes a → b).
+CONTRASTS = [
+    ("resnet_unet", "resnet_unet_report_split", "the official split → the report's random split"),
+    ("resnete_decoder_v3", "resnete_decoder_v3_aspect", "a squeezed 128×128 input → a 4:3 input of 96×128"),
+]
 
 
 def _row(
@@ -70,11 +82,23 @@ def collect_results(runs_dir: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def baseline_rows(baselines: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The baselines file's rows in the layout of collect_results (kind 'baseline')."""
+def baseline_rows(baselines: dict[str, Any] | None, label: str | None = None) -> list[dict[str, Any]]:
+    """The baselines file's rows in the layout of collect_results (kind 'baseline'); ``label`` is appended to
+    their titles in brackets (e.g. the split, when a table holds the baselines of two)."""
     if not baselines:
         return []
-    return [_row(r["title"], name, r, kind="baseline") for name, r in baselines["rows"].items()]
+    suffix = f" ({label})" if label else ""
+    rows = [_row(r["title"] + suffix, name, r, kind="baseline") for name, r in baselines["rows"].items()]
+    for r in rows:
+        r["test_indices"] = baselines.get("test_indices")
+    return rows
+
+
+def _test_images(r: dict) -> list | None:
+    """The test indices a row was scored on (a model's from its results, a baseline's from its file)."""
+    if r.get("test_indices") is not None:
+        return r["test_indices"]
+    return ((r["results"] or {}).get("dataset") or {}).get("test_indices")
 
 
 def _f(v: Any, nd: int = 4) -> str:
@@ -176,6 +200,111 @@ def separated(a: dict, b: dict, key: str, protocol: str = "standard") -> bool | 
     return ia[1] < ib[0] or ib[1] < ia[0]
 
 
+#: Metrics where higher is better (every other key is an error: lower is better).
+_HIGHER_IS_BETTER = {"delta1", "delta2", "delta3"}
+_LABEL = {"delta1": "δ1", "abs_rel": "AbsRel", "rmse": "RMSE", "l1_global": "L1 ÷10 m"}
+
+
+def beats(a: dict, b: dict, key: str, protocol: str = "standard") -> bool | None:
+    """True when row ``a``'s 95% interval of ``key`` lies entirely on the better side of row ``b``'s (above it for
+    δ, below it for errors); None when either interval is missing."""
+    if separated(a, b, key, protocol) is None:
+        return None
+    ma, mb = _protocol(a, protocol)[key], _protocol(b, protocol)[key]
+    return bool(separated(a, b, key, protocol) and (ma > mb) == (key in _HIGHER_IS_BETTER))
+
+
+def baseline_verdicts(rows: list[dict], keys: tuple[str, ...] = ("delta1", "abs_rel")) -> tuple[list, list]:
+    """For every trained row: does it beat every image-blind baseline scored on the same test images, on each of
+    ``keys``, with the intervals apart (the study's target)? 'yes', 'no', or '–' (no result, or no baseline for
+    its test images, e.g. a row on another split)."""
+    bases = [r for r in rows if r["kind"] == "baseline"]
+    head = ["row", *(f"beats both baselines on {_LABEL.get(k, k)}" for k in keys)]
+    body = []
+    for r in rows:
+        if r["kind"] != "model":
+            continue
+        own = [b for b in bases if r["results"] and _test_images(b) == _test_images(r)]
+        cells = []
+        for k in keys:
+            got = [beats(r, b, k) for b in own]
+            cells.append("–" if not got or None in got else ("yes" if all(got) else "no"))
+        body.append([r["row"], *cells])
+    return head, body
+
+
+def pairwise_table(rows: list[dict], key: str = "delta1", protocol: str = "standard") -> tuple[list, list]:
+    """Which differences between trained rows the test set resolves: for every pair scored on the same test
+    images, the paired per-image difference (line − column) of ``key`` with a ✓ where its 95% bootstrap interval
+    excludes zero. Paired intervals are narrower than the overlap of the two rows' own intervals (image
+    difficulty cancels), so this resolves more than the standard table's brackets do."""
+    from .metrics import bootstrap_diff_ci
+
+    done = [r for r in rows if r["kind"] == "model" and r["results"]]
+    if not done:
+        return ["row"], []
+    ref = _test_images(done[0])
+    same = [r for r in done if _test_images(r) == ref]
+    vals = [np.asarray(r["results"]["per_image"][protocol][key], float) for r in same]
+    head = ["line − column", *(r["run"] for r in same)]
+    body = []
+    for r, va in zip(same, vals):
+        cells = []
+        for c, vb in zip(same, vals):
+            if c is r:
+                cells.append("·")
+                continue
+            d, lo, hi = bootstrap_diff_ci(vb, va, paired=True)
+            cells.append(f"{d:+.3f}{' ✓' if lo > 0 or hi < 0 else ''}")
+        body.append([r["run"], *cells])
+    return head, body
+
+
+def headline_rows(rows: list[dict], key: str = "delta1") -> list[dict]:
+    """The README's rows: the best trained row on ``key`` (standard protocol) and every row its interval does not
+    separate from it, then the baselines; all on the test images that most rows share (the primary split)."""
+    done = [r for r in rows if r["kind"] == "model" and r["results"]]
+    if not done:
+        return []
+    sets = [_test_images(r) for r in done]
+    ref = max(sets, key=sets.count)
+    done = [r for r in done if _test_images(r) == ref]
+    sign = 1 if key in _HIGHER_IS_BETTER else -1
+    best = max(done, key=lambda r: sign * _protocol(r, "standard")[key])
+    top = [r for r in done if r is best or separated(r, best, key) is False]
+    top.sort(key=lambda r: -sign * _protocol(r, "standard")[key])
+    return top + [r for r in rows if r["kind"] == "baseline" and _test_images(r) == ref]
+
+
+def headline_markdown(rows: list[dict], *, figure: str, report: str) -> str:
+    """The README's results: Figure 3, one line of provenance, and the standard table's headline rows
+    (:func:`headline_rows`), each linked to the generated report. ``figure`` and ``report``: links relative to the
+    README."""
+    top = headline_rows(rows)
+    if not top:
+        return ""
+    prov = provenance(rows)
+    head, body = standard_table(top)
+    cols = [0, 1, 2, 3, 8, 9, 10, 11]  # row, δ1, AbsRel, RMSE, params, train time, precision, encoder
+    for line in body:
+        line[0] = f"[{line[0]}]({report}#standard-metrics)"
+    enc = "from scratch" if prov.get("encoders") == ["scratch"] else ", ".join(prov.get("encoders", []))
+    return "\n".join(
+        [
+            f"![Figure 3: the same test images through every trained row]({figure})",
+            "",
+            f"{prov.get('data')}, `{prov.get('split')}` split ({prov.get('n_test')} test images), standard protocol "
+            f"(prediction upsampled to the {prov['gt_resolution_hw'][0]}×{prov['gt_resolution_hw'][1]} ground "
+            f"truth, Eigen crop, flip TTA), encoders {enc}, {', '.join(prov.get('precision', []))} on "
+            f"{'; '.join(prov.get('device', []))}. The best row on δ1, the rows whose 95% interval does not separate "
+            f"from it, and the image-blind baselines; every row, both protocols and which differences are resolved: "
+            f"[the generated report]({report}).",
+            "",
+            to_markdown([head[c] for c in cols], [[line[c] for c in cols] for line in body]),
+        ]
+    )
+
+
 def to_markdown(head: list[str], body: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in body]
@@ -254,7 +383,40 @@ def write_report_tables(rows: list[dict], path: str | Path, figures: dict[str, s
         "overlap. ε_acc: depth-boundary accuracy at the model's resolution (pixels, truncated at 10).",
         "",
         to_markdown(*standard_table(rows)),
+        "## Against the baselines",
+        "",
+        "The study's target: a trained row beats both image-blind baselines on δ1 and AbsRel with its 95% interval "
+        "clear of theirs (standard protocol, the baselines scored on the row's own test images).",
+        "",
+        to_markdown(*baseline_verdicts(rows)),
     ]
+    for key in ("delta1", "abs_rel"):
+        head, body = pairwise_table(rows, key)
+        if body:
+            lines += [
+                f"## Which differences are resolved: {_LABEL[key]}",
+                "",
+                f"Paired per-image difference of {_LABEL[key]} (line − column; standard protocol, the rows scored "
+                "on the same test images). ✓: its 95% bootstrap interval excludes zero, so the test set resolves "
+                "the difference; no mark: it does not. Paired intervals resolve more than the overlap of the "
+                "standard table's brackets, which is the stricter reading.",
+                "",
+                to_markdown(head, body),
+            ]
+    by_run = {r["run"]: r for r in rows if r["kind"] == "model" and r["results"]}
+    for a, b, what in CONTRASTS:
+        if a in by_run and b in by_run:
+            ra, rb = by_run[a], by_run[b]
+            paired = _test_images(ra) == _test_images(rb)
+            lines += [
+                f"## {ra['row']} against {rb['row']}: {what}",
+                "",
+                "Paired: the same test images."
+                if paired
+                else "Unpaired: different test images, each run's resampled independently.",
+                "",
+                difference_table(ra["results"], rb["results"], (ra["row"], rb["row"]), paired=paired),
+            ]
     for title, fig in figures.items():
         link = Path(os.path.relpath(Path(fig).resolve(), path.parent.resolve()))
         lines += [f"## {title}", "", f"![{title}]({link.as_posix()})", ""]
@@ -290,20 +452,24 @@ def find_best_checkpoint(roots: list[str | Path]) -> tuple[Path, dict[str, Any]]
     return ck, res
 
 
-#: The metrics of paired comparisons: (key, label, decimals).
+#: The metrics of two-run comparisons: (key, label, decimals).
 PAIRED_KEYS = (("delta1", "δ1", 3), ("abs_rel", "AbsRel", 3), ("rmse", "RMSE [m]", 3), ("l1_global", "L1 ÷10 m", 4))
 
 
-def paired_table(a: dict, b: dict, names: tuple[str, str], protocol: str = "standard") -> str:
-    """Two runs on the same test images: each metric for ``a`` and ``b`` with its 95% interval, and the paired
-    per-image difference b − a with its interval (which is much narrower than either run's own: image
-    difficulty cancels). Markdown."""
-    from .metrics import bootstrap_ci
+def difference_table(
+    a: dict, b: dict, names: tuple[str, str], *, paired: bool = True, protocol: str = "standard"
+) -> str:
+    """Two runs' results: each metric for ``a`` and ``b`` with its 95% interval, and the difference b − a with
+    its interval. ``paired``: both were scored on the same test images and the per-image differences are
+    resampled (much narrower than either run's interval: image difficulty cancels); unpaired (e.g. two splits):
+    each run's images are resampled independently. Markdown."""
+    from .metrics import bootstrap_diff_ci
 
-    lines = [f"| metric | {names[0]} | {names[1]} | {names[1]} − {names[0]} (paired) |", "|---|---|---|---|"]
+    kind = "paired" if paired else "unpaired"
+    lines = [f"| metric | {names[0]} | {names[1]} | {names[1]} − {names[0]} ({kind}) |", "|---|---|---|---|"]
     for key, label, nd in PAIRED_KEYS:
         cells = [_ci(r["protocols"][protocol], key, nd) for r in (a, b)]
         pa, pb = (np.asarray(r["per_image"][protocol][key], float) for r in (a, b))
-        lo, hi = bootstrap_ci(pb - pa)
-        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {np.mean(pb - pa):+.{nd}f} [{lo:+.{nd}f}, {hi:+.{nd}f}] |")
+        d, lo, hi = bootstrap_diff_ci(pa, pb, paired=paired)
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {d:+.{nd}f} [{lo:+.{nd}f}, {hi:+.{nd}f}] |")
     return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ __all__ = [
     "report_metrics",
     "edge_metrics",
     "bootstrap_ci",
+    "bootstrap_diff_ci",
     "MetricAccumulator",
     "STANDARD_KEYS",
     "REPORT_KEYS",
@@ -191,6 +192,30 @@ def bootstrap_ci(values: np.ndarray, *, n_boot: int = 2000, level: float = 0.95,
     means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(1)
     a = (1 - level) / 2
     return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
+
+
+def bootstrap_diff_ci(
+    a: np.ndarray, b: np.ndarray, *, paired: bool, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """The difference of means ``mean(b) − mean(a)`` and its percentile bootstrap interval: (diff, lo, hi).
+
+    ``paired``: a and b are the same test images scored by two models (equal length, same order); the per-image
+    differences are resampled, so image difficulty cancels and the interval is much narrower than either run's.
+    Unpaired (different test images, e.g. two splits): a and b are resampled independently."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if paired and a.shape != b.shape:
+        raise ValueError(f"a paired difference needs the same test images: {a.shape[0]} against {b.shape[0]} values")
+    diff = float(b.mean() - a.mean())
+    if paired:
+        lo, hi = bootstrap_ci(b - a, n_boot=n_boot, level=level, seed=seed)
+        return diff, lo, hi
+    if not (len(a) and len(b) and np.isfinite(a).all() and np.isfinite(b).all()):
+        return diff, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    ma = a[rng.integers(0, len(a), size=(n_boot, len(a)))].mean(1)
+    mb = b[rng.integers(0, len(b), size=(n_boot, len(b)))].mean(1)
+    q = (1 - level) / 2
+    return diff, float(np.quantile(mb - ma, q)), float(np.quantile(mb - ma, 1 - q))
 
 
 def depth_metrics(

@@ -8,18 +8,25 @@ import numpy as np
 import pytest
 
 from depthutils.compare import (
+    CONTRASTS,
     baseline_rows,
+    baseline_verdicts,
+    beats,
     collect_results,
+    difference_table,
     find_best_checkpoint,
-    paired_table,
+    headline_markdown,
+    headline_rows,
+    pairwise_table,
     report_table,
     separated,
     standard_table,
+    write_report_tables,
 )
 from depthutils.config import REPORT_ROWS
 
 
-def _result(delta1: list[float], abs_rel: list[float], title: str = "ResNet UNet") -> dict:
+def _result(delta1: list[float], abs_rel: list[float], title: str = "ResNet UNet", test: list | None = None) -> dict:
     per = {"delta1": delta1, "abs_rel": abs_rel, "rmse": abs_rel, "l1_global": abs_rel}
     std = {k: float(np.mean(v)) for k, v in per.items()}
     std["ci"] = {k: [min(v), max(v)] for k, v in per.items()}
@@ -31,6 +38,7 @@ def _result(delta1: list[float], abs_rel: list[float], title: str = "ResNet UNet
         "model_meta": {"n_params": 2e6},
         "pretrained": {"used": "scratch"},
         "config": {"loss": "l1"},
+        "dataset": {"test_indices": test if test is not None else list(range(len(delta1)))},
         "protocols": {"standard": std, "report": {"l1_global": 0.1, "l1_per_image": 0.3}},
         "per_image": {"standard": per},
     }
@@ -68,7 +76,7 @@ def test_separated_only_when_intervals_do_not_overlap():
 def test_paired_table_gives_the_per_image_difference():
     a = _result([0.5, 0.6, 0.7], [0.3, 0.2, 0.1])
     b = _result([0.6, 0.7, 0.8], [0.3, 0.2, 0.1])
-    text = paired_table(a, b, ("a", "b"))
+    text = difference_table(a, b, ("a", "b"))
     line = next(row for row in text.splitlines() if row.startswith("| δ1"))
     assert "+0.100 [+0.100, +0.100]" in line  # every image gained exactly 0.1
     assert "+0.000" in next(row for row in text.splitlines() if row.startswith("| AbsRel"))
@@ -94,3 +102,108 @@ def test_find_best_checkpoint_picks_the_best_row_of_the_newest_run(tmp_path):
     assert ck == new / "z" / "last.pt"  # the newest study; its best row whose checkpoint is on this machine
     assert res["protocols"]["standard"]["delta1"] == pytest.approx(0.6)
     assert find_best_checkpoint([tmp_path / "nothing"]) is None
+
+
+def _noisy(mean: float, n: int = 200, seed: int = 0, spread: float = 0.2) -> list[float]:
+    """Per-image values: a shared image difficulty (the same for every seed) plus a small model-specific part."""
+    difficulty = np.random.default_rng(99).normal(0, spread, n)
+    return list(mean + difficulty + np.random.default_rng(seed).normal(0, 0.01, n))
+
+
+def _model(run: str, d1: list[float], rel: list[float], test: list | None = None) -> dict:
+    from depthutils.compare import _row
+    from depthutils.metrics import bootstrap_ci
+
+    res = _result(d1, rel, run, test)
+    res["protocols"]["standard"]["ci"] = {k: list(bootstrap_ci(v)) for k, v in res["per_image"]["standard"].items()}
+    return _row(run, run, res)
+
+
+def _baselines(d1: float, rel: float, n: int = 200) -> list[dict]:
+    file = {"rows": {"mean_map": _model("mean", _noisy(d1, n), _noisy(rel, n))["results"]}, "test_indices": None}
+    file["test_indices"] = list(range(n))
+    return baseline_rows(file)
+
+
+def test_beats_respects_the_direction_of_each_metric():
+    good, bad = _model("good", _noisy(0.7), _noisy(0.2)), _model("bad", _noisy(0.4), _noisy(0.4))
+    assert beats(good, bad, "delta1") and beats(good, bad, "abs_rel")  # higher δ1, lower AbsRel
+    assert not beats(bad, good, "delta1") and not beats(bad, good, "abs_rel")
+    assert beats(good, _model("same", _noisy(0.7, seed=1), _noisy(0.2, seed=1)), "delta1") is False
+
+
+def test_baseline_verdicts_need_intervals_clear_of_every_baseline_on_the_same_images():
+    base = _baselines(0.43, 0.40)
+    rows = [
+        _model("clear", _noisy(0.6), _noisy(0.25)),
+        _model("half", _noisy(0.6), _noisy(0.40, seed=2)),  # δ1 clear, AbsRel inside the baseline's interval
+        _model("other_split", _noisy(0.6), _noisy(0.25), test=list(range(1000, 1200))),
+        {"row": "missing", "run": "m", "results": None, "kind": "model"},
+    ] + base
+    head, body = baseline_verdicts(rows)
+    assert head[1:] == ["beats both baselines on δ1", "beats both baselines on AbsRel"]
+    assert body == [["clear", "yes", "yes"], ["half", "yes", "no"], ["other_split", "–", "–"], ["missing", "–", "–"]]
+
+
+def test_pairwise_table_marks_only_differences_the_paired_interval_resolves():
+    rows = [
+        _model("a", _noisy(0.50), _noisy(0.3)),
+        _model("b", _noisy(0.52, seed=1), _noisy(0.3, seed=1)),  # +0.02 on every image, noise 0.01: resolved
+        _model("c", _noisy(0.50, seed=2), _noisy(0.3, seed=2)),  # the same as a up to noise: unresolved
+        _model("elsewhere", _noisy(0.9), _noisy(0.1), test=list(range(1000, 1200))),  # other test images: left out
+    ]
+    head, body = pairwise_table(rows, "delta1")
+    assert head == ["line − column", "a", "b", "c"]
+    cell = {(line[0], col): v for line in body for col, v in zip(head[1:], line[1:])}
+    assert float(cell[("b", "a")].split()[0]) == pytest.approx(0.02, abs=0.003) and cell[("b", "a")].endswith("✓")
+    assert float(cell[("a", "b")].split()[0]) == pytest.approx(-0.02, abs=0.003) and cell[("a", "b")].endswith("✓")
+    assert "✓" not in cell[("a", "c")] and cell[("a", "a")] == "·"
+    # the standard table's brackets overlap for a and b (image difficulty dominates): only the paired view resolves
+    assert beats(rows[1], rows[0], "delta1") is False
+
+
+def test_headline_rows_are_the_best_and_those_it_does_not_separate_then_the_baselines():
+    rows = [
+        _model("low", _noisy(0.30), _noisy(0.5), test=None),
+        _model("best", _noisy(0.62, seed=1), _noisy(0.2)),
+        _model("close", _noisy(0.60, seed=2), _noisy(0.2)),
+    ]
+    rows[0]["results"]["protocols"]["standard"]["ci"]["delta1"] = [0.29, 0.31]  # clearly below
+    got = headline_rows(rows + _baselines(0.43, 0.40))
+    assert [r["row"] for r in got] == ["best", "close", "mean"]
+    assert headline_rows([]) == []
+
+
+def test_generated_report_has_the_verdicts_the_resolved_pairs_and_the_contrasts(tmp_path):
+    a_run, b_run, what = CONTRASTS[0]  # b is on other test images: an unpaired difference
+    rows = [
+        _model(a_run, _noisy(0.50), _noisy(0.30)),
+        _model("other", _noisy(0.30), _noisy(0.45)),
+        _model(b_run, _noisy(0.60, 150), _noisy(0.25, 150), test=list(range(1000, 1150))),
+    ]
+    for r in rows:
+        r["results"].update(
+            dataset={
+                **r["results"]["dataset"],
+                "name": "n",
+                "kind": "real",
+                "split": "official",
+                "n_train": 1,
+                "n_test": 1,
+                "gt_resolution_hw": [480, 640],
+            },
+            config={"image_size": [128, 128]},
+            device="cpu",
+            versions={},
+            git_commit="x",
+        )
+        r["results"]["protocols"]["standard"]["protocol"] = {"gt_resolution_hw": [480, 640], "flip_tta": True}
+    text = write_report_tables(rows + _baselines(0.43, 0.40), tmp_path / "t.md", {}).read_text()
+    assert "## Against the baselines" in text and f"| {a_run} | yes | yes |" in text
+    assert f"| {b_run} | – | – |" in text  # no baseline on its test images
+    assert f"## {a_run} against {b_run}: {what}" in text and "(unpaired)" in text
+    assert "Which differences are resolved: δ1" in text
+    readme = headline_markdown(rows + _baselines(0.43, 0.40), figure="f.png", report="r.md")
+    assert readme.startswith("![Figure 3") and "(f.png)" in readme and "[the generated report](r.md)" in readme
+    assert f"| [{a_run}](r.md#standard-metrics) |" in readme and "| [mean](r.md#standard-metrics) |" in readme
+    assert b_run not in readme  # the better row, but on other test images than most rows (its split)

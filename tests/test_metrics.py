@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from depthutils.metrics import EIGEN_CROP, MetricAccumulator, bootstrap_ci, depth_metrics, edge_metrics, report_metrics
+from depthutils.metrics import (
+    EIGEN_CROP,
+    MetricAccumulator,
+    bootstrap_ci,
+    bootstrap_diff_ci,
+    depth_metrics,
+    edge_metrics,
+    report_metrics,
+)
 
 
 def test_standard_metrics_hand_values():
@@ -153,3 +161,17 @@ def test_edge_metrics_blur_is_less_complete():
     blurred = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(gt, (7, 7, 7, 7), mode="replicate"), 15, 1)
     noisy = blurred + 0.3 * torch.sin(torch.arange(64.0) / 2)[None, None, :, None]  # ripples across rows
     assert edge_metrics(noisy, gt)["dbe_acc"][0] > edge_metrics(gt, gt)["dbe_acc"][0]
+
+
+def test_paired_difference_interval_is_narrower_than_unpaired_and_needs_the_same_images():
+    rng = np.random.default_rng(0)
+    difficulty = rng.normal(0.5, 0.2, 300)  # shared by both "models": cancels only when paired
+    a, b = difficulty, difficulty + 0.02 + rng.normal(0, 0.01, 300)
+    d, lo, hi = bootstrap_diff_ci(a, b, paired=True)
+    du, lou, hiu = bootstrap_diff_ci(a, b, paired=False)
+    assert d == pytest.approx(du) and lo < d < hi and 0 < lo  # paired: +0.02 resolved
+    assert lou < 0 < hiu  # unpaired: the image difficulty swamps it
+    _, lo2, hi2 = bootstrap_diff_ci(a[:100], b, paired=False)  # unpaired takes different test sets
+    assert lo2 < hi2
+    with pytest.raises(ValueError, match="same test images: 100 against 300"):
+        bootstrap_diff_ci(a[:100], b, paired=True)

@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 
 from depthutils._io import write_text_atomic
-from depthutils.compare import paired_table
+from depthutils.compare import difference_table
 from depthutils.config import TrainConfig
 from depthutils.train import fit
 
@@ -80,7 +80,7 @@ def main() -> None:
         f"commit {first['git_commit']}. Brackets: 95% bootstrap intervals over the {std['n_images']} test images; "
         "the last column is the paired per-image difference with its interval.",
         "",
-        paired_table(res[0], res[1], (arms[0][1], arms[1][1])),
+        difference_table(res[0], res[1], (arms[0][1], arms[1][1])),
         f"Training time: {times}.",
     ]
     write_text_atomic(Path("report") / file, "\n".join(lines) + "\n")
