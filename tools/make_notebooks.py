@@ -401,7 +401,8 @@ write_report_tables(table, tables_path, {k: v for k, v in figs.items() if Path(v
         "md",
         "## What to read here\n\n- Rank two rows only where the test set separates them: their intervals in "
         "the standard table do not overlap (the strict reading), or their paired difference has a ✓ (the same "
-        "images, so image difficulty cancels); otherwise the test set cannot tell them apart.\n- A row whose intervals touch the baselines' "
+        "images, so image difficulty cancels); otherwise the test set cannot tell them apart.\n- A row whose "
+        "intervals touch the baselines' "
         "has not learnt much beyond the average room; its learning curve shows whether it was still improving "
         "when its schedule ended.\n- In Figure 3, each image row has one colour scale (its ground truth's range), "
         "so the columns compare directly.",
