@@ -276,10 +276,10 @@ def headline_rows(rows: list[dict], key: str = "delta1") -> list[dict]:
     return top + [r for r in rows if r["kind"] == "baseline" and _test_images(r) == ref]
 
 
-def headline_markdown(rows: list[dict], *, figure: str, report: str) -> str:
+def headline_markdown(rows: list[dict], *, figure: str | None, report: str) -> str:
     """The README's results: Figure 3, one line of provenance, and the standard table's headline rows
     (:func:`headline_rows`), each linked to the generated report. ``figure`` and ``report``: links relative to the
-    README."""
+    README (``figure`` None: not drawn yet, left out)."""
     top = headline_rows(rows)
     if not top:
         return ""
@@ -289,10 +289,10 @@ def headline_markdown(rows: list[dict], *, figure: str, report: str) -> str:
     for line in body:
         line[0] = f"[{line[0]}]({report}#standard-metrics)"
     enc = "from scratch" if prov.get("encoders") == ["scratch"] else ", ".join(prov.get("encoders", []))
+    picture = [f"![Figure 3: the same test images through every trained row]({figure})", ""] if figure else []
     return "\n".join(
         [
-            f"![Figure 3: the same test images through every trained row]({figure})",
-            "",
+            *picture,
             f"{prov.get('data')}, `{prov.get('split')}` split ({prov.get('n_test')} test images), standard protocol "
             f"(prediction upsampled to the {prov['gt_resolution_hw'][0]}×{prov['gt_resolution_hw'][1]} ground "
             f"truth, Eigen crop, flip TTA), encoders {enc}, {', '.join(prov.get('precision', []))} on "

@@ -26,7 +26,10 @@ def block(tag: str = "report-nyu") -> str:
     runs = ROOT / "results" / tag / "runs"
     base = runs / "baselines.json"
     rows = collect_results(runs) + baseline_rows(json.loads(base.read_text()) if base.exists() else None)
-    body = headline_markdown(rows, figure=f"figures/{tag}/figure3_predictions.png", report=f"report/generated/{tag}.md")
+    figure = f"figures/{tag}/figure3_predictions.png"
+    body = headline_markdown(
+        rows, figure=figure if (ROOT / figure).exists() else None, report=f"report/generated/{tag}.md"
+    )
     return f"{BEGIN.format(tag=tag)}\n{body}\n{END}" if body else f"{BEGIN.format(tag=tag)}\n{END}"
 
 
