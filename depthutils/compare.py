@@ -233,6 +233,13 @@ def baseline_verdicts(rows: list[dict], keys: tuple[str, ...] = ("delta1", "abs_
     return head, body
 
 
+def _primary(rows: list[dict]) -> list[dict]:
+    """The trained rows with results on the test images that most of them share (the primary split)."""
+    done = [r for r in rows if r["kind"] == "model" and r["results"]]
+    sets = [_test_images(r) for r in done]
+    return [r for r in done if _test_images(r) == max(sets, key=sets.count)] if done else []
+
+
 def pairwise_table(rows: list[dict], key: str = "delta1", protocol: str = "standard") -> tuple[list, list]:
     """Which differences between trained rows the test set resolves: for every pair scored on the same test
     images, the paired per-image difference (line − column) of ``key`` with a ✓ where its 95% bootstrap interval
@@ -240,11 +247,9 @@ def pairwise_table(rows: list[dict], key: str = "delta1", protocol: str = "stand
     difficulty cancels), so this resolves more than the standard table's brackets do."""
     from .metrics import bootstrap_diff_ci
 
-    done = [r for r in rows if r["kind"] == "model" and r["results"]]
-    if not done:
+    same = _primary(rows)
+    if not same:
         return ["row"], []
-    ref = _test_images(done[0])
-    same = [r for r in done if _test_images(r) == ref]
     vals = [np.asarray(r["results"]["per_image"][protocol][key], float) for r in same]
     head = ["line − column", *(r["run"] for r in same)]
     body = []
@@ -263,12 +268,10 @@ def pairwise_table(rows: list[dict], key: str = "delta1", protocol: str = "stand
 def headline_rows(rows: list[dict], key: str = "delta1") -> list[dict]:
     """The README's rows: the best trained row on ``key`` (standard protocol) and every row its interval does not
     separate from it, then the baselines; all on the test images that most rows share (the primary split)."""
-    done = [r for r in rows if r["kind"] == "model" and r["results"]]
+    done = _primary(rows)
     if not done:
         return []
-    sets = [_test_images(r) for r in done]
-    ref = max(sets, key=sets.count)
-    done = [r for r in done if _test_images(r) == ref]
+    ref = _test_images(done[0])
     sign = 1 if key in _HIGHER_IS_BETTER else -1
     best = max(done, key=lambda r: sign * _protocol(r, "standard")[key])
     top = [r for r in done if r is best or separated(r, best, key) is False]
