@@ -292,10 +292,14 @@ def headline_markdown(rows: list[dict], *, figure: str | None, report: str) -> s
     for line in body:
         line[0] = f"[{line[0]}]({report}#standard-metrics)"
     enc = "from scratch" if prov.get("encoders") == ["scratch"] else ", ".join(prov.get("encoders", []))
+    table = [r for r in rows if r["kind"] == "model" and r["report_epochs"]]  # the report's table rows
+    done = sum(bool(r["results"]) for r in table)
+    partial = [f"**{done} of the report's {len(table)} rows are trained so far.**", ""] if done < len(table) else []
     picture = [f"![Figure 3: the same test images through every trained row]({figure})", ""] if figure else []
     return "\n".join(
         [
             *picture,
+            *partial,
             f"{prov.get('data')}, `{prov.get('split')}` split ({prov.get('n_test')} test images), standard protocol "
             f"(prediction upsampled to the {prov['gt_resolution_hw'][0]}×{prov['gt_resolution_hw'][1]} ground "
             f"truth, Eigen crop, flip TTA), encoders {enc}, {', '.join(prov.get('precision', []))} on "

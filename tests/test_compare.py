@@ -207,3 +207,9 @@ def test_generated_report_has_the_verdicts_the_resolved_pairs_and_the_contrasts(
     assert readme.startswith("![Figure 3") and "(f.png)" in readme and "[the generated report](r.md)" in readme
     assert f"| [{a_run}](r.md#standard-metrics) |" in readme and "| [mean](r.md#standard-metrics) |" in readme
     assert b_run not in readme  # the better row, but on other test images than most rows (its split)
+    assert "rows are trained so far" not in readme  # every row of this table has results
+    for r in rows:
+        r["report_epochs"] = 50
+    missing = {"row": "later", "run": "later", "results": None, "kind": "model", "report_epochs": 50}
+    text = headline_markdown([*rows, missing], figure=None, report="r.md")
+    assert "**3 of the report's 4 rows are trained so far.**" in text
