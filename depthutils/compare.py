@@ -208,10 +208,11 @@ _LABEL = {"delta1": "δ1", "abs_rel": "AbsRel", "rmse": "RMSE", "l1_global": "L1
 def beats(a: dict, b: dict, key: str, protocol: str = "standard") -> bool | None:
     """True when row ``a``'s 95% interval of ``key`` lies entirely on the better side of row ``b``'s (above it for
     δ, below it for errors); None when either interval is missing."""
-    if separated(a, b, key, protocol) is None:
+    apart = separated(a, b, key, protocol)
+    if apart is None:
         return None
     ma, mb = _protocol(a, protocol)[key], _protocol(b, protocol)[key]
-    return bool(separated(a, b, key, protocol) and (ma > mb) == (key in _HIGHER_IS_BETTER))
+    return bool(apart and (ma > mb) == (key in _HIGHER_IS_BETTER))
 
 
 def baseline_verdicts(rows: list[dict], keys: tuple[str, ...] = ("delta1", "abs_rel")) -> tuple[list, list]:

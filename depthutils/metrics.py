@@ -182,14 +182,18 @@ class MetricAccumulator:
         return {k: list(bootstrap_ci(per[k][ok], **kw)) for k in keys}
 
 
+def _resampled_means(v: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
+    """``n_boot`` means of ``v`` resampled with replacement (the bootstrap's draws)."""
+    return v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(1)
+
+
 def bootstrap_ci(values: np.ndarray, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of per-image ``values`` (the scored images only; any NaN makes
     the interval NaN). Resamples images with replacement, ``n_boot`` times, from a fixed seed."""
     v = np.asarray(values, dtype=np.float64)
     if len(v) == 0 or not np.isfinite(v).all():
         return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(1)
+    means = _resampled_means(v, np.random.default_rng(seed), n_boot)
     a = (1 - level) / 2
     return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
 
@@ -212,8 +216,7 @@ def bootstrap_diff_ci(
     if not (len(a) and len(b) and np.isfinite(a).all() and np.isfinite(b).all()):
         return diff, math.nan, math.nan
     rng = np.random.default_rng(seed)
-    ma = a[rng.integers(0, len(a), size=(n_boot, len(a)))].mean(1)
-    mb = b[rng.integers(0, len(b), size=(n_boot, len(b)))].mean(1)
+    ma, mb = _resampled_means(a, rng, n_boot), _resampled_means(b, rng, n_boot)
     q = (1 - level) / 2
     return diff, float(np.quantile(mb - ma, q)), float(np.quantile(mb - ma, 1 - q))
 
