@@ -24,6 +24,7 @@ __all__ = [
     "separated",
     "beats",
     "baseline_verdicts",
+    "printed_against_baseline",
     "pairwise_table",
     "headline_rows",
     "headline_markdown",
@@ -347,6 +348,26 @@ def provenance(rows: list[dict]) -> dict[str, Any]:
     }
 
 
+def printed_against_baseline(rows: list[dict]) -> list[str]:
+    """What the report's printed L1 and MSE would mean under each reading of its normalisation: how many lie
+    below the mean-map baseline's value (report protocol, the first baseline rows' data and split). One line per
+    reading; none without a mean-map baseline row or printed values."""
+    mean_map = next((r for r in rows if r["kind"] == "baseline" and r["run"] == "mean_map"), None)
+    printed = [r for r in rows if r["kind"] == "model" and r["report_l1"] is not None]
+    if mean_map is None or not printed:
+        return []
+    m = _protocol(mean_map, "report")
+    lines = []
+    for reading, label in (("global", "÷10 m"), ("per_image", "per image")):
+        l1 = sum(r["report_l1"] < m[f"l1_{reading}"] for r in printed)
+        mse = sum(r["report_mse"] < m[f"mse_{reading}"] for r in printed)
+        lines.append(
+            f"{label}: {l1} of {len(printed)} printed L1 and {mse} of {len(printed)} printed MSE values are below "
+            f"the mean-map baseline (L1 {m[f'l1_{reading}']:.4f}, MSE {m[f'mse_{reading}']:.4f})"
+        )
+    return lines
+
+
 def write_report_tables(rows: list[dict], path: str | Path, figures: dict[str, str | Path]) -> Path:
     """The generated part of the report: provenance, Figure 2 rebuilt, the standard table, figure links.
     ``rows`` are the model rows followed by the baseline rows."""
@@ -382,6 +403,18 @@ def write_report_tables(rows: list[dict], path: str | Path, figures: dict[str, s
         "`÷10 m` divides both maps by the 10 m maximum; `per image` maps both by the ground truth's own min–max.",
         "",
         to_markdown(*report_table(rows)),
+    ]
+    printed = printed_against_baseline(rows)
+    if printed:
+        lines += [
+            "What the report's printed numbers would mean: under each reading, how many of them lie below the "
+            "mean depth map's value computed here. A printed value above it is no better than the average room "
+            "under that reading.",
+            "",
+            *[f"- {line}" for line in printed],
+            "",
+        ]
+    lines += [
         "## Standard metrics",
         "",
         f"Standard protocol: prediction at the model input, upsampled bilinearly to the ground truth's "

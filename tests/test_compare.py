@@ -18,6 +18,7 @@ from depthutils.compare import (
     headline_markdown,
     headline_rows,
     pairwise_table,
+    printed_against_baseline,
     report_table,
     separated,
     standard_table,
@@ -39,7 +40,10 @@ def _result(delta1: list[float], abs_rel: list[float], title: str = "ResNet UNet
         "pretrained": {"used": "scratch"},
         "config": {"loss": "l1"},
         "dataset": {"test_indices": test if test is not None else list(range(len(delta1)))},
-        "protocols": {"standard": std, "report": {"l1_global": 0.1, "l1_per_image": 0.3}},
+        "protocols": {
+            "standard": std,
+            "report": {"l1_global": 0.1, "l1_per_image": 0.3, "mse_global": 0.01, "mse_per_image": 0.1},
+        },
         "per_image": {"standard": per},
     }
 
@@ -213,3 +217,29 @@ def test_generated_report_has_the_verdicts_the_resolved_pairs_and_the_contrasts(
     missing = {"row": "later", "run": "later", "results": None, "kind": "model", "report_epochs": 50}
     text = headline_markdown([*rows, missing], figure=None, report="r.md")
     assert "**3 of the report's 4 rows are trained so far.**" in text
+
+
+def test_printed_values_are_counted_against_the_mean_map_under_each_reading(tmp_path):
+    from depthutils.compare import _row
+
+    base = _baselines(0.43, 0.40)
+    base[0]["results"]["protocols"]["report"] = {
+        "l1_global": 0.09,
+        "l1_per_image": 0.29,
+        "mse_global": 0.015,
+        "mse_per_image": 0.2,
+    }
+    rows = [
+        _row("a", "a", None, printed=(0.085, 0.016)),  # L1 below the mean map ÷10 m, MSE above
+        _row("b", "b", None, printed=(0.100, 0.020)),  # both above ÷10 m
+        _row("no print", "c", None),  # a row the report did not print is not counted
+    ]
+    assert printed_against_baseline(rows + base) == [
+        "÷10 m: 1 of 2 printed L1 and 0 of 2 printed MSE values are below the mean-map baseline (L1 0.0900, "
+        "MSE 0.0150)",
+        "per image: 2 of 2 printed L1 and 2 of 2 printed MSE values are below the mean-map baseline (L1 0.2900, "
+        "MSE 0.2000)",
+    ]
+    assert printed_against_baseline(rows) == []  # no baseline, no verdict
+    assert printed_against_baseline(rows[2:] + base) == []  # nothing printed, nothing to count
+    assert "of 2 printed L1" in write_report_tables(rows + base, tmp_path / "t.md", {}).read_text()

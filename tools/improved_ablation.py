@@ -3,59 +3,65 @@ trained for a short schedule and scored on validation only (the test images play
 
     python tools/improved_ablation.py --data ../shared/data/nyu_v2_labeled_256x192 --out runs/ablation
     python tools/improved_ablation.py ... --only A0,A1          # some steps
-    python tools/improved_ablation.py ... --table               # print the Markdown table of what is done
+    python tools/improved_ablation.py ... --table report/generated/improved-ablation.md   # the table of what is done
     python tools/improved_ablation.py ... --final 200 --gt-data ../shared/data/nyu_v2_labeled \
         --final-out results/report-nyu/runs/improved          # the chosen recipe, long schedule
 
-Each step adds one change to the best recipe so far (a step that does not lower the validation L1 is dropped from
-the recipe that follows). One seed per step: a step kept by less than the run-to-run noise is a coin toss, which
-the table's validation δ1 and AbsRel help to judge. The last step pretrains on the synthetic rooms (the current
-recipe on rendered scenes, into STEP-pretrain/) and fine-tunes on NYU from those weights. Finished steps are
-reused; an interrupted one resumes.
+Each step adds one change to the best recipe so far. A step is scored on the 80 validation images under the
+standard protocol (its last epoch's prediction upsampled to the stored ground truth, Eigen crop, flip TTA), so
+that steps with different input sizes are scored alike; it is kept when it lowers the validation AbsRel. One seed
+per step: the table gives each step's paired difference to the recipe it was added to, with its 95% bootstrap
+interval over the validation images, so a step kept by less than the noise shows as such. The last step
+pretrains on the synthetic rooms (the current recipe on rendered scenes, into STEP-pretrain/) and fine-tunes on
+NYU from those weights. Finished steps are reused; an interrupted one resumes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
+from depthutils._io import write_json_atomic, write_text_atomic
 from depthutils.config import TrainConfig
-from depthutils.run_folder import read_history
-from depthutils.train import fit
+from depthutils.engine import DeviceData, evaluate, resolve_precision
+from depthutils.metrics import bootstrap_diff_ci
+from depthutils.run_folder import load_checkpoint, model_from_checkpoint, read_history
+from depthutils.train import fit, load_data
 
 #: The synthetic pretraining of the last step: rendered rooms at the stored size of the NYU copy, and epochs.
 PRETRAIN = {"synth_count": 4000, "synth_size": (192, 256), "epochs": 10}
 
+#: What a step is judged on (validation, standard protocol; lower is better) and what the table shows.
+CRITERION = "abs_rel"
+VAL_METRICS = ("delta1", "abs_rel", "rmse")
+
 #: (step, what changes, the TrainConfig fields it sets). Applied in order on top of the best recipe so far.
 LADDER = [
     ("A0", "the report's recipe (128×128 squeezed test frames, batch 64, L1, ReLU head)", {}),
-    ("A1", "4:3 input 96×128 (aspect kept in training and test)", {"image_size": "96x128"}),
-    ("A2", "batch 16", {"batch_size": 16}),
-    ("A3", "SILog + 0.5·gradient loss, log-depth (exp) head", {"loss": "silog+0.5*gradient", "head": "exp"}),
+    ("A1", "ResNetE Decoder v3 (ResNet-34 encoder) in place of DenseNet UNet", {"model": "resnete_decoder_v3"}),
+    ("A2", "4:3 input 96×128 (aspect kept in training and test)", {"image_size": "96x128"}),
+    ("A3", "batch 16", {"batch_size": 16}),
+    ("A4", "SILog + 0.5·gradient loss, log-depth (exp) head", {"loss": "silog+0.5*gradient", "head": "exp"}),
     (
-        "A4",
+        "A5",
         "AdamW, weight decay 1e-2, 2 warm-up epochs",
         {"optimizer": "adamw", "weight_decay": 0.01, "warmup_epochs": 2},
     ),
-    ("A5", "gamma and colour jitter", {"augment": "color"}),
-    ("A6", "scale augmentation s ∈ [0.75, 1], depth × s", {"scale_aug": (0.75, 1.0)}),
+    ("A6", "gamma and colour jitter", {"augment": "color"}),
+    ("A7", "scale augmentation s ∈ [0.75, 1], depth × s", {"scale_aug": (0.75, 1.0)}),
     (
-        "A7",
+        "A8",
         f"pretrained on {PRETRAIN['synth_count']} synthetic rooms ({PRETRAIN['epochs']} epochs)",
         {"pretrain": True},
     ),
 ]
 
 
-def _val(out: Path) -> dict:
-    rows = [r for r in read_history(out / "history.csv") if r.get("val_l1") is not None]
-    return rows[-1]
-
-
 def _config(a: argparse.Namespace, recipe: dict, **over) -> TrainConfig:
     """A step's settings: validation every 5 epochs, a few test images only (the choice never looks at them)."""
     base = dict(model=a.model, data=a.data, split="official", epochs=a.epochs, pretrained=False, eval_every=5)
-    return TrainConfig(**{**base, "test_limit": 16, **recipe, **over})
+    return TrainConfig(**{**base, "test_limit": 16, **getattr(a, "base", {}), **recipe, **over})
 
 
 def _pretrained(a: argparse.Namespace, step: str) -> str:
@@ -91,6 +97,108 @@ def _step(a: argparse.Namespace, step: str, recipe: dict, change: dict, run: boo
     return out
 
 
+def validate(out: Path) -> dict:
+    """Validation scores of a finished step's last epoch under the standard protocol, with per-image values.
+
+    Cached in ``out/val_standard.json`` under the checkpoint's checksum, so a retrained step is scored again."""
+    ck = load_checkpoint(out / "last.pt")
+    cache = out / "val_standard.json"
+    if cache.exists():
+        held = json.loads(cache.read_text())
+        if held.get("state_sha256") == ck.get("state_sha256"):
+            return held
+    cfg = TrainConfig.from_dict(ck["config"])
+    data = load_data(cfg)
+    if not len(data.val):
+        raise ValueError(f"{out}: the run has no validation images (val_fraction {cfg.val_fraction}); nothing to score")
+    model = model_from_checkpoint(ck)
+    precision = resolve_precision(cfg.precision, next(model.parameters()).device)
+    res = evaluate(
+        model,
+        DeviceData(data, data.val, next(model.parameters()).device),
+        image_size=cfg.image_size,
+        protocol="standard",
+        max_depth=cfg.max_depth,
+        precision=precision,
+        per_image=VAL_METRICS,
+    )
+    held = {
+        "state_sha256": ck.get("state_sha256"),
+        "epoch": ck["epoch"],
+        "n_train": len(data.train),
+        "val_indices": [int(i) for i in data.val],
+        **{k: res[k] for k in VAL_METRICS},
+        "per_image": res["per_image"],
+        "protocol": res["protocol"],
+    }
+    write_json_atomic(cache, held)
+    return held
+
+
+def _minutes(a: argparse.Namespace, step: str, change: dict) -> float:
+    """Training time of a step, its synthetic pretraining included."""
+    folders = [Path(a.out) / step] + ([Path(a.out) / f"{step}-pretrain"] if "pretrain" in change else [])
+    return (
+        sum(r["epoch_time_s"] for f in folders if (f / "history.csv").exists() for r in read_history(f / "history.csv"))
+        / 60
+    )
+
+
+def ladder(a: argparse.Namespace, *, train: bool) -> tuple[dict, list[str], list[dict]]:
+    """Walk the ladder (training the steps asked for when ``train``); returns the chosen recipe, the table rows and
+    the validation scores of the steps that are done."""
+    recipe: dict = {}
+    best: dict | None = None
+    rows, scored = [], []
+    missing = False  # a step after a missing one would build on an undecided recipe: it is not trained
+    for step, what, change in LADDER:
+        run = train and not missing and (a.only is None or step in a.only.split(","))
+        out = _step(a, step, recipe, change, run)
+        if missing or not (out / "results.json").exists():
+            missing = True
+            rows.append(f"| {step} | {what} | not run | – | – | – | – | – |")
+            continue
+        v = validate(out)
+        scored.append(v)
+        if best is None:
+            kept, delta = True, "–"
+        else:
+            d, lo, hi = bootstrap_diff_ci(best["per_image"][CRITERION], v["per_image"][CRITERION], paired=True)
+            kept = v[CRITERION] < best[CRITERION]
+            delta = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+        if kept:
+            applied = dict(change)
+            if applied.pop("pretrain", False):
+                applied["init_from"] = _pretrained(a, step)
+            recipe, best = {**recipe, **applied}, v
+        rows.append(
+            f"| {step} | {what} | {'yes' if kept else 'no'} | {v['delta1']:.3f} | {v['abs_rel']:.3f} | {delta} | "
+            f"{v['rmse']:.3f} | {_minutes(a, step, change):.0f} |"
+        )
+    return recipe, rows, scored
+
+
+def table(a: argparse.Namespace, rows: list[str], recipe: dict, scored: list[dict]) -> str:
+    """The Markdown table with what it measured: data, split, protocol, precision, pretraining."""
+    head = [
+        f"Ladder from {a.model}, {a.epochs} epochs a step, one seed, trained from scratch (no ImageNet weights) on "
+        f"the official split's {scored[0]['n_train'] if scored else '?'} training images of "
+        f"`{Path(str(a.data)).name}`, precision {scored[0]['protocol']['precision'] if scored else '?'}. Scored on the "
+        f"{len(scored[0]['val_indices']) if scored else '?'} validation images (never the test set) under the "
+        "standard protocol at the stored "
+        "resolution: prediction upsampled to the ground truth, Eigen crop, depth in (1e-3, 10] m, flip TTA. "
+        f"A step is kept when it lowers validation AbsRel; Δ AbsRel is the step minus the recipe it was added to, "
+        "paired over the same images, with its 95% bootstrap interval (an interval that includes 0 is unresolved).",
+        "",
+        "| step | change | kept | val δ1 | val AbsRel | Δ AbsRel [95% CI] | val RMSE [m] | train time [min] |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Chosen recipe: {json.dumps({'model': a.model, **recipe}, ensure_ascii=False)}.",
+    ]
+    return "\n".join(head) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)
@@ -98,51 +206,20 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--out", default="runs/ablation")
     ap.add_argument("--only", default=None)
-    ap.add_argument("--table", action="store_true")
+    ap.add_argument("--table", metavar="PATH", default=None, help="write the table of what is done (no training)")
     ap.add_argument("--final", type=int, default=None, help="train the chosen recipe for this many epochs")
     ap.add_argument("--gt-data", default=None, help="full-resolution ground truth for the final row")
     ap.add_argument("--final-out", default="results/report-nyu/runs/improved")
     a = ap.parse_args()
-    recipe: dict = {}
-    best = None
-    lines = [
-        "| step | change | kept | val L1 (÷10 m) | val δ1 | val AbsRel | train time [min] |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for step, what, change in LADDER:
-        run = not a.table and a.final is None and (a.only is None or step in a.only.split(","))
-        out = _step(a, step, recipe, change, run)
-        if not (out / "results.json").exists():
-            lines.append(f"| {step} | {what} | not run | – | – | – | – |")
-            continue
-        v = _val(out)
-        kept = best is None or v["val_l1"] < best
-        if kept:
-            applied = dict(change)
-            if applied.pop("pretrain", False):
-                applied["init_from"] = _pretrained(a, step)
-            recipe, best = {**recipe, **applied}, v["val_l1"]
-        minutes = sum(r["epoch_time_s"] for r in read_history(out / "history.csv")) / 60
-        if "pretrain" in change:
-            pre = Path(a.out) / f"{step}-pretrain" / "history.csv"
-            minutes += sum(r["epoch_time_s"] for r in read_history(pre)) / 60 if pre.exists() else 0
-        lines.append(
-            f"| {step} | {what} | {'yes' if kept else 'no'} | {v['val_l1']:.4f} | {v['val_delta1']:.3f} | "
-            f"{v['val_abs_rel']:.3f} | {minutes:.0f} |"
-        )
-    print("\n".join(lines))
-    print(f"\nrecipe: model {a.model}, {recipe}")
+    recipe, rows, scored = ladder(a, train=a.table is None and a.final is None)
+    text = table(a, rows, recipe, scored)
+    print(text)
+    if a.table:
+        write_text_atomic(a.table, text)
     if a.final:
-        cfg = TrainConfig(
-            model=a.model,
-            data=a.data,
-            gt_data=a.gt_data,
-            split="official",
-            epochs=a.final,
-            pretrained=False,
-            extra={"profile": "improved", "recipe": "tools/improved_ablation.py"},
-            **recipe,
-        )
+        base = dict(model=a.model, data=a.data, gt_data=a.gt_data, split="official", epochs=a.final, pretrained=False)
+        extra = {"profile": "improved", "recipe": "tools/improved_ablation.py"}
+        cfg = TrainConfig(**{**base, **getattr(a, "base", {}), **recipe, "extra": extra})
         fit(cfg, Path(a.final_out), resume=True, progress=True)
 
 

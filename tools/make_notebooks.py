@@ -304,8 +304,9 @@ from IPython.display import Markdown, display
 
 from depthutils import plots
 from depthutils.baselines import baselines_for_run
-from depthutils.compare import (baseline_rows, baseline_verdicts, collect_results, pairwise_table, provenance,
-                                report_table, standard_table, to_markdown, write_report_tables)
+from depthutils.compare import (baseline_rows, baseline_verdicts, collect_results, pairwise_table,
+                                printed_against_baseline, provenance, report_table, standard_table, to_markdown,
+                                write_report_tables)
 from depthutils.config import TrainConfig
 from depthutils.run_folder import load_checkpoint, model_from_checkpoint
 from depthutils.train import load_data, predict_samples
@@ -345,19 +346,14 @@ if base:
     ),
     (
         "md",
-        "What the report's printed numbers would mean: under each reading, how many of its eight printed L1 and "
+        "What the report's printed numbers would mean: under each reading, how many of its printed L1 and "
         "MSE values lie below the mean-map baseline computed here (the same test protocol, this data and split). "
         "A printed value above the baseline would be no better than the average room under that reading.",
     ),
     (
         "code",
-        """if base:
-    mean_map = base["rows"]["mean_map"]["protocols"]["report"]
-    for reading in ("global", "per_image"):
-        l1 = sum(r["report_l1"] < mean_map[f"l1_{reading}"] for r in rows if r["report_l1"])
-        mse = sum(r["report_mse"] < mean_map[f"mse_{reading}"] for r in rows if r["report_mse"])
-        print(f"{reading}: {l1} of 8 printed L1 and {mse} of 8 printed MSE values are below the mean-map baseline "
-              f"(L1 {mean_map[f'l1_{reading}']:.4f}, MSE {mean_map[f'mse_{reading}']:.4f})")""",
+        """for line in printed_against_baseline(table):
+    print(line)""",
     ),
     ("md", "## Standard metrics, with 95% intervals and the baselines"),
     (
