@@ -30,8 +30,10 @@ __all__ = [
     "headline_markdown",
     "find_best_checkpoint",
     "difference_table",
+    "question_table",
     "EXTRA_ROWS",
     "CONTRASTS",
+    "QUESTIONS",
 ]
 
 #: Run folders beside the report's rows that the tables pick up when present (title None: from the results).
@@ -45,6 +47,22 @@ EXTRA_ROWS = {
 CONTRASTS = [
     ("resnet_unet", "resnet_unet_report_split", "the official split → the report's random split"),
     ("resnete_decoder_v3", "resnete_decoder_v3_aspect", "a squeezed 128×128 input → a 4:3 input of 96×128"),
+]
+
+#: The metrics of two-run comparisons: (key, label, decimals).
+PAIRED_KEYS = (("delta1", "δ1", 3), ("abs_rel", "AbsRel", 3), ("rmse", "RMSE [m]", 3), ("l1_global", "L1 ÷10 m", 4))
+
+#: The report's design questions, each answered by two of its rows on the same test images: (question, run a,
+#: run b). The report's networks often differ in more than one thing; the question names what else changes.
+QUESTIONS = [
+    ("loss, ResNet UNet: L1 → BerHu", "resnet_unet", "resnet_unet_berhu"),
+    ("loss, ResNet UNet: L1 → SSIM+L1", "resnet_unet", "resnet_unet_ssim_l1"),
+    ("loss, ResNet UNet: BerHu → SSIM+L1", "resnet_unet_berhu", "resnet_unet_ssim_l1"),
+    ("decoder: v1 → v2 (fewer inner skips, an input skip; 25 epochs)", "resnete_decoder_v1", "resnete_decoder_v2"),
+    ("skips summed (v1) → concatenated (v3)", "resnete_decoder_v1", "resnete_decoder_v3"),
+    ("ResNet-34 v3 → ResNet-50 UNet (another decoder)", "resnete_decoder_v3", "resnet_unet"),
+    ("encoder→decoder skips: ResNet UNet → DE NoSkip (no last stage, another decoder)", "resnet_unet", "de_noskip"),
+    ("encoder, UNet decoder: ResNet-50 → DenseNet-121 (100 epochs, not 50)", "resnet_unet", "densenet_unet"),
 ]
 
 
@@ -444,6 +462,18 @@ def write_report_tables(rows: list[dict], path: str | Path, figures: dict[str, s
                 "",
                 to_markdown(head, body),
             ]
+    head, body = question_table(rows)
+    if body:
+        lines += [
+            "## The report's design questions",
+            "",
+            "Each question compares two rows on the same test images: the paired per-image difference b − a with "
+            "its 95% bootstrap interval (standard protocol); ✓ where the interval excludes zero. For δ1 higher "
+            "is better, for AbsRel and RMSE lower. Where the report's networks differ in more than the change "
+            "named, the question says so.",
+            "",
+            to_markdown(head, body),
+        ]
     by_run = {r["run"]: r for r in rows if r["kind"] == "model" and r["results"]}
     for a, b, what in CONTRASTS:
         if a in by_run and b in by_run:
@@ -493,8 +523,33 @@ def find_best_checkpoint(roots: list[str | Path]) -> tuple[Path, dict[str, Any]]
     return ck, res
 
 
-#: The metrics of two-run comparisons: (key, label, decimals).
-PAIRED_KEYS = (("delta1", "δ1", 3), ("abs_rel", "AbsRel", 3), ("rmse", "RMSE [m]", 3), ("l1_global", "L1 ÷10 m", 4))
+def _difference(a: dict, b: dict, key: str, nd: int, *, paired: bool, protocol: str = "standard") -> tuple[str, bool]:
+    """``b − a`` for one metric with its 95% bootstrap interval, "+0.015 [+0.004, +0.027]", and whether the
+    interval excludes zero (the test set resolves the difference)."""
+    from .metrics import bootstrap_diff_ci
+
+    pa, pb = (np.asarray(r["per_image"][protocol][key], float) for r in (a, b))
+    d, lo, hi = bootstrap_diff_ci(pa, pb, paired=paired)
+    return f"{d:+.{nd}f} [{lo:+.{nd}f}, {hi:+.{nd}f}]", bool(lo > 0 or hi < 0)
+
+
+def question_table(rows: list[dict], questions: list[tuple[str, str, str]] = QUESTIONS) -> tuple[list, list]:
+    """The report's design questions (:data:`QUESTIONS`): for each pair of trained rows scored on the same test
+    images, the paired difference b − a of δ1, AbsRel and RMSE with its 95% interval, ✓ where the interval
+    excludes zero. Questions whose rows are missing, or on different test images, are left out."""
+    by_run = {r["run"]: r for r in rows if r["kind"] == "model" and r["results"]}
+    keys = PAIRED_KEYS[:3]
+    head = ["question (a → b)", *(f"{label} b − a [95% CI]" for _, label, _ in keys)]
+    body = []
+    for question, a, b in questions:
+        if a not in by_run or b not in by_run or _test_images(by_run[a]) != _test_images(by_run[b]):
+            continue
+        cells = []
+        for key, _, nd in keys:
+            cell, resolved = _difference(by_run[a]["results"], by_run[b]["results"], key, nd, paired=True)
+            cells.append(cell + (" ✓" if resolved else ""))
+        body.append([question, *cells])
+    return head, body
 
 
 def difference_table(
@@ -504,13 +559,10 @@ def difference_table(
     its interval. ``paired``: both were scored on the same test images and the per-image differences are
     resampled (much narrower than either run's interval: image difficulty cancels); unpaired (e.g. two splits):
     each run's images are resampled independently. Markdown."""
-    from .metrics import bootstrap_diff_ci
-
     kind = "paired" if paired else "unpaired"
     lines = [f"| metric | {names[0]} | {names[1]} | {names[1]} − {names[0]} ({kind}) |", "|---|---|---|---|"]
     for key, label, nd in PAIRED_KEYS:
         cells = [_ci(r["protocols"][protocol], key, nd) for r in (a, b)]
-        pa, pb = (np.asarray(r["per_image"][protocol][key], float) for r in (a, b))
-        d, lo, hi = bootstrap_diff_ci(pa, pb, paired=paired)
-        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {d:+.{nd}f} [{lo:+.{nd}f}, {hi:+.{nd}f}] |")
+        diff, _ = _difference(a, b, key, nd, paired=paired, protocol=protocol)
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {diff} |")
     return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ import pytest
 
 from depthutils.compare import (
     CONTRASTS,
+    QUESTIONS,
     baseline_rows,
     baseline_verdicts,
     beats,
@@ -19,6 +20,7 @@ from depthutils.compare import (
     headline_rows,
     pairwise_table,
     printed_against_baseline,
+    question_table,
     report_table,
     separated,
     standard_table,
@@ -164,6 +166,24 @@ def test_pairwise_table_marks_only_differences_the_paired_interval_resolves():
     assert "✓" not in cell[("a", "c")] and cell[("a", "a")] == "·"
     # the standard table's brackets overlap for a and b (image difficulty dominates): only the paired view resolves
     assert beats(rows[1], rows[0], "delta1") is False
+
+
+def test_question_table_gives_each_paired_difference_with_its_interval():
+    (q1, a, b), (_, c, d) = QUESTIONS[0], QUESTIONS[3]
+    rows = [
+        _model(a, _noisy(0.50), _noisy(0.30)),
+        _model(b, _noisy(0.53, seed=1), _noisy(0.30, seed=1)),  # δ1 +0.03 on every image: resolved; AbsRel: not
+        _model(c, _noisy(0.50), _noisy(0.30)),
+        _model(d, _noisy(0.60), _noisy(0.20), test=list(range(1000, 1200))),  # other test images: left out
+    ]
+    head, body = question_table(rows)
+    assert head[0] == "question (a → b)" and head[1].startswith("δ1 b − a")
+    assert [line[0] for line in body] == [q1]  # q2's rows are on different test images; the rest are missing
+    d1, rel = body[0][1], body[0][2]
+    assert d1.endswith(" ✓") and float(d1.split()[0]) == pytest.approx(0.03, abs=0.003)
+    lo, hi = (float(v) for v in d1.split("[")[1].split("]")[0].split(","))
+    assert 0 < lo < 0.03 < hi
+    assert "✓" not in rel
 
 
 def test_headline_rows_are_the_best_and_those_it_does_not_separate_then_the_baselines():

@@ -305,8 +305,8 @@ from IPython.display import Markdown, display
 from depthutils import plots
 from depthutils.baselines import baselines_for_run
 from depthutils.compare import (baseline_rows, baseline_verdicts, collect_results, pairwise_table,
-                                printed_against_baseline, provenance, report_table, standard_table, to_markdown,
-                                write_report_tables)
+                                printed_against_baseline, provenance, question_table, report_table, standard_table,
+                                to_markdown, write_report_tables)
 from depthutils.config import TrainConfig
 from depthutils.run_folder import load_checkpoint, model_from_checkpoint
 from depthutils.train import load_data, predict_samples
@@ -373,6 +373,13 @@ provenance(table)""",
         """display(Markdown(to_markdown(*baseline_verdicts(table))))
 display(Markdown(to_markdown(*pairwise_table(table, "delta1"))))""",
     ),
+    (
+        "md",
+        "The report's design questions (which loss, which skips, which encoder) are pairs of its rows. Each "
+        "difference b − a below has its paired 95% interval; the question names what else differs between the two "
+        "networks, since the report's rows often change more than one thing at a time.",
+    ),
+    ("code", """display(Markdown(to_markdown(*question_table(table))))"""),
     ("md", "## Figure 3: the same test images through every model"),
     (
         "code",
