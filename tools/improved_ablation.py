@@ -112,14 +112,14 @@ def validate(out: Path) -> dict:
     if not len(data.val):
         raise ValueError(f"{out}: the run has no validation images (val_fraction {cfg.val_fraction}); nothing to score")
     model = model_from_checkpoint(ck)
-    precision = resolve_precision(cfg.precision, next(model.parameters()).device)
+    device = next(model.parameters()).device
     res = evaluate(
         model,
-        DeviceData(data, data.val, next(model.parameters()).device),
+        DeviceData(data, data.val, device),
         image_size=cfg.image_size,
         protocol="standard",
         max_depth=cfg.max_depth,
-        precision=precision,
+        precision=resolve_precision(cfg.precision, device),
         per_image=VAL_METRICS,
     )
     held = {
