@@ -12,6 +12,7 @@ __all__ = [
     "depth_beside_input",
     "point_cloud",
     "learning_curves",
+    "curves_overview",
     "depth_histogram",
     "sample_pairs",
     "augmentation_examples",
@@ -70,6 +71,38 @@ def learning_curves(history: str | Path | list[dict], title: str = ""):
     h1, l1 = axes[1].get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     axes[1].legend(h1 + h2, l1 + l2, fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def curves_overview(histories: dict[str, list[dict]], baseline: dict[str, float] | None = None, title: str = ""):
+    """Every row's evaluated epochs in one figure: validation L1 (÷ 10 m) and test δ1, both at the model's
+    resolution (the report protocol), one line per row. ``histories``: row title → history rows (read_history).
+    ``baseline``: the mean depth map's ``l1_global`` and ``delta1`` under the same protocol on the test images,
+    drawn as dashed lines (its validation L1 is not computed; its test L1 is the nearest reference)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    panels = (("val_l1", "validation L1 (÷10 m) ↓", "l1_global"), ("test_delta1", "test δ1 ↑", "delta1"))
+    for ax, (key, label, base_key) in zip(axes, panels):
+        for name, rows in histories.items():
+            pts = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None]
+            if pts:
+                ax.plot(*zip(*pts), "o-", markersize=3, label=name)
+        if baseline and base_key in baseline:
+            what = "its test L1" if key.startswith("val") else "same protocol"
+            ax.axhline(baseline[base_key], color="k", ls="--", lw=1, label=f"mean depth map ({what})")
+            ax.annotate(
+                f"mean depth map ({what})",
+                (1, baseline[base_key]),
+                xycoords=("axes fraction", "data"),
+                xytext=(-4, 3),
+                textcoords="offset points",
+                ha="right",
+                fontsize=7,
+            )
+        ax.set_xlabel("epoch"), ax.set_title(label + " (model resolution)")
+    axes[1].legend(fontsize=7, loc="lower right")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

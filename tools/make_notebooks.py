@@ -308,7 +308,7 @@ from depthutils.compare import (baseline_rows, baseline_verdicts, collect_result
                                 printed_against_baseline, provenance, question_table, report_table, standard_table,
                                 to_markdown, write_report_tables)
 from depthutils.config import TrainConfig
-from depthutils.run_folder import load_checkpoint, model_from_checkpoint
+from depthutils.run_folder import load_checkpoint, model_from_checkpoint, read_history
 from depthutils.train import load_data, predict_samples
 
 figures_dir, runs_dir = Path(figures_dir), Path(runs_dir)
@@ -397,9 +397,23 @@ display(Markdown(to_markdown(*pairwise_table(table, "delta1"))))""",
     plots.save(fig, figures_dir / "figure3_predictions.png");""",
     ),
     (
+        "md",
+        "## Learning curves of every row\n\nThe evaluated epochs of every row on the primary split, at the model's "
+        "resolution: the validation L1 that chose `best.pt`, and the test δ1. The dashed line is the mean depth "
+        "map under the same protocol on the test images.",
+    ),
+    (
+        "code",
+        """histories = {r["row"]: read_history(runs_dir / r["run"] / "history.csv") for r in done if r in official}
+mean_map = base["rows"]["mean_map"]["protocols"]["report"] if base else None
+fig = plots.curves_overview(histories, mean_map, title=f"profile {profile}: every row's evaluated epochs")
+plots.save(fig, figures_dir / "learning_curves.png");""",
+    ),
+    (
         "code",
         """curves = {r["row"]: figures_dir / f"{r['run']}_curves.png" for r in done}
 figs = {"Figure 3: predictions": figures_dir / "figure3_predictions.png",
+        "Learning curves of every row": figures_dir / "learning_curves.png",
         "Data: depth histogram": figures_dir / "data_histogram.png",
         "Data: augmentation": figures_dir / "data_augmentation.png",
         **{f"Learning curves: {k}": v for k, v in curves.items()}}
