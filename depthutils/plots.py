@@ -80,29 +80,39 @@ def curves_overview(histories: dict[str, list[dict]], baseline: dict[str, float]
     """Every row's evaluated epochs in one figure: validation L1 (÷ 10 m) and test δ1, both at the model's
     resolution (the report protocol), one line per row. ``histories``: row title → history rows (read_history).
     ``baseline``: the mean depth map's ``l1_global`` and ``delta1`` under the same protocol on the test images,
-    drawn as dashed lines (its validation L1 is not computed; its test L1 is the nearest reference)."""
+    drawn as dashed lines (its validation L1 is not computed; its test L1 is the nearest reference). Each panel's
+    range covers the baseline and 95% of the points: a row's first, untrained epochs may lie outside it."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
     panels = (("val_l1", "validation L1 (÷10 m) ↓", "l1_global"), ("test_delta1", "test δ1 ↑", "delta1"))
     for ax, (key, label, base_key) in zip(axes, panels):
+        ys = []
         for name, rows in histories.items():
             pts = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None]
             if pts:
                 ax.plot(*zip(*pts), "o-", markersize=3, label=name)
-        if baseline and base_key in baseline:
+                ys += [y for _, y in pts]
+        base = baseline.get(base_key) if baseline else None
+        if base is not None:
             what = "its test L1" if key.startswith("val") else "same protocol"
-            ax.axhline(baseline[base_key], color="k", ls="--", lw=1, label=f"mean depth map ({what})")
+            ax.axhline(base, color="k", ls="--", lw=1, label=f"mean depth map ({what})")
             ax.annotate(
                 f"mean depth map ({what})",
-                (1, baseline[base_key]),
+                (1, base),
                 xycoords=("axes fraction", "data"),
                 xytext=(-4, 3),
                 textcoords="offset points",
                 ha="right",
                 fontsize=7,
             )
+        if ys:  # errors: drop the worst 5% (early epochs) from the range; δ1: the lowest 5%
+            lo, hi = np.quantile(ys, [0.0, 0.95] if key.startswith("val") else [0.05, 1.0])
+            if base is not None:
+                lo, hi = min(lo, base), max(hi, base)
+            pad = 0.05 * (hi - lo or 1)
+            ax.set_ylim(lo - pad, hi + pad)
         ax.set_xlabel("epoch"), ax.set_title(label + " (model resolution)")
-    axes[1].legend(fontsize=7, loc="lower right")
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -27,6 +27,18 @@ def test_curves_overview_draws_one_line_per_row_and_the_baseline():
             assert y[-1] == pytest.approx([r[key] for r in hist["DenseNet UNet"] if key in r][-1])
         base = [line for line in fig.axes[1].get_lines() if line.get_label().startswith("mean depth map")][0]
         assert base.get_ydata()[0] == pytest.approx(0.428)
+        lo, hi = fig.axes[0].get_ylim()
+        assert lo < 0.0892 < hi  # the baseline is always in range
+    finally:
+        plots.close(fig)
+
+
+def test_curves_overview_range_leaves_out_an_untrained_first_epoch():
+    hist = {f"r{i}": _history(50, 0.1) for i in range(3)}
+    hist["r0"][4]["val_l1"] = 0.5  # one wild early point among 30
+    fig = plots.curves_overview(hist)
+    try:
+        assert fig.axes[0].get_ylim()[1] < 0.2
     finally:
         plots.close(fig)
 
