@@ -178,7 +178,7 @@ def test_question_table_gives_each_paired_difference_with_its_interval():
     ]
     head, body = question_table(rows)
     assert head[0] == "question (a → b)" and head[1].startswith("δ1 b − a")
-    assert [line[0] for line in body] == [q1]  # q2's rows are on different test images; the rest are missing
+    assert [line[0] for line in body] == [q1]  # QUESTIONS[3]'s rows are on different test images; the rest are missing
     d1, rel = body[0][1], body[0][2]
     assert d1.endswith(" ✓") and float(d1.split()[0]) == pytest.approx(0.03, abs=0.003)
     lo, hi = (float(v) for v in d1.split("[")[1].split("]")[0].split(","))
