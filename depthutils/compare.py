@@ -221,7 +221,7 @@ def separated(a: dict, b: dict, key: str, protocol: str = "standard") -> bool | 
 
 #: Metrics where higher is better (every other key is an error: lower is better).
 _HIGHER_IS_BETTER = {"delta1", "delta2", "delta3"}
-_LABEL = {"delta1": "δ1", "abs_rel": "AbsRel", "rmse": "RMSE", "l1_global": "L1 ÷10 m"}
+_LABEL = {key: label for key, label, _ in PAIRED_KEYS}
 
 
 def beats(a: dict, b: dict, key: str, protocol: str = "standard") -> bool | None:
@@ -265,21 +265,18 @@ def pairwise_table(rows: list[dict], key: str = "delta1", protocol: str = "stand
     images, the paired per-image difference (line − column) of ``key`` with a ✓ where its 95% bootstrap interval
     excludes zero. Paired intervals are narrower than the overlap of the two rows' own intervals (image
     difficulty cancels), so this resolves more than the standard table's brackets do."""
-    from .metrics import bootstrap_diff_ci
-
     same = _primary(rows)
     if not same:
         return ["row"], []
-    vals = [np.asarray(r["results"]["per_image"][protocol][key], float) for r in same]
     head = ["line − column", *(r["run"] for r in same)]
     body = []
-    for r, va in zip(same, vals):
+    for r in same:
         cells = []
-        for c, vb in zip(same, vals):
+        for c in same:
             if c is r:
                 cells.append("·")
                 continue
-            d, lo, hi = bootstrap_diff_ci(vb, va, paired=True)
+            d, lo, hi = _bootstrap_difference(c["results"], r["results"], key, paired=True, protocol=protocol)
             cells.append(f"{d:+.3f}{' ✓' if lo > 0 or hi < 0 else ''}")
         body.append([r["run"], *cells])
     return head, body
@@ -523,13 +520,18 @@ def find_best_checkpoint(roots: list[str | Path]) -> tuple[Path, dict[str, Any]]
     return ck, res
 
 
-def _difference(a: dict, b: dict, key: str, nd: int, *, paired: bool, protocol: str = "standard") -> tuple[str, bool]:
-    """``b − a`` for one metric with its 95% bootstrap interval, "+0.015 [+0.004, +0.027]", and whether the
-    interval excludes zero (the test set resolves the difference)."""
+def _bootstrap_difference(a: dict, b: dict, key: str, *, paired: bool, protocol: str) -> tuple[float, float, float]:
+    """``b − a`` for one metric of two results (their per-image values) and its 95% bootstrap interval."""
     from .metrics import bootstrap_diff_ci
 
     pa, pb = (np.asarray(r["per_image"][protocol][key], float) for r in (a, b))
-    d, lo, hi = bootstrap_diff_ci(pa, pb, paired=paired)
+    return bootstrap_diff_ci(pa, pb, paired=paired)
+
+
+def _difference(a: dict, b: dict, key: str, nd: int, *, paired: bool, protocol: str = "standard") -> tuple[str, bool]:
+    """``b − a`` for one metric with its 95% bootstrap interval, "+0.015 [+0.004, +0.027]", and whether the
+    interval excludes zero (the test set resolves the difference)."""
+    d, lo, hi = _bootstrap_difference(a, b, key, paired=paired, protocol=protocol)
     return f"{d:+.{nd}f} [{lo:+.{nd}f}, {hi:+.{nd}f}]", bool(lo > 0 or hi < 0)
 
 
