@@ -78,6 +78,11 @@ def test_ladder_keeps_steps_that_lower_validation_abs_rel_and_caches_scores(tool
     assert pre["model_name"] == expect.get("model", a.model) and pre["dataset"]["kind"] == "synthetic"
     text = tool.table(a, rows, recipe, scored)
     assert f"{scored[0]['n_train']} training images" in text and f"{len(val)} validation images" in text
+    # the image-blind baselines sit under the steps, scored on the same validation images
+    base = tool.baseline_scores(Path(a.out) / "A0")
+    for name, label in tool.BASELINES.items():
+        assert f"| – | {label} | – | {base[name]['delta1']:.3f} | {base[name]['abs_rel']:.3f} |" in text
+        assert len(base[name]["per_image"]["abs_rel"]) == len(val)
     assert (Path(a.out) / "A2-pretrain" / "last.pt").exists()
 
     # the validation scores are cached under the checkpoint's checksum

@@ -23,6 +23,7 @@ import json
 from pathlib import Path
 
 from depthutils._io import write_json_atomic, write_text_atomic
+from depthutils.baselines import BASELINES, baseline_models
 from depthutils.config import TrainConfig
 from depthutils.engine import DeviceData, evaluate, resolve_precision
 from depthutils.metrics import bootstrap_diff_ci
@@ -97,6 +98,38 @@ def _step(a: argparse.Namespace, step: str, recipe: dict, change: dict, run: boo
     return out
 
 
+def _validation_data(out: Path, ck: dict) -> tuple[TrainConfig, object]:
+    """A step's settings and its data (the same validation images for every step of the ladder)."""
+    cfg = TrainConfig.from_dict(ck["config"])
+    data = load_data(cfg)
+    if not len(data.val):
+        raise ValueError(f"{out}: the run has no validation images (val_fraction {cfg.val_fraction}); nothing to score")
+    return cfg, data
+
+
+def _score(model, cfg: TrainConfig, data, image_size, *, flip_tta: bool | None = None) -> dict:
+    """``model`` on the validation images under the standard protocol, with per-image values of VAL_METRICS."""
+    device = next(model.parameters()).device
+    return evaluate(
+        model,
+        DeviceData(data, data.val, device),
+        image_size=image_size,
+        protocol="standard",
+        max_depth=cfg.max_depth,
+        precision=resolve_precision(cfg.precision, device),
+        flip_tta=flip_tta,
+        per_image=VAL_METRICS,
+    )
+
+
+def baseline_scores(out: Path) -> dict[str, dict]:
+    """The image-blind baselines on the validation images of step ``out``: fitted on its training images only,
+    predicted at the stored resolution, flip TTA off (a fixed map gains nothing from it, as in the study)."""
+    cfg, data = _validation_data(out, load_checkpoint(out / "last.pt"))
+    models = baseline_models(data.depth[data.train], cfg.max_depth)
+    return {name: _score(m, cfg, data, tuple(data.depth.shape[-2:]), flip_tta=False) for name, m in models.items()}
+
+
 def validate(out: Path) -> dict:
     """Validation scores of a finished step's last epoch under the standard protocol, with per-image values.
 
@@ -107,21 +140,8 @@ def validate(out: Path) -> dict:
         held = json.loads(cache.read_text())
         if held.get("state_sha256") == ck.get("state_sha256"):
             return held
-    cfg = TrainConfig.from_dict(ck["config"])
-    data = load_data(cfg)
-    if not len(data.val):
-        raise ValueError(f"{out}: the run has no validation images (val_fraction {cfg.val_fraction}); nothing to score")
-    model = model_from_checkpoint(ck)
-    device = next(model.parameters()).device
-    res = evaluate(
-        model,
-        DeviceData(data, data.val, device),
-        image_size=cfg.image_size,
-        protocol="standard",
-        max_depth=cfg.max_depth,
-        precision=resolve_precision(cfg.precision, device),
-        per_image=VAL_METRICS,
-    )
+    cfg, data = _validation_data(out, ck)
+    res = _score(model_from_checkpoint(ck), cfg, data, cfg.image_size)
     held = {
         "state_sha256": ck.get("state_sha256"),
         "epoch": ck["epoch"],
@@ -179,7 +199,13 @@ def ladder(a: argparse.Namespace, *, train: bool) -> tuple[dict, list[str], list
 
 
 def table(a: argparse.Namespace, rows: list[str], recipe: dict, scored: list[dict]) -> str:
-    """The Markdown table with what it measured: data, split, protocol, precision, pretraining."""
+    """The Markdown table with what it measured: data, split, protocol, precision, pretraining; under the steps,
+    the image-blind baselines on the same validation images."""
+    base = baseline_scores(Path(a.out) / LADDER[0][0]) if scored else {}
+    baselines = [
+        f"| – | {BASELINES[name]} | – | {v['delta1']:.3f} | {v['abs_rel']:.3f} | – | {v['rmse']:.3f} | – |"
+        for name, v in base.items()
+    ]
     head = [
         f"Ladder from {a.model}, {a.epochs} epochs a step, one seed, trained from scratch (no ImageNet weights) on "
         f"the official split's {scored[0]['n_train'] if scored else '?'} training images of "
@@ -188,11 +214,14 @@ def table(a: argparse.Namespace, rows: list[str], recipe: dict, scored: list[dic
         "standard protocol at the stored "
         "resolution: prediction upsampled to the ground truth, Eigen crop, depth in (1e-3, 10] m, flip TTA. "
         f"A step is kept when it lowers validation AbsRel; Δ AbsRel is the step minus the recipe it was added to, "
-        "paired over the same images, with its 95% bootstrap interval (an interval that includes 0 is unresolved).",
+        "paired over the same images, with its 95% bootstrap interval (an interval that includes 0 is unresolved). "
+        "The last rows are the image-blind baselines, fitted on the training images and scored on the same "
+        "validation images (flip TTA off).",
         "",
         "| step | change | kept | val δ1 | val AbsRel | Δ AbsRel [95% CI] | val RMSE [m] | train time [min] |",
         "|---|---|---|---|---|---|---|---|",
         *rows,
+        *baselines,
         "",
         f"Chosen recipe: {json.dumps({'model': a.model, **recipe}, ensure_ascii=False)}.",
     ]
