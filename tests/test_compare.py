@@ -222,7 +222,9 @@ def test_generated_report_has_the_verdicts_the_resolved_pairs_and_the_contrasts(
             git_commit="x",
         )
         r["results"]["protocols"]["standard"]["protocol"] = {"gt_resolution_hw": [480, 640], "flip_tta": True}
+    rows[1]["results"]["config"] = {"image_size": [96, 128]}  # rows of two inputs: the provenance names both
     text = write_report_tables(rows + _baselines(0.43, 0.40), tmp_path / "t.md", {}).read_text()
+    assert "model input (H×W) 128×128 or 96×128 (each row’s config.json says which)." in text
     assert "## Against the baselines" in text and f"| {a_run} | yes | yes |" in text
     assert f"| {b_run} | – | – |" in text  # no baseline on its test images
     assert f"## {a_run} against {b_run}: {what}" in text and "(unpaired)" in text
