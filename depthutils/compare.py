@@ -32,6 +32,7 @@ __all__ = [
     "difference_table",
     "question_table",
     "EXTRA_ROWS",
+    "extra_row_title",
     "CONTRASTS",
     "QUESTIONS",
 ]
@@ -100,12 +101,18 @@ def collect_results(runs_dir: str | Path) -> list[dict[str, Any]]:
         return json.loads(p.read_text()) if p.exists() else None
 
     rows = [_row(r.title, r.run_name, load(r.run_name), (r.printed_l1, r.printed_mse), r.epochs) for r in REPORT_ROWS]
-    for name, title in EXTRA_ROWS.items():
+    for name in EXTRA_ROWS:
         res = load(name)
         if res:
-            size = "x".join(map(str, res["config"]["image_size"]))
-            rows.append(_row(title or f"{res['title']}, improved recipe ({size}, {res['epochs']} epochs)", name, res))
+            rows.append(_row(extra_row_title(name, res), name, res))
     return rows
+
+
+def extra_row_title(name: str, results: dict) -> str:
+    """The title of the extra row ``name`` (a key of :data:`EXTRA_ROWS`) in every table and figure: its fixed
+    title, or one derived from its results (the improved row, whose recipe the ladder chooses)."""
+    size = "x".join(map(str, results["config"]["image_size"]))
+    return EXTRA_ROWS[name] or f"{results['title']}, improved recipe ({size}, {results['epochs']} epochs)"
 
 
 def baseline_rows(baselines: dict[str, Any] | None, label: str | None = None) -> list[dict[str, Any]]:

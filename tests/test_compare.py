@@ -9,6 +9,7 @@ import pytest
 
 from depthutils.compare import (
     CONTRASTS,
+    EXTRA_ROWS,
     QUESTIONS,
     baseline_rows,
     baseline_verdicts,
@@ -61,6 +62,19 @@ def test_missing_rows_stay_in_the_table_as_dashes(tmp_path):
     assert body[3][1] == "0.550 [0.500, 0.600]"
     head, body = report_table(rows)
     assert body[3][4] == "0.1000" and body[0][4] == "–"
+
+
+def test_extra_rows_follow_the_report_rows_with_their_fixed_or_derived_titles(tmp_path):
+    for name in ("resnete_decoder_v3_aspect", "improved"):
+        res = {**_result([0.5, 0.6], [0.3, 0.2]), "title": "Net", "epochs": 200, "config": {"image_size": [96, 128]}}
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(res))
+    rows = collect_results(tmp_path)
+    assert [r["row"] for r in rows[len(REPORT_ROWS) :]] == [
+        EXTRA_ROWS["resnete_decoder_v3_aspect"],
+        "Net, improved recipe (96x128, 200 epochs)",  # its recipe is the ladder's choice: from its results
+    ]
+    assert [r["run"] for r in rows[len(REPORT_ROWS) :]] == ["resnete_decoder_v3_aspect", "improved"]
 
 
 def test_baseline_rows_are_labelled_image_blind():

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from depthutils import plots
 from depthutils._io import write_text_atomic
 from depthutils.baselines import BASELINES, baseline_models
+from depthutils.compare import EXTRA_ROWS, extra_row_title
 from depthutils.config import TrainConfig
 from depthutils.data import read_depth_png, read_rgb
 from depthutils.engine import resolve_precision
@@ -73,7 +74,7 @@ def main() -> int:
             return 2
         ck = load_checkpoint(ck_path)
         cfg = TrainConfig.from_dict(ck["config"])
-        title = res["title"] if run.name != "improved" else f"{res['title']}, improved"
+        title = extra_row_title(run.name, res) if run.name in EXTRA_ROWS else res["title"]
         models[title] = (model_from_checkpoint(ck), cfg, res)
         evals[title] = evaluate_frames(
             models[title][0], a.frames, image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision
