@@ -131,6 +131,13 @@ class TrainConfig:
     scale_aug: tuple[float, float] = _f(
         (1.0, 1.0), "crop scale range s (zoom 1/s); 1,1 = the report's fixed crop", nargs=2
     )
+    cutdepth: float = _f(0.0, "CutDepth probability: a random rectangle of the input shows the depth (0 = off)")
+    teacher: str | None = _f(
+        None,
+        "distillation: finished runs' checkpoints, separated by commas; their flip-TTA mean prediction of each "
+        "training image is an extra target",
+    )
+    distill_weight: float = _f(1.0, "weight of the loss against the teacher's depth (with --teacher)")
     seed: int = _f(0, "model init, split and augmentation")
     split: str = _f("report", "report (seeded random 1111/338) or official (795/654)", choices=SPLITS)
     val_fraction: float = _f(0.1, "share of the training split held out as validation, in contiguous blocks")
@@ -186,6 +193,10 @@ class TrainConfig:
             raise ValueError(
                 f"need lr > 0, weight_decay >= 0, warmup_epochs >= 0; got {self.lr}, "
                 f"{self.weight_decay}, {self.warmup_epochs}"
+            )
+        if not (0 <= self.cutdepth <= 1 and self.distill_weight >= 0):
+            raise ValueError(
+                f"need 0 <= cutdepth <= 1 and distill_weight >= 0; got {self.cutdepth}, {self.distill_weight}"
             )
         if not 0 <= self.val_fraction < 0.5:
             raise ValueError(f"val_fraction must be in [0, 0.5), got {self.val_fraction}")

@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import DepthData, augment_batch, resize_batch
+from .data import DepthData, augment_batch, cut_depth, resize_batch
 from .metrics import MetricAccumulator
 
 __all__ = [
@@ -84,6 +84,13 @@ class DeviceData:
 
     def __len__(self) -> int:
         return self.rgb.shape[0]
+
+    def add_teacher(self, teacher_depth: torch.Tensor) -> None:
+        """Distillation: a teacher's prediction N×1×H×W (metres) becomes channel 1 of ``depth`` (N×2×H×W), so
+        that the augmentation moves it with the measured depth and :func:`train_step` adds a loss against it."""
+        if teacher_depth.shape != self.depth.shape:
+            raise ValueError(f"teacher depth {tuple(teacher_depth.shape)} must match {tuple(self.depth.shape)}")
+        self.depth = torch.cat([self.depth, teacher_depth.to(self.depth)], 1)
 
 
 # --- precision ----------------------------------------------------------------------------------------------
@@ -147,17 +154,25 @@ def train_step(
     generator: torch.Generator | None = None,
     scale_aug: tuple[float, float] = (1.0, 1.0),
     augment: str = "report",
+    cutdepth: float = 0.0,
+    distill_weight: float = 0.0,
 ) -> torch.Tensor:
     """One step on a batch that is already on the device: augment, forward, masked loss, backward, update.
 
-    rgb_u8 B×3×H×W uint8, depth B×1×H×W metres. Returns the loss as a detached 0-d tensor (no host sync).
+    rgb_u8 B×3×H×W uint8, depth B×1×H×W metres, or B×2×H×W with a teacher's prediction as channel 1
+    (:meth:`DeviceData.add_teacher`): it goes through the same augmentation as the measured depth and adds
+    ``distill_weight`` × the loss against it. ``cutdepth``: the CutDepth probability (:func:`cut_depth`).
+    Returns the loss as a detached 0-d tensor (no host sync).
     """
     rgb, d, mask = augment_batch(rgb_u8, depth, image_size, generator=generator, scale=scale_aug, mode=augment)
-    target = (d / max_depth).clamp_(0, 1)  # B×1×h×w, the model's output range
-    rgb = rgb.contiguous(memory_format=torch.channels_last)
+    targets = (d / max_depth).clamp_(0, 1)  # B×C×h×w, the model's output range (C = 2 with a teacher)
+    target, mask = targets[:, :1], mask[:, :1]
+    rgb = cut_depth(rgb, target, cutdepth, generator=generator).contiguous(memory_format=torch.channels_last)
     with autocast(rgb.device, precision):
         pred = model(rgb)
     loss = loss_fn(pred.float(), target, mask)  # the loss in fp32 whatever the precision
+    if targets.shape[1] == 2:
+        loss = loss + distill_weight * loss_fn(pred.float(), targets[:, 1:], targets[:, 1:] > 0)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -178,7 +193,7 @@ def train_one_epoch(
 ) -> dict[str, float]:
     """One pass over ``train`` in the order drawn from ``generator``; the last batch is dropped when it would
     hold a single image (BatchNorm). ``step_kw`` go to :func:`train_step` (image_size, max_depth, precision,
-    scale_aug, augment). Returns train_loss (image-weighted mean), images and seconds."""
+    scale_aug, augment, cutdepth, distill_weight). Returns train_loss (image-weighted mean), images and seconds."""
     from tqdm import tqdm  # plain: no notebook widget (and no IProgress warning) inside executed notebooks
 
     device = train.rgb.device

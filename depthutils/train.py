@@ -26,6 +26,7 @@ from . import distributed
 from ._env import device_name, git_commit, resolve_device, versions
 from .config import TrainConfig
 from .data import DepthData, load_dataset, resolve_data
+from .distill import teacher_depth, teacher_paths
 from .engine import DeviceData, evaluate, lr_at, make_optimizer, predict_batch, resolve_precision, train_one_epoch
 from .losses import get_loss
 from .models import build_model, get_spec
@@ -223,6 +224,9 @@ def _fit_locked(
     if len(data.train) < 2:
         raise ValueError(f"need at least 2 training images, got {len(data.train)} (check --limit / the data)")
     train = DeviceData(data, distributed.shard(data.train, dist_info), device)  # this rank's shard
+    if cfg.teacher:  # distillation: the teacher ensemble's depth of each training image, as a second target
+        held_out = data.identity["val_indices"] + data.identity["test_indices"]  # indices into the source
+        train.add_teacher(teacher_depth(teacher_paths(cfg.teacher), train, held_out=held_out, precision=cfg.precision))
     val = DeviceData(data, data.val, device) if len(data.val) and main else None  # rank 0 evaluates
     test = DeviceData(data, data.test, device, gt=data.test_gt) if main else None
 
@@ -297,6 +301,8 @@ def _fit_locked(
                 generator=_epoch_generator(cfg.seed, epoch, device, dist_info.rank),
                 scale_aug=cfg.scale_aug,
                 augment=cfg.augment,
+                cutdepth=cfg.cutdepth,
+                distill_weight=cfg.distill_weight,
                 desc=f"{cfg.model} {epoch + 1}/{cfg.epochs}",
                 progress=progress,
             )

@@ -5,19 +5,29 @@ import warnings
 import pytest
 import torch
 from torchvision.models.densenet import _DenseBlock
+from torchvision.models.regnet import ResBottleneckBlock
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from depthutils.models import build_model, get_spec, list_models, weights_file
 from depthutils.models.encoders import ENCODER_WEIGHTS
 
 NAMES = list_models()
-FAMILY_BLOCK = {"resnet34": BasicBlock, "resnet50": Bottleneck, "densenet121": _DenseBlock}
+FAMILY_BLOCK = {
+    "resnet34": BasicBlock,
+    "resnet50": Bottleneck,
+    "densenet121": _DenseBlock,
+    "regnet_x_400mf": ResBottleneckBlock,
+}
 
 
-def test_registry_has_the_six():
-    assert NAMES == sorted(
-        ["de_noskip", "resnete_decoder_v1", "resnete_decoder_v2", "resnete_decoder_v3", "densenet_unet", "resnet_unet"]
-    )
+def test_registry_has_the_report_six_and_the_compact_model():
+    report = ["de_noskip", "resnete_decoder_v1", "resnete_decoder_v2", "resnete_decoder_v3", "densenet_unet"]
+    assert NAMES == sorted([*report, "resnet_unet", "regnet_unet"])
+
+
+def test_compact_model_fits_its_budget():
+    """[compact]: at most 6 M parameters in the whole model (the shipped file stays small)."""
+    assert build_model("regnet_unet").meta["n_params"] <= 6_000_000
 
 
 def test_unknown_name_lists_valid():
@@ -75,9 +85,9 @@ def _fake_imagenet(family: str) -> dict:
     """A state dict in torchvision's format with recognisable values, saved under torchvision's file name."""
     from torchvision import models as tvm
 
-    net = {"resnet34": tvm.resnet34, "resnet50": tvm.resnet50, "densenet121": tvm.densenet121}[family]()
+    net = getattr(tvm, family)()
     sd = net.state_dict()
-    first = next(k for k in sd if k.endswith("conv1.weight") or k.endswith("conv0.weight"))
+    first = next(k for k in sd if k.endswith(("conv1.weight", "conv0.weight", "stem.0.weight")))
     sd[first] = torch.full_like(sd[first], 0.0123)
     path = weights_file(family)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +95,7 @@ def _fake_imagenet(family: str) -> dict:
     return sd
 
 
-@pytest.mark.parametrize("name", ["resnete_decoder_v1", "densenet_unet"])
+@pytest.mark.parametrize("name", ["resnete_decoder_v1", "densenet_unet", "regnet_unet"])
 def test_pretrained_loads_cached_weights(torch_home, name):
     fam = build_model(name).encoder.family
     _fake_imagenet(fam)
@@ -140,6 +150,7 @@ PINNED = {
     "resnete_decoder_v1": (24_972_609, 1805.1129576),
     "resnete_decoder_v2": (24_959_324, 5880.4025427),
     "resnete_decoder_v3": (24_909_345, 3728.6015218),
+    "regnet_unet": (5_656_465, 2894.0329948),
 }
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from depthutils._io import write_json_atomic, write_text_atomic
@@ -65,6 +66,48 @@ def _config(a: argparse.Namespace, recipe: dict, **over) -> TrainConfig:
     return TrainConfig(**{**base, "test_limit": 16, **getattr(a, "base", {}), **recipe, **over})
 
 
+def _steps(a: argparse.Namespace) -> list:
+    """The ladder to walk: this module's LADDER, or another tool's (``a.ladder``, e.g. tools/compact_ablation.py)."""
+    return getattr(a, "ladder", None) or LADDER
+
+
+def _teachers(a: argparse.Namespace, step: str, run: bool) -> str:
+    """Train (or resume) the teacher ensemble of a distillation step (``a.teacher``: its recipe, seeds and epochs,
+    with a synthetic pretraining shared by the seeds when the recipe asks for it); returns its checkpoints, joined
+    by commas as ``TrainConfig.teacher`` takes them."""
+    spec = a.teacher
+    recipe = dict(spec["recipe"])
+    if recipe.pop("pretrain", False):
+        pre = _config(
+            a,
+            recipe,
+            data="synthetic",
+            split="report",
+            **_pretrain_settings(a),
+            extra={"profile": _profile(a), "step": f"{step}-teacher-pretrain"},
+        )
+        if run:
+            fit(pre, Path(a.out) / f"{step}-teacher-pretrain", resume=True, progress=False)
+        recipe["init_from"] = str((Path(a.out) / f"{step}-teacher-pretrain" / "last.pt").resolve())
+    paths = []
+    for seed in spec["seeds"]:
+        out = Path(a.out) / f"{step}-teacher-s{seed}"
+        cfg = _config(a, recipe, seed=seed, epochs=spec["epochs"], extra={"profile": _profile(a), "step": out.name})
+        if run:
+            fit(cfg, out, resume=True, progress=False)
+        paths.append(str((out / "last.pt").resolve()))
+    return ",".join(paths)
+
+
+def _profile(a: argparse.Namespace) -> str:
+    return getattr(a, "profile", None) or "improved-ablation"
+
+
+def _pretrain_settings(a: argparse.Namespace) -> dict:
+    p = getattr(a, "pretrain", None) or PRETRAIN
+    return {"synth_count": p["synth_count"], "synth_size": p["synth_size"], "epochs": p["epochs"]}
+
+
 def _pretrained(a: argparse.Namespace, step: str) -> str:
     """The checkpoint that the pretraining of ``step`` leaves."""
     return str((Path(a.out) / f"{step}-pretrain" / "last.pt").resolve())
@@ -74,23 +117,23 @@ def _step(a: argparse.Namespace, step: str, recipe: dict, change: dict, run: boo
     """Train (or resume) one step; returns its folder. The pretraining step first trains on the synthetic rooms."""
     out = Path(a.out) / step
     change = dict(change)
+    if change.pop("teacher", False):
+        change["teacher"] = _teachers(a, step, run)
     if change.pop("pretrain", False):
         pre = _config(
             a,
             recipe,
             data="synthetic",
             split="report",  # the synthetic set's own seeded 1111:338 proportion: more scenes train than 795:654
-            synth_count=PRETRAIN["synth_count"],
-            synth_size=PRETRAIN["synth_size"],
-            epochs=PRETRAIN["epochs"],
-            extra={"profile": "improved-ablation", "step": f"{step}-pretrain"},
+            **_pretrain_settings(a),
+            extra={"profile": _profile(a), "step": f"{step}-pretrain"},
         )
         if run:
             fit(pre, Path(a.out) / f"{step}-pretrain", resume=True, progress=False)
         change["init_from"] = _pretrained(a, step)
     if run:
         fit(
-            _config(a, {**recipe, **change}, extra={"profile": "improved-ablation", "step": step}),
+            _config(a, {**recipe, **change}, extra={"profile": _profile(a), "step": step}),
             out,
             resume=True,
             progress=False,
@@ -156,8 +199,10 @@ def validate(out: Path) -> dict:
 
 
 def _minutes(a: argparse.Namespace, step: str, change: dict) -> float:
-    """Training time of a step, its synthetic pretraining included."""
+    """Training time of a step, its synthetic pretraining and its teachers' training included."""
     folders = [Path(a.out) / step] + ([Path(a.out) / f"{step}-pretrain"] if "pretrain" in change else [])
+    if "teacher" in change:
+        folders += sorted(Path(a.out).glob(f"{step}-teacher-*"))
     return (
         sum(r["epoch_time_s"] for f in folders if (f / "history.csv").exists() for r in read_history(f / "history.csv"))
         / 60
@@ -171,7 +216,7 @@ def ladder(a: argparse.Namespace, *, train: bool) -> tuple[dict, list[str], list
     best: dict | None = None
     rows, scored = [], []
     missing = False  # a step after a missing one would build on an undecided recipe: it is not trained
-    for step, what, change in LADDER:
+    for step, what, change in _steps(a):
         run = train and not missing and (a.only is None or step in a.only.split(","))
         out = _step(a, step, recipe, change, run)
         if missing or not (out / "results.json").exists():
@@ -190,6 +235,8 @@ def ladder(a: argparse.Namespace, *, train: bool) -> tuple[dict, list[str], list
             applied = dict(change)
             if applied.pop("pretrain", False):
                 applied["init_from"] = _pretrained(a, step)
+            if applied.pop("teacher", False):
+                applied["teacher"] = _teachers(a, step, run=False)
             recipe, best = {**recipe, **applied}, v
         rows.append(
             f"| {step} | {what} | {'yes' if kept else 'no'} | {v['delta1']:.3f} | {v['abs_rel']:.3f} | {delta} | "
@@ -198,10 +245,10 @@ def ladder(a: argparse.Namespace, *, train: bool) -> tuple[dict, list[str], list
     return recipe, rows, scored
 
 
-def table(a: argparse.Namespace, rows: list[str], recipe: dict, scored: list[dict]) -> str:
+def table(a: argparse.Namespace, rows: list[str], recipe: dict, scored: list[dict], extra: str = "") -> str:
     """The Markdown table with what it measured: data, split, protocol, precision, pretraining; under the steps,
     the image-blind baselines on the same validation images."""
-    base = baseline_scores(Path(a.out) / LADDER[0][0]) if scored else {}
+    base = baseline_scores(Path(a.out) / _steps(a)[0][0]) if scored else {}
     baselines = [
         f"| – | {BASELINES[name]} | – | {v['delta1']:.3f} | {v['abs_rel']:.3f} | – | {v['rmse']:.3f} | – |"
         for name, v in base.items()
@@ -222,34 +269,48 @@ def table(a: argparse.Namespace, rows: list[str], recipe: dict, scored: list[dic
         "|---|---|---|---|---|---|---|---|",
         *rows,
         *baselines,
+        *([extra] if extra else []),
         "",
         f"Chosen recipe: {json.dumps({'model': a.model, **recipe}, ensure_ascii=False)}.",
     ]
     return "\n".join(head) + "\n"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser(description: str, *, model: str, final_out: str) -> argparse.ArgumentParser:
+    """The command line of a ladder tool (this one and tools/compact_ablation.py)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--data", required=True)
-    ap.add_argument("--model", default="densenet_unet")
+    ap.add_argument("--model", default=model)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--out", default="runs/ablation")
     ap.add_argument("--only", default=None)
     ap.add_argument("--table", metavar="PATH", default=None, help="write the table of what is done (no training)")
     ap.add_argument("--final", type=int, default=None, help="train the chosen recipe for this many epochs")
     ap.add_argument("--gt-data", default=None, help="full-resolution ground truth for the final row")
-    ap.add_argument("--final-out", default="results/report-nyu/runs/improved")
-    a = ap.parse_args()
+    ap.add_argument("--final-out", default=final_out)
+    return ap
+
+
+def run(a: argparse.Namespace, *, final_profile: str, extra_rows: Callable[[list[dict]], str] | None = None) -> None:
+    """Walk the ladder (training what is missing, unless only a table or the final row is asked for), print and
+    optionally write its table (``extra_rows`` of the scored steps under the baselines), and train the final row
+    with the chosen recipe when ``--final`` is given."""
     recipe, rows, scored = ladder(a, train=a.table is None and a.final is None)
-    text = table(a, rows, recipe, scored)
+    text = table(a, rows, recipe, scored, extra_rows(scored) if extra_rows else "")
     print(text)
     if a.table:
         write_text_atomic(a.table, text)
     if a.final:
         base = dict(model=a.model, data=a.data, gt_data=a.gt_data, split="official", epochs=a.final, pretrained=False)
-        extra = {"profile": "improved", "recipe": "tools/improved_ablation.py"}
+        extra = {"profile": final_profile, "recipe": f"tools/{_profile(a).replace('-', '_')}.py"}
         cfg = TrainConfig(**{**base, **getattr(a, "base", {}), **recipe, "extra": extra})
         fit(cfg, Path(a.final_out), resume=True, progress=True)
+
+
+def main() -> None:
+    ap = parser(__doc__.splitlines()[0], model="densenet_unet", final_out="results/report-nyu/runs/improved")
+    a = ap.parse_args()
+    run(a, final_profile="improved")
 
 
 if __name__ == "__main__":

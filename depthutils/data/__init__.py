@@ -13,7 +13,7 @@ from .nyu import (
     validation_split,
 )
 from .synthetic import NYU_INTRINSICS, render_scene, write_synthetic_mat
-from .transforms import AugmentParams, augment_batch, resize_batch, to_float_rgb
+from .transforms import AugmentParams, augment_batch, cut_depth, resize_batch, to_float_rgb
 
 __all__ = [
     "DATA_ENV",
@@ -41,6 +41,7 @@ __all__ = [
     "write_synthetic_mat",
     "AugmentParams",
     "augment_batch",
+    "cut_depth",
     "resize_batch",
     "to_float_rgb",
 ]

@@ -18,7 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["augment_batch", "resize_batch", "to_float_rgb", "AugmentParams"]
+__all__ = ["augment_batch", "resize_batch", "to_float_rgb", "cut_depth", "AugmentParams"]
 
 
 class AugmentParams:
@@ -132,3 +132,29 @@ def augment_batch(
         ).view(n, 3, 1, 1)
         rgb = (rgb.clamp_min(1e-6) ** gamma * gain).clamp_(0, 1)
     return rgb, d, d > 0
+
+
+def cut_depth(
+    rgb: torch.Tensor, depth_norm: torch.Tensor, p: float, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """CutDepth (Ishii & Yamashita, 2021): with probability ``p`` per image, a random rectangle of the input
+    shows the ground-truth depth (normalised to [0, 1], the same value in all three channels) instead of RGB.
+
+    rgb N×3×h×w in [0, 1], depth_norm N×1×h×w in [0, 1] (the training target) → rgb N×3×h×w. The rectangle's
+    top-left corner is uniform over the image and each side a uniform share of what is left to the border, as
+    in the paper. A training-time regulariser for small data sets: the network learns to use the depth where it
+    is shown and the image where it is not, which the paper found to improve the image's own features.
+    """
+    if p <= 0:
+        return rgb
+    n, _, h, w = rgb.shape
+    dev = rgb.device
+    r = torch.rand(n, 5, device=dev, generator=generator)  # apply?, left, top, width share, height share
+    left, top = r[:, 1] * w, r[:, 2] * h
+    right, bottom = left + r[:, 3] * (w - left), top + r[:, 4] * (h - top)
+    xs = torch.arange(w, device=dev).view(1, 1, w)
+    ys = torch.arange(h, device=dev).view(1, h, 1)
+    inside = (xs >= left.view(n, 1, 1)) & (xs < right.view(n, 1, 1))
+    inside = inside & (ys >= top.view(n, 1, 1)) & (ys < bottom.view(n, 1, 1))  # N×h×w
+    inside = inside & (r[:, 0] < p).view(n, 1, 1)
+    return torch.where(inside[:, None], depth_norm.to(rgb.dtype).expand_as(rgb), rgb)

@@ -1,4 +1,5 @@
-"""torchvision ResNet-34 / ResNet-50 / DenseNet-121 as multi-scale feature extractors, with pretrained modes.
+"""torchvision ResNet-34 / ResNet-50 / DenseNet-121 / RegNetX-400MF as multi-scale feature extractors, with
+pretrained modes.
 
 An encoder takes RGB N×3×H×W in [0, 1], applies ImageNet normalisation itself (so every caller feeds the same
 [0, 1] images), and returns five feature maps at strides 2, 4, 8, 16 and 32.
@@ -24,8 +25,14 @@ ENCODER_WEIGHTS = {
     "resnet34": tvm.ResNet34_Weights.IMAGENET1K_V1,
     "resnet50": tvm.ResNet50_Weights.IMAGENET1K_V1,
     "densenet121": tvm.DenseNet121_Weights.IMAGENET1K_V1,
+    "regnet_x_400mf": tvm.RegNet_X_400MF_Weights.IMAGENET1K_V1,
 }
-_CTORS = {"resnet34": tvm.resnet34, "resnet50": tvm.resnet50, "densenet121": tvm.densenet121}
+_CTORS = {
+    "resnet34": tvm.resnet34,
+    "resnet50": tvm.resnet50,
+    "densenet121": tvm.densenet121,
+    "regnet_x_400mf": tvm.regnet_x_400mf,
+}
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -88,6 +95,9 @@ class Encoder(nn.Module):
                 net.layer4,  # /8 /16 /32
             ]
             widths = [64] + [_out_ch(getattr(net, f"layer{i}")) for i in range(1, 5)]  # r34: 64…512, r50: 256…2048
+        elif family == "regnet_x_400mf":  # the stem and the four stages; the classifier (0.4 M parameters) is dropped
+            stages = [net.stem, *net.trunk_output]  # /2 … /32
+            widths = [32, 32, 64, 160, 400]
         else:  # densenet121, DenseDepth's taps: relu0, pool0, transition1, transition2, norm5
             f = net.features
             stages = [
