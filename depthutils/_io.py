@@ -11,6 +11,19 @@ from pathlib import Path
 from typing import Any
 
 
+def refuse_to_replace(*paths: str | os.PathLike, overwrite: bool = False, flag: str = "--overwrite") -> None:
+    """Before any work: an output that exists is not replaced unless asked (``overwrite``), and an output whose
+    parent is a file, or that is a folder where a file goes, is named with what to do."""
+    for p in map(Path, paths):
+        if p.is_dir():
+            raise IsADirectoryError(f"{p} is a folder; give a file name for this output")
+        for parent in p.parents:
+            if parent.exists() and not parent.is_dir():
+                raise NotADirectoryError(f"{parent} is a file, not a folder; choose another path for {p.name}")
+        if p.exists() and not overwrite:
+            raise FileExistsError(f"{p} already exists; pass {flag} to replace it, or choose another path")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path in the same folder; on success it is fsync'ed and renamed onto ``path``.

@@ -31,7 +31,7 @@ from .data.synthetic import render_scene
 from .losses import l1_loss
 from .models import build_model, list_models
 
-__all__ = ["run_bench", "engine_step_fn", "reference_loader", "BF16_PEAK_TFLOPS"]
+__all__ = ["run_bench", "run_zoo_bench", "engine_step_fn", "reference_loader", "BF16_PEAK_TFLOPS", "ZOO_REFERENCES"]
 
 #: Dense bf16 tensor-core peak (TFLOP/s) by device-name fragment, for MFU.
 BF16_PEAK_TFLOPS = {
@@ -366,4 +366,85 @@ def bench_markdown(res: dict[str, Any]) -> str:
         ]
         for k, v in res["scaling_resnet_unet"].items():
             lines.append(f"| {k} | {v['batch']} | {f(v['img_s'], 2)} | {f(v['pixels_per_s'] / 1e6, 2)} |")
+    return "\n".join(lines) + "\n"
+
+
+#: The rows of the speed comparison beside the shipped weights: (label, architecture, input H×W, batch). The
+#: improved row (the study's best, 50 MB in fp16: not shipped) is the speed [compact] is measured against.
+ZOO_REFERENCES = [("improved row (not shipped)", "resnete_decoder_v3", (96, 128), 16)]
+
+
+def run_zoo_bench(*, out: str | Path | None = None, rounds: int = 7, train_steps: int = 3) -> dict[str, Any]:
+    """Speed of every shipped model beside the improved row's architecture, on the CPU, in one run: ms per
+    640×480 photo through ``predict`` (resize → model with flip TTA, fp32 as predict runs → upsample; the median
+    over ``rounds`` rounds that visit the models in turn, so that a slow spell of a shared machine hits them
+    alike) and training images/s of the engine's step at each recipe's input size and batch (bf16 where the CPU
+    has it). Ratios are to the first reference row. Writes ``report/benchmark-zoo-cpu.{json,md}``."""
+    from .engine import resolve_precision
+    from .models import get_weights, list_weights
+    from .predict import predict_image
+
+    dev = torch.device("cpu")
+    precision = resolve_precision("auto", dev)
+    rows: list[dict[str, Any]] = []
+    for name in list_weights():
+        w = get_weights(name)
+        batch = int(w.meta["recipe"]["batch_size"])
+        rows.append({"label": name, "weights": name, "model": w.model, "size": w.image_size, "batch": batch})
+    rows += [{"label": lab, "weights": None, "model": m, "size": s, "batch": b} for lab, m, s, b in ZOO_REFERENCES]
+    img = render_scene(7, 0, 640, 480)[0]
+    models = {}
+    for r in rows:
+        models[r["label"]] = build_model(r["model"], weights=r["weights"]) if r["weights"] else build_model(r["model"])
+        models[r["label"]].eval()
+        predict_image(models[r["label"]], img, image_size=r["size"], max_depth=10.0, flip_tta=True)  # warm-up
+    times: dict[str, list[float]] = {r["label"]: [] for r in rows}
+    with torch.no_grad():
+        for _ in range(rounds):
+            for r in rows:
+                t0 = time.perf_counter()
+                predict_image(models[r["label"]], img, image_size=r["size"], max_depth=10.0, flip_tta=True)
+                times[r["label"]].append(time.perf_counter() - t0)
+    rgb, depth = _images(32, (256, 192))
+    for r in rows:
+        r["predict_ms_640x480"] = 1000 * statistics.median(times[r["label"]])
+        r["predict_ms_rounds"] = [1000 * t for t in times[r["label"]]]
+        step, _ = engine_step_fn(r["model"], rgb, depth, dev=dev, size=r["size"], batch=r["batch"])
+        r["train_img_s"] = _timed(step, dev, warmup=1, windows=train_steps, steps=1)["img_s"]
+        r["size"] = list(r["size"])
+    ref = next(r for r in rows if r["weights"] is None)
+    for r in rows:
+        r["predict_time_ratio_to_improved"] = r["predict_ms_640x480"] / ref["predict_ms_640x480"]
+        r["train_speed_ratio_to_improved"] = r["train_img_s"] / ref["train_img_s"]
+    res = {
+        "device": device_name(dev),
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "precision_predict": "fp32",
+        "precision_train": precision,
+        "method": f"predict: median of {rounds} interleaved rounds after a warm-up, one synthetic 640x480 room, "
+        f"flip TTA on; train: median of {train_steps} engine steps after one warm-up, 32 synthetic 256x192 rooms",
+        "rows": rows,
+    }
+    out = Path(out) if out else Path("report") / "benchmark-zoo-cpu.json"
+    write_json_atomic(out, res)
+    write_text_atomic(out.with_suffix(".md"), zoo_bench_markdown(res))
+    print(zoo_bench_markdown(res))
+    return res
+
+
+def zoo_bench_markdown(res: dict[str, Any]) -> str:
+    lines = [
+        f"Speed on {res['device']} (one run; {res['method']}). Predict in {res['precision_predict']}, training "
+        f"in {res['precision_train']}. Ratios are to the improved row in the same run.",
+        "",
+        "| model | input H×W | predict ms / 640×480 photo | × improved | train img/s (batch) | × improved |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in res["rows"]:
+        lines.append(
+            f"| {r['label']} (`{r['model']}`) | {r['size'][0]}×{r['size'][1]} | {r['predict_ms_640x480']:.0f} | "
+            f"{r['predict_time_ratio_to_improved']:.2f} | {r['train_img_s']:.1f} ({r['batch']}) | "
+            f"{r['train_speed_ratio_to_improved']:.2f} |"
+        )
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""Command line: ``python -m depthutils {synth,download,models,train,evaluate,baselines,predict,pipeline,bench}``.
+"""Command line: ``python -m depthutils COMMAND``: synth, download, models, train, evaluate, baselines, predict,
+export, pipeline, bench.
 
 The ``train`` flags are generated from :class:`~depthutils.config.TrainConfig`'s fields, so a setting is declared
 once. Only the flags a user gives are passed on: with ``--resume`` everything else comes from the run itself.
@@ -46,10 +47,12 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _synth(a: argparse.Namespace) -> int:
+    from ._io import refuse_to_replace
     from .config import parse_size
     from .data.synthetic import write_synthetic_mat
 
     h, w = parse_size(a.size)
+    refuse_to_replace(a.out, Path(a.out).with_name("splits.mat"), overwrite=a.overwrite)
     path = write_synthetic_mat(a.out, count=a.count, seed=a.seed, size=(h, w), workers=a.workers)
     print(
         f"wrote {a.count} synthetic scenes at {h}x{w} (HxW, seed {a.seed}) to {path} and {path.with_name('splits.mat')}"
@@ -108,21 +111,35 @@ def _train(a: argparse.Namespace) -> int:
 
 def _evaluate(a: argparse.Namespace) -> int:
     from ._env import device_name, git_commit, resolve_device, versions
-    from ._io import write_json_atomic
+    from ._io import refuse_to_replace, write_json_atomic
     from .config import TrainConfig
     from .engine import DeviceData, resolve_precision
     from .run_folder import load_checkpoint, model_from_checkpoint
     from .train import final_evaluation, load_data
 
-    ck = load_checkpoint(a.checkpoint)
-    cfg = TrainConfig.from_dict(ck["config"])
+    out = Path(a.out or (Path(a.checkpoint).with_name("evaluation.json") if a.checkpoint else "evaluation.json"))
+    refuse_to_replace(out, overwrite=a.overwrite)
     device = resolve_device(a.device)
     precision = resolve_precision(a.precision, device)
+    if a.checkpoint:
+        ck = load_checkpoint(a.checkpoint)
+        model = model_from_checkpoint(ck, device)
+        source = {"checkpoint": str(a.checkpoint), "epochs": ck["epoch"], "pretrained": ck["pretrained"]}
+    else:
+        from .models import build_model, get_weights
+
+        w = get_weights(a.weights)
+        ck = {"model_name": w.model, "title": w.meta["title"], "config": w.meta["recipe"]}
+        model = build_model(w.model, weights=w.name).to(device)
+        source = {"weights": w.name, "sha256": w.meta["sha256"], "dtype": w.meta["dtype"]}
+        if not a.data and not Path(str(w.meta["recipe"].get("data"))).exists():
+            raise ValueError(f"--data is required: the data {w.name} was trained on is not on this machine")
+    cfg = TrainConfig.from_dict(ck["config"])
     from .other_cameras import evaluate_frames, is_frames_folder
 
     if a.data and is_frames_folder(a.data):
         res = evaluate_frames(
-            model_from_checkpoint(ck, device),
+            model,
             a.data,
             image_size=cfg.image_size,
             max_depth=cfg.max_depth,
@@ -138,7 +155,7 @@ def _evaluate(a: argparse.Namespace) -> int:
         }
         data = load_data(TrainConfig.from_dict({**cfg.to_dict(), **over}), with_train=False)
         res = final_evaluation(
-            model_from_checkpoint(ck, device),
+            model,
             DeviceData(data, data.test, device, gt=data.test_gt),
             image_size=cfg.image_size,
             max_depth=cfg.max_depth,
@@ -147,13 +164,10 @@ def _evaluate(a: argparse.Namespace) -> int:
             flip_tta=a.flip_tta,
         )
         res["dataset"] = data.identity
-    out = Path(a.out or Path(a.checkpoint).with_name("evaluation.json"))
     res = {
         "model_name": ck["model_name"],
         "title": ck["title"],
-        "checkpoint": str(a.checkpoint),
-        "epochs": ck["epoch"],
-        "pretrained": ck["pretrained"],
+        **source,
         "train_config": ck["config"],
         "precision": precision,
         **res,
@@ -170,11 +184,12 @@ def _evaluate(a: argparse.Namespace) -> int:
 
 
 def _baselines(a: argparse.Namespace) -> int:
-    from ._io import write_json_atomic
+    from ._io import refuse_to_replace, write_json_atomic
     from .baselines import evaluate_baselines
     from .config import parse_size
     from .data import load_dataset
 
+    refuse_to_replace(a.out, overwrite=a.overwrite)
     data = load_dataset(a.data, split=a.split, gt_data=a.gt_data)
     res = evaluate_baselines(data, image_size=parse_size(a.image_size))
     write_json_atomic(a.out, res)
@@ -190,28 +205,26 @@ def _baselines(a: argparse.Namespace) -> int:
 
 def _predict(a: argparse.Namespace) -> int:
     from ._env import resolve_device
-    from .config import TrainConfig
-    from .predict import predict_paths
-    from .run_folder import load_checkpoint, model_from_checkpoint
+    from .predict import load_predictor, predict_paths
 
-    ck = load_checkpoint(a.checkpoint)
-    cfg = TrainConfig.from_dict(ck["config"])
-    model = model_from_checkpoint(ck, resolve_device(a.device))
+    predictor = load_predictor(a.checkpoint, a.weights, resolve_device(a.device))
+    print(f"model: {predictor.label}", file=sys.stderr)
     written, failed = predict_paths(
-        model,
-        a.inputs,
-        a.out,
-        image_size=cfg.image_size,
-        max_depth=cfg.max_depth,
-        ply=a.ply,
-        flip_tta=a.flip_tta,
-        overwrite=a.overwrite,
-        fx=a.fx,
+        predictor, a.inputs, a.out, ply=a.ply, flip_tta=a.flip_tta, overwrite=a.overwrite, fx=a.fx
     )
-    print(f"wrote {len(written)} files to {a.out}; {len(failed)} input(s) failed")
+    print(f"wrote {len(written)} files to {a.out} with {predictor.label}; {len(failed)} input(s) failed")
     for p, why in failed:
         print(f"  failed: {p}: {why}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _export(a: argparse.Namespace) -> int:
+    from .release import export_weights
+
+    w = export_weights(a.run, a.name, extra_time_s=a.extra_time_s, metrics=a.metrics, overwrite=a.overwrite)
+    print(f"wrote {w.folder}: {w.file.name} ({w.meta['file_bytes'] / 1e6:.1f} MB, SHA-256 {w.meta['sha256']}),")
+    print(f"  meta.json and README.md (the model card); load it with build_model({w.model!r}, weights={w.name!r})")
+    return 0
 
 
 def _pipeline(a: argparse.Namespace) -> int:
@@ -235,8 +248,16 @@ def _pipeline(a: argparse.Namespace) -> int:
 
 
 def _bench(a: argparse.Namespace) -> int:
-    from .bench import run_bench
+    from ._io import refuse_to_replace
+    from .bench import run_bench, run_zoo_bench
 
+    default = Path("report") / f"benchmark-{'zoo-cpu' if a.zoo else a.device}.json"
+    out = Path(a.out) if a.out else default
+    refuse_to_replace(out, out.with_suffix(".md"), overwrite=a.overwrite)
+    a.out = out
+    if a.zoo:
+        run_zoo_bench(out=a.out)
+        return 0
     run_bench(device=a.device, quick=a.quick, out=a.out, models=a.models, precision=a.precision)
     return 0
 
@@ -253,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--size", default="480x640", help="HxW (default 480x640, NYU's)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=_positive_int, default=None)
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --out and the splits.mat beside it")
     s.set_defaults(fn=_synth)
 
     s = sub.add_parser("download", help="fetch the official labeled .mat (2.8 GB) and splits.mat")
@@ -275,8 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=_train)
 
-    s = sub.add_parser("evaluate", help="test-set metrics of a checkpoint under both protocols → JSON")
-    s.add_argument("--checkpoint", required=True)
+    s = sub.add_parser("evaluate", help="test-set metrics of a checkpoint or shipped weights, both protocols → JSON")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--checkpoint", help="a run's last.pt or best.pt")
+    g.add_argument("--weights", help="shipped weights by name (python -m depthutils models lists them)")
     s.add_argument(
         "--data",
         default=None,
@@ -294,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--precision", default="auto", choices=PRECISIONS)
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--out", default=None, help="default: evaluation.json beside the checkpoint")
+    s.add_argument("--out", default=None, help="default: evaluation.json beside the checkpoint (with --weights: here)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     s.set_defaults(fn=_evaluate)
 
     s = sub.add_parser("baselines", help="the image-blind baselines (mean depth map, median constant) → JSON")
@@ -303,10 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gt-data", default=None, help="full-resolution ground truth for the standard protocol")
     s.add_argument("--image-size", default="128", help="the model input they stand in for (report protocol)")
     s.add_argument("--out", required=True)
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     s.set_defaults(fn=_baselines)
 
-    s = sub.add_parser("predict", help="depth for your own photos")
-    s.add_argument("--checkpoint", required=True)
+    s = sub.add_parser("predict", help="depth for your own photos (default: the shipped model)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--checkpoint", default=None, help="a run's last.pt or best.pt instead of the shipped model")
+    g.add_argument("--weights", default=None, help="shipped weights by name (default: the shipped default)")
     s.add_argument("inputs", nargs="+", help="image files or folders")
     s.add_argument("--out", required=True)
     s.add_argument("--ply", action="store_true", help="also write a coloured point cloud (.ply)")
@@ -318,9 +346,23 @@ def build_parser() -> argparse.ArgumentParser:
         "the photo's EXIF focal length, else NYU's intrinsics scaled to the photo)",
     )
     s.add_argument("--overwrite", action="store_true", help="replace outputs that already exist in --out")
-    s.add_argument("--flip-tta", action="store_true")
+    s.add_argument(
+        "--flip-tta",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="average with the mirrored photo's prediction (default: on, as in the standard protocol)",
+    )
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.set_defaults(fn=_predict)
+    s = sub.add_parser("export", help="a finished run → shipped weights: fp16 safetensors, meta.json, model card")
+    s.add_argument("--run", required=True, help="the run folder (last.pt and results.json)")
+    s.add_argument("--name", required=True, help="the weights' name, e.g. nyu-regnet-unet")
+    s.add_argument("--extra-time-s", type=float, default=0.0, help="training outside the run (pretraining, teachers)")
+    s.add_argument(
+        "--metrics", default=None, help="evaluate's JSON for RUN/last.pt to quote (default: RUN/results.json)"
+    )
+    s.add_argument("--overwrite", action="store_true", help="replace shipped weights of the same name")
+    s.set_defaults(fn=_export)
 
     from .pipeline import PROFILES
 
@@ -345,9 +387,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="engine vs. plain-loop throughput, latency, scaling")
     s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     s.add_argument("--quick", action="store_true")
+    s.add_argument(
+        "--zoo",
+        action="store_true",
+        help="the shipped models beside the improved row: ms per 640x480 photo and training img/s (CPU)",
+    )
     s.add_argument("--models", default=None, help="comma-separated model names (default: all)")
     s.add_argument("--precision", default="auto", choices=PRECISIONS)
-    s.add_argument("--out", default=None, help="default: report/benchmark-<device>.json")
+    s.add_argument("--out", default=None, help="default: report/benchmark-<device>.json (--zoo: benchmark-zoo-cpu)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --out and its .md")
     s.set_defaults(fn=_bench)
     return p
 
@@ -355,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .data.download import DownloadError
     from .data.nyu import DataError
+    from .models import WeightsError
     from .run_folder import CheckpointError, RunLockedError
     from .train import NonFiniteLossError
 
@@ -367,10 +416,13 @@ def main(argv: list[str] | None = None) -> int:
         DataError,
         DownloadError,
         CheckpointError,
+        WeightsError,
         RunLockedError,
         NonFiniteLossError,
         FileNotFoundError,
         FileExistsError,
+        IsADirectoryError,
+        NotADirectoryError,
         ValueError,
     ) as e:
         print(f"error: {where}{e}", file=sys.stderr)

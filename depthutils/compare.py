@@ -28,7 +28,6 @@ __all__ = [
     "pairwise_table",
     "headline_rows",
     "headline_markdown",
-    "find_best_checkpoint",
     "difference_table",
     "question_table",
     "EXTRA_ROWS",
@@ -514,34 +513,6 @@ def write_report_tables(rows: list[dict], path: str | Path, figures: dict[str, s
         lines += [f"## {title}", "", f"![{title}]({link.as_posix()})", ""]
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path
-
-
-def find_best_checkpoint(roots: list[str | Path]) -> tuple[Path, dict[str, Any]] | None:
-    """The checkpoint of the best row (standard-protocol δ1) of the most recent study run under ``roots``.
-
-    A study run is a folder of row folders that hold results.json (a pipeline's ``OUT/runs``); the most recent is
-    the one whose newest results.json is newest. Rows whose checkpoint file is not on this machine are skipped
-    (checkpoints are never committed). Returns (checkpoint path, results) or None.
-    """
-    runs_dirs = {p.parent.parent for root in map(Path, roots) for p in root.glob("**/results.json")}
-    best_dir, newest = None, -1.0
-    for d in runs_dirs:
-        stamps = [p.stat().st_mtime for p in d.glob("*/results.json") if (p.parent / "last.pt").exists()]
-        if stamps and max(stamps) > newest:
-            best_dir, newest = d, max(stamps)
-    if best_dir is None:
-        return None
-    rows = []
-    for p in best_dir.glob("*/results.json"):
-        res = json.loads(p.read_text())
-        ck = p.parent / res.get("checkpoint", "last.pt")
-        d1 = (res.get("protocols", {}).get("standard", {}) or {}).get("delta1")
-        if ck.exists() and d1 is not None:
-            rows.append((d1, ck, res))
-    if not rows:
-        return None
-    _, ck, res = max(rows, key=lambda r: r[0])
-    return ck, res
 
 
 def _bootstrap_difference(a: dict, b: dict, key: str, *, paired: bool, protocol: str) -> tuple[float, float, float]:

@@ -10,6 +10,7 @@ import numpy as np
 __all__ = [
     "close",
     "depth_beside_input",
+    "robust_limits",
     "point_cloud",
     "learning_curves",
     "curves_overview",
@@ -202,6 +203,16 @@ def prediction_grid(rgb: np.ndarray, gt: np.ndarray, preds: dict[str, np.ndarray
     return fig
 
 
+def robust_limits(depth: np.ndarray, q: tuple[float, float] = (2, 98)) -> tuple[float, float]:
+    """Colour limits that a few outliers cannot stretch: the 2nd and 98th percentiles of the valid (> 0, finite)
+    depth, at least 1 cm apart."""
+    valid = depth[np.isfinite(depth) & (depth > 0)]
+    if not valid.size:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(valid, q))
+    return lo, max(hi, lo + 0.01)
+
+
 def depth_beside_input(rgb: np.ndarray, depth: np.ndarray, title: str = ""):
     """A photo (uint8 H×W×3) beside its predicted depth (H×W metres), with a colour bar in metres."""
     plt = _plt()
@@ -209,7 +220,8 @@ def depth_beside_input(rgb: np.ndarray, depth: np.ndarray, title: str = ""):
     fig, axes = plt.subplots(1, 2, figsize=(10, 5 * h / w + 0.5), dpi=100)
     axes[0].imshow(rgb)
     axes[0].set_title("input", fontsize=9)
-    im = axes[1].imshow(depth, cmap="plasma_r", vmin=0, vmax=max(float(depth.max()), 1e-3))
+    lo, hi = robust_limits(depth)
+    im = axes[1].imshow(depth, cmap="plasma_r", vmin=lo, vmax=hi)
     axes[1].set_title("predicted depth", fontsize=9)
     for a in axes:
         a.set_axis_off()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,69 @@ from ._io import atomic_path
 from .data.folder import RGB_SUFFIXES, read_rgb
 from .data.synthetic import NYU_INTRINSICS
 
-__all__ = ["predict_image", "predict_paths", "collect_inputs", "write_ply", "camera_intrinsics", "back_project"]
+__all__ = [
+    "Predictor",
+    "load_predictor",
+    "predict_image",
+    "predict_paths",
+    "collect_inputs",
+    "write_ply",
+    "camera_intrinsics",
+    "back_project",
+    "SYNTHETIC_WARNING",
+]
+
+SYNTHETIC_WARNING = (
+    "this model was trained on synthetic rooms (a smoke or test run): it is NOT meant for real photos; "
+    "use the shipped model (no --checkpoint) or one trained on NYU"
+)
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A trained model with what it needs to predict: its input size (H, W), ``max_depth`` and a label that
+    names where its weights came from (printed, and written beside every output)."""
+
+    model: torch.nn.Module
+    image_size: tuple[int, int]
+    max_depth: float
+    label: str
+    source: dict
+
+    @property
+    def synthetic(self) -> bool:
+        return self.source.get("data_kind") == "synthetic"
+
+
+def load_predictor(
+    checkpoint: str | Path | None = None, weights: str | None = None, device: torch.device | str = "cpu"
+) -> Predictor:
+    """The model of a run's checkpoint, or shipped ``weights`` (default: the shipped default model)."""
+    if checkpoint is not None and weights is not None:
+        raise ValueError("give --checkpoint or --weights, not both")
+    if checkpoint is None:
+        from .models import build_model, get_weights
+
+        w = get_weights(weights)
+        model = build_model(w.model, weights=w.name).to(device)
+        src = {"weights": w.name, "sha256": w.meta["sha256"], "model": w.model, "data_kind": "real"}
+        return Predictor(model, w.image_size, w.max_depth, f"shipped weights {w.name} ({w.model})", src)
+    from .run_folder import load_checkpoint, model_from_checkpoint
+
+    ck = load_checkpoint(checkpoint)
+    kind = ck["dataset"].get("kind", "real")
+    label = f"checkpoint {checkpoint} ({ck['model_name']}, epoch {ck['epoch']})"
+    if kind == "synthetic":
+        label += " [synthetic rooms: not meant for real photos]"
+    src = {
+        "checkpoint": str(checkpoint),
+        "sha256": ck.get("state_sha256"),
+        "model": ck["model_name"],
+        "data_kind": kind,
+    }
+    cfg = ck["config"]
+    model = model_from_checkpoint(ck, device)
+    return Predictor(model, tuple(cfg["image_size"]), float(cfg["max_depth"]), label, src)
 
 
 def collect_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -104,25 +168,43 @@ def write_ply(
         np.savetxt(f, np.concatenate([pts, cols.astype(np.float64)], 1), fmt="%.4f %.4f %.4f %d %d %d")
 
 
-_OUTPUTS = ("_depth.png", "_depth.npy", "_color.png")
+_OUTPUTS = ("_depth.png", "_depth.npy", "_color.png", "_depth.json")
+
+
+def depth_png_mm(depth: np.ndarray) -> np.ndarray:
+    """H×W metres → uint16 millimetres, this project's depth format, where 0 means invalid: a valid (> 0) depth
+    is written as at least 1 mm, never 0; 65.535 m is the largest."""
+    valid = np.isfinite(depth) & (depth > 0)
+    mm = np.clip(np.round(np.where(valid, depth, 0) * 1000), 1, 65535).astype(np.uint16)
+    mm[~valid] = 0
+    return mm
 
 
 def _write_outputs(
-    stem: Path, rgb: np.ndarray, depth: np.ndarray, ply: bool, intrinsics: tuple[float, float, float, float]
+    stem: Path,
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    ply: bool,
+    intrinsics: tuple[float, float, float, float],
+    record: dict,
 ) -> list[Path]:
-    from PIL import Image
+    from PIL import Image, PngImagePlugin
 
     from .plots import close, depth_beside_input, save
 
     paths = [stem.with_name(stem.name + s) for s in _OUTPUTS]
+    info = PngImagePlugin.PngInfo()
+    info.add_text("depthutils", json.dumps({"units": "mm, 0 = invalid", **record}))
     with atomic_path(paths[0], ".png") as tmp:
-        Image.fromarray(np.clip(np.round(depth * 1000), 0, 65535).astype(np.uint16)).save(tmp, format="PNG")
+        Image.fromarray(depth_png_mm(depth)).save(tmp, format="PNG", pnginfo=info)
     with atomic_path(paths[1], ".npy") as tmp:
         with open(tmp, "wb") as f:
             np.save(f, depth)
-    fig = depth_beside_input(rgb, depth)
+    fig = depth_beside_input(rgb, depth, title=record["model"])
     save(fig, paths[2])
     close(fig)
+    with atomic_path(paths[3], ".json") as tmp:
+        tmp.write_text(json.dumps({**record, "intrinsics_fx_fy_cx_cy": list(intrinsics)}, indent=2) + "\n")
     if ply:
         paths.append(stem.with_name(stem.name + ".ply"))
         write_ply(paths[-1], rgb, depth, intrinsics)
@@ -147,25 +229,29 @@ def _unique_stems(files: list[Path]) -> list[str]:
 
 
 def predict_paths(
-    model: torch.nn.Module,
+    predictor: Predictor,
     inputs: list[str | Path],
     out_dir: str | Path,
     *,
-    image_size: tuple[int, int],
-    max_depth: float,
     ply: bool = False,
-    flip_tta: bool = False,
+    flip_tta: bool = True,
     overwrite: bool = False,
     fx: float | None = None,
     progress: bool = True,
 ) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Predict every input; returns (written files, [(failed input, reason)]). A failure never stops the rest.
 
-    Every input gets its own output names. Outputs that already exist are not replaced unless ``overwrite``.
-    The point cloud uses ``fx`` (pixels) when given, else the photo's EXIF focal length, else NYU's intrinsics.
+    Every input gets its own output names, and a ``_depth.json`` that names the weights, the input and the
+    settings (the 16-bit PNG carries the same record). Outputs that already exist are not replaced unless
+    ``overwrite``. The point cloud uses ``fx`` (pixels) when given, else the photo's EXIF focal length, else NYU's
+    intrinsics. Flip TTA is on by default, as in the standard protocol and notebook 09.
     """
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"--out {out_dir} is a file; give a folder for the outputs")
     out_dir.mkdir(parents=True, exist_ok=True)
+    if predictor.synthetic:
+        print(f"WARNING: {SYNTHETIC_WARNING}", file=sys.stderr)
     written, failed = [], []
     files = collect_inputs(inputs)
     for p, stem in zip(files, _unique_stems(files)):
@@ -177,9 +263,22 @@ def predict_paths(
             if not p.exists():
                 raise FileNotFoundError(f"no such file: {p}")
             rgb = read_rgb(p)
-            depth = predict_image(model, rgb, image_size=image_size, max_depth=max_depth, flip_tta=flip_tta)
-            intr, _ = camera_intrinsics(rgb.shape[1], rgb.shape[0], p, fx)
-            written += _write_outputs(out_dir / stem, rgb, depth, ply, intr)
+            depth = predict_image(
+                predictor.model,
+                rgb,
+                image_size=predictor.image_size,
+                max_depth=predictor.max_depth,
+                flip_tta=flip_tta,
+            )
+            intr, intr_src = camera_intrinsics(rgb.shape[1], rgb.shape[0], p, fx)
+            record = {
+                "input": str(p),
+                "model": predictor.label,
+                **{f"source_{k}": v for k, v in predictor.source.items()},
+                "flip_tta": flip_tta,
+                "intrinsics_from": intr_src,
+            }
+            written += _write_outputs(out_dir / stem, rgb, depth, ply, intr, record)
             if progress:
                 print(f"{p} → {out_dir / stem}_depth.png ({rgb.shape[1]}x{rgb.shape[0]})", file=sys.stderr)
         except Exception as e:  # noqa: BLE001 — report by name and go on with the rest

@@ -5,7 +5,7 @@ Layout of ``OUT/``::
     config.json    what the run is (settings, data identity, versions, commit, device, precision)
     history.csv    one row per epoch (rewritten from the checkpoint's own history, so the two always agree)
     last.pt        the latest completed epoch (model, optimizer, history, RNG-free: every epoch reseeds)
-    best.pt        the epoch with the lowest validation L1 (never chosen on test images)
+    best.pt        the epoch with the lowest validation L1 (never chosen on test images); weights only
     results.json   the final evaluation of the last epoch under both protocols, with intervals
     .lock          the PID of the process writing here
 

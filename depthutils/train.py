@@ -1,7 +1,9 @@
 """``fit``: train one configured run into a run folder, resumably. It only orchestrates: the step, the epoch and
 evaluation are in :mod:`depthutils.engine`, the files in :mod:`depthutils.run_folder`.
 
-Fault tolerance: after every completed epoch ``best.pt`` (when the validation L1 improved), then ``last.pt``,
+Fault tolerance: after every completed epoch ``best.pt`` (when the validation L1 improved; the weights only, no
+optimiser state), then ``last.pt`` (weights and optimiser state: what a resume needs; dropped once the run is
+finished),
 then ``history.csv`` are written atomically, so a run killed at any moment resumes from its last completed
 epoch and never loses its best checkpoint. Every epoch draws its shuffling and augmentation from a generator
 seeded by (seed, epoch), so a resumed CPU run is bit-identical to an uninterrupted one, in fp32 and in bf16.
@@ -247,8 +249,15 @@ def _fit_locked(
     # channels_last on CUDA (tensor cores) and on CPU (oneDNN's NHWC convolutions were faster, profile-cpu.md)
     model = model.to(device).to(memory_format=torch.channels_last)
     opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, device=device)
-    if ck is not None:
+    if ck is not None and ck.get("optimizer_state") is not None:
         opt.load_state_dict(ck["optimizer_state"])
+    elif ck is not None:  # best.pt, and a finished run's last.pt, keep the weights only: a fresh optimiser
+        print(
+            f"note: {resume_from or run.last} holds no optimiser state (best.pt and a finished run keep the weights "
+            "only); continuing from its weights with a fresh Adam state, so this run is no longer bit-exact",
+            file=sys.stderr,
+        )
+        pretrained = {**pretrained, "resumed_without_optimizer_state": f"epoch {ck['epoch']}"}
     eval_model = model
     if dist_info.active:  # gradients averaged across ranks by DDP; BatchNorm per rank unless --sync-bn
         if cfg.sync_bn:
@@ -350,7 +359,8 @@ def _fit_locked(
                 "train_time_s": train_time,
             }
             if improved:  # best before last: a kill in between never leaves last.pt ahead of a missing best
-                run.save_checkpoint(run.best, payload)
+                # the weights only: best.pt is for evaluation and prediction, last.pt is what a resume needs
+                run.save_checkpoint(run.best, {k: v for k, v in payload.items() if k != "optimizer_state"})
             if main:
                 run.save_checkpoint(run.last, payload)
                 run.write_history(history)
@@ -390,8 +400,19 @@ def _fit_locked(
         **results,
     }
     run.write_results(results)
+    _drop_optimizer_state(run)
     distributed.barrier(dist_info)
     return results
+
+
+def _drop_optimizer_state(run: RunFolder) -> None:
+    """A finished run keeps its weights, not its optimiser state (two thirds of an Adam checkpoint): last.pt is
+    rewritten without it. Extending the run (``--resume --epochs`` more) then goes on with a fresh Adam state."""
+    ck = load_checkpoint(run.last)
+    if ck.get("optimizer_state") is not None:
+        run.save_checkpoint(
+            run.last, {k: v for k, v in ck.items() if k not in ("format", "state_sha256", "optimizer_state")}
+        )
 
 
 def final_evaluation(
@@ -421,7 +442,8 @@ def _recreate_best(run: RunFolder, ck: dict) -> None:
     deleted best.pt: when last.pt's own epoch is the best one, write it again."""
     hist = [h for h in ck["history"] if h.get("val_l1") is not None]
     if hist and hist[-1]["val_l1"] <= ck["best_val_l1"]:
-        run.save_checkpoint(run.best, {k: v for k, v in ck.items() if k not in ("format", "state_sha256")})
+        drop = ("format", "state_sha256", "optimizer_state")
+        run.save_checkpoint(run.best, {k: v for k, v in ck.items() if k not in drop})
 
 
 @torch.no_grad()

@@ -16,7 +16,6 @@ from depthutils.compare import (
     beats,
     collect_results,
     difference_table,
-    find_best_checkpoint,
     headline_markdown,
     headline_rows,
     pairwise_table,
@@ -100,28 +99,6 @@ def test_paired_table_gives_the_per_image_difference():
     line = next(row for row in text.splitlines() if row.startswith("| δ1"))
     assert "+0.100 [+0.100, +0.100]" in line  # every image gained exactly 0.1
     assert "+0.000" in next(row for row in text.splitlines() if row.startswith("| AbsRel"))
-
-
-def test_find_best_checkpoint_picks_the_best_row_of_the_newest_run(tmp_path):
-    old, new = tmp_path / "old" / "runs", tmp_path / "new" / "runs"
-    for runs, rows in ((old, {"x": 0.9}), (new, {"y": 0.4, "z": 0.6, "no_ckpt": 0.8})):
-        for name, d1 in rows.items():
-            (runs / name).mkdir(parents=True)
-            r = _result([d1], [0.2])
-            r["checkpoint"] = "last.pt"
-            (runs / name / "results.json").write_text(json.dumps(r))
-            if name != "no_ckpt":
-                (runs / name / "last.pt").write_bytes(b"x")
-    import os
-    import time
-
-    later = time.time() + 10
-    for p in new.glob("*/results.json"):
-        os.utime(p, (later, later))
-    ck, res = find_best_checkpoint([tmp_path])
-    assert ck == new / "z" / "last.pt"  # the newest study; its best row whose checkpoint is on this machine
-    assert res["protocols"]["standard"]["delta1"] == pytest.approx(0.6)
-    assert find_best_checkpoint([tmp_path / "nothing"]) is None
 
 
 def _noisy(mean: float, n: int = 200, seed: int = 0, spread: float = 0.2) -> list[float]:

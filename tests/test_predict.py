@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TINY
 from PIL import Image
 
+from conftest import TINY
 from depthutils.cli import main
 
 
@@ -65,7 +65,7 @@ def test_predict_names_are_unique_and_nothing_is_overwritten(ckpt, tmp_path, cap
     assert main(["predict", "--checkpoint", str(ckpt), str(src), "--out", str(out)]) == 0
     said = capsys.readouterr().out
     files = sorted(p.name for p in out.iterdir())
-    assert f"wrote {len(files)} files" in said and len(files) == 9  # 3 inputs × (png, npy, colour map)
+    assert f"wrote {len(files)} files" in said and len(files) == 12  # 3 inputs × (png, npy, colour map, json)
     assert {"a_jpg_depth.png", "a_jpeg_depth.png", "a_png_depth.png"} <= set(files)
     before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
     assert main(["predict", "--checkpoint", str(ckpt), str(src), "--out", str(out)]) == 1
@@ -88,3 +88,30 @@ def test_point_cloud_intrinsics_from_exif_or_nyu(tmp_path):
     assert source == "nyu" and fx == pytest.approx(518.8579) and cx == pytest.approx(325.5824)
     pts = back_project(np.full((3, 4), 2.0), (2.0, 2.0, 1.5, 1.0))
     assert pts[1, 3].tolist() == pytest.approx([1.5, 0.0, 2.0])  # (u − cx)·z / fx
+
+
+def test_valid_depth_is_never_written_as_invalid_and_colour_limits_are_robust():
+    from depthutils.plots import robust_limits
+    from depthutils.predict import depth_png_mm
+
+    mm = depth_png_mm(np.array([[0.0004, 0.0, 2.0, 70.0, np.nan]], np.float32))
+    assert mm.tolist() == [[1, 0, 2000, 65535, 0]]  # 0.4 mm is valid depth: 1 mm, not 0 (= invalid)
+    depth = np.full((100, 100), 2.0, np.float32)
+    depth[:50] = 3.0
+    depth[0, 0] = 80.0  # one outlier does not stretch the colour bar
+    lo, hi = robust_limits(depth)
+    assert lo == pytest.approx(2.0) and hi == pytest.approx(3.0)
+
+
+def test_outputs_say_which_model_made_them_and_synthetic_models_are_labelled(ckpt, tmp_path, capsys):
+    src = tmp_path / "p.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtype=np.uint8)).save(src)
+    assert main(["predict", "--checkpoint", str(ckpt), str(src), "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "synthetic rooms" in err and "NOT meant for real photos" in err
+    import json
+
+    record = json.loads((tmp_path / "o" / "p_depth.json").read_text())
+    assert record["source_checkpoint"] == str(ckpt) and record["source_data_kind"] == "synthetic"
+    assert record["flip_tta"] is True  # on by default, as in notebook 09 and the standard protocol
+    assert json.loads(Image.open(tmp_path / "o" / "p_depth.png").text["depthutils"])["model"] == record["model"]

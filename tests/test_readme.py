@@ -17,10 +17,22 @@ def _tool():
     return mod
 
 
-def test_readme_results_block_matches_the_committed_study():
+def test_readme_generated_blocks_match_the_committed_study_and_weights():
     tool = _tool()
     readme = (ROOT / "README.md").read_text()
-    assert tool.splice(readme, tool.block()) == readme, "stale: run python tools/readme_results.py"
+    assert tool.generated(readme) == readme, "stale: run python tools/readme_results.py"
+
+
+def test_zoo_block_has_a_row_per_shipped_model_with_its_card_numbers():
+    from depthutils.models import get_weights, list_weights
+
+    tool = _tool()
+    zoo = tool.zoo_block()
+    assert list_weights(), "no shipped weights"
+    for name in list_weights():
+        m = get_weights(name).meta["metrics"]["standard"]
+        row = next(line for line in zoo.splitlines() if line.startswith(f"| `{name}` |"))
+        assert f"{m['delta1']:.3f} [{m['ci95']['delta1'][0]:.3f}, {m['ci95']['delta1'][1]:.3f}]" in row
 
 
 def test_splice_replaces_only_the_block_and_needs_its_markers():

@@ -9,8 +9,8 @@ import os
 
 import pytest
 import torch
-from conftest import TINY
 
+from conftest import TINY
 from depthutils._io import write_json_atomic
 from depthutils.cli import main
 from depthutils.run_folder import CheckpointError, RunFolder, load_checkpoint
@@ -100,3 +100,50 @@ def test_json_is_standard_and_files_follow_the_umask(tmp_path):
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"a": None, "b": [1.0, None], "c": 2.0}
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o644
+
+
+def _tiny_run(tmp_path):
+    out = tmp_path / "run"
+    assert main([*TRAIN, "--out", str(out), "--epochs", "1", *TINY]) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["synth_over_splits", "synth_over_mat", "baselines_over_results", "evaluate_twice", "bench_over_report"],
+)
+def test_no_command_replaces_a_file_it_did_not_write(tmp_path, capsys, case):
+    """Every command that writes a file refuses to replace an existing one unless --overwrite is given."""
+    if case.startswith("synth"):
+        (tmp_path / "splits.mat").write_bytes(b"the official split")
+        target = tmp_path / "splits.mat" if case == "synth_over_splits" else tmp_path / "x.mat"
+        target.write_bytes(b"precious")
+        argv = ["synth", "--out", str(tmp_path / "x.mat"), "--count", "4", "--size", "32x48"]
+    elif case == "baselines_over_results":
+        run = _tiny_run(tmp_path)
+        target = run / "results.json"
+        argv = ["baselines", "--data", "synthetic", "--out", str(target)]
+    elif case == "evaluate_twice":
+        run = _tiny_run(tmp_path)
+        target = run / "evaluation.json"
+        assert main(["evaluate", "--checkpoint", str(run / "last.pt")]) == 0
+        argv = ["evaluate", "--checkpoint", str(run / "last.pt")]
+    else:
+        target = tmp_path / "bench.json"
+        target.write_text("{}")
+        argv = ["bench", "--quick", "--models", "regnet_unet", "--out", str(target)]
+    before = target.read_bytes()
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--overwrite" in err and target.name in err
+    assert target.read_bytes() == before
+
+
+def test_out_of_the_wrong_kind_is_named(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert main(["synth", "--out", str(tmp_path / "afile" / "x.mat"), "--count", "4"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    (tmp_path / "adir").mkdir()
+    assert main(["synth", "--out", str(tmp_path / "adir"), "--count", "4"]) == 2
+    assert "is a folder; give a file name" in capsys.readouterr().err

@@ -431,96 +431,6 @@ write_report_tables(table, tables_path, {k: v for k, v in figs.items() if Path(v
     ),
 ]
 
-DEMO_CELLS = [
-    (
-        "md",
-        "# 09 Try it on your own photo\n\nA trained model's depth for any photo, as a picture beside the input and as "
-        "a 3D point cloud. Give a checkpoint and image paths as parameters, or keep the defaults: the best row of "
-        "the most recent study run on this machine, and a synthetic room that the project renders itself.",
-    ),
-    (
-        "code",
-        """# Parameters: literals only
-checkpoint: str = ""  # a .pt file; empty: the best row of the most recent study run found under `search`
-images: list = []  # photo paths (jpg/png, any size); empty: one synthetic room rendered here
-search: list = ["../results", "../runs"]  # where to look for study runs (checkpoints are never committed)
-fx: "Optional[float]" = None  # focal length in pixels for the point cloud; None: EXIF, else NYU's intrinsics
-out_dir: str = "../runs/demo"  # where the .ply files and the sample image go""",
-    ),
-    (
-        "code",
-        """from pathlib import Path
-
-from PIL import Image
-
-from depthutils import plots
-from depthutils.compare import find_best_checkpoint
-from depthutils.config import TrainConfig
-from depthutils.data import read_rgb, render_scene
-from depthutils.predict import back_project, camera_intrinsics, predict_image, write_ply
-from depthutils.run_folder import load_checkpoint, model_from_checkpoint
-
-out_dir = Path(out_dir)
-out_dir.mkdir(parents=True, exist_ok=True)
-if not checkpoint:
-    found = find_best_checkpoint(search)
-    if found is None:
-        raise FileNotFoundError(
-            "No trained model on this machine: train one with `python -m depthutils pipeline --profile smoke` "
-            "(seconds) or `python -m depthutils train --model resnet_unet --out runs/mine`, or set `checkpoint`."
-        )
-    checkpoint = found[0]
-ck = load_checkpoint(checkpoint)
-cfg = TrainConfig.from_dict(ck["config"])
-model = model_from_checkpoint(ck)
-print(f"{ck['title']} ({ck['config']['loss']}), {ck['epoch']} epochs on {ck['dataset']['name']}; "
-      f"encoder {ck['pretrained']['used']}; input {cfg.image_size[0]}x{cfg.image_size[1]}")
-if not images:
-    sample = out_dir / "synthetic_room.png"
-    Image.fromarray(render_scene(7, 3, 640, 480)[0]).save(sample)
-    images = [str(sample)]""",
-    ),
-    ("md", "## The photo and its predicted depth\n\nOne colour bar in metres per photo."),
-    (
-        "code",
-        """predictions = {}
-for path in images:
-    rgb = read_rgb(path)
-    depth = predict_image(model, rgb, image_size=cfg.image_size, max_depth=cfg.max_depth, flip_tta=True)
-    predictions[path] = (rgb, depth)
-    fig = plots.depth_beside_input(rgb, depth, title=Path(path).name)""",
-    ),
-    (
-        "md",
-        "## As a point cloud\n\nEach pixel goes back to 3D along its camera ray: x = (u − cx)·z / fx, "
-        "y = (v − cy)·z / fy. The intrinsics are `fx` when given, the photo's EXIF focal length when it has "
-        "one, else NYU's Kinect scaled to the photo's size. The `.ply` opens in MeshLab or Open3D.",
-    ),
-    (
-        "code",
-        """for path, (rgb, depth) in predictions.items():
-    intrinsics, source = camera_intrinsics(rgb.shape[1], rgb.shape[0], path, fx)
-    points = back_project(depth, intrinsics).reshape(-1, 3)
-    fig = plots.point_cloud(points, rgb.reshape(-1, 3), title=f"{Path(path).name} (intrinsics: {source})")
-    ply = out_dir / f"{Path(path).stem}.ply"
-    write_ply(ply, rgb, depth, intrinsics)
-    print(f"point cloud: {ply} ({(depth > 0).sum()} points, intrinsics from {source})")""",
-    ),
-    (
-        PROBE,
-        """print(len(predictions), [d.shape == r.shape[:2] for r, d in predictions.values()])""",
-    ),
-    (
-        "md",
-        "## What to read here\n\n- Near things should be yellow, far things purple; a flat floor should rise "
-        "smoothly towards the horizon. A model that learnt only the average room paints the same gradient into "
-        "every photo.\n- In the point cloud, walls should be flat and meet at right angles. Bent walls or a "
-        "tilted floor mean wrong depth, or wrong intrinsics for this camera (set `fx`).\n- The models were "
-        "trained on 795 NYU frames from a Kinect, from scratch: photos from other cameras, outdoors or with "
-        "unusual framing are out of their experience, and their absolute scale in metres is a guess.",
-    ),
-]
-
 
 def _source(nb: nbformat.NotebookNode) -> list:
     """What a notebook is made of, without outputs: each cell's type, tags and source."""
@@ -535,7 +445,6 @@ def main() -> None:
         "01_data_exploration.ipynb": _nb(DATA_CELLS),
         **{f"{name}.ipynb": training_notebook(name) for name in ARCH},
         "08_compare.ipynb": _nb(COMPARE_CELLS),
-        "09_try_your_photo.ipynb": _nb(DEMO_CELLS),
     }
     with tempfile.TemporaryDirectory() as tmp:
         for name, nb in notebooks.items():

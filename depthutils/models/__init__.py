@@ -4,6 +4,7 @@ from . import compact, noskip, resnete, unet  # noqa: F401  (registers the archi
 from ._registry import DepthModel, ModelSpec, build_model, get_spec, list_models
 from .encoders import ENCODER_WEIGHTS, Encoder, PretrainedMode, weights_file
 from .summary import summary, summary_markdown
+from .weights import DEFAULT_WEIGHTS, Weights, WeightsError, get_weights, list_weights
 
 __all__ = [
     "DepthModel",
@@ -17,4 +18,9 @@ __all__ = [
     "weights_file",
     "summary",
     "summary_markdown",
+    "Weights",
+    "WeightsError",
+    "DEFAULT_WEIGHTS",
+    "get_weights",
+    "list_weights",
 ]

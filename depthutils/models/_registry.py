@@ -71,11 +71,26 @@ def get_spec(name: str) -> ModelSpec:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(_REGISTRY))}") from None
 
 
-def build_model(name: str, *, pretrained: PretrainedMode = False, **options: Any) -> DepthModel:
+def build_model(
+    name: str, *, pretrained: PretrainedMode = False, weights: str | None = None, **options: Any
+) -> DepthModel:
     """Build a registered model. ``pretrained``: True (ImageNet, or a clear error), False (never touches the
     network), or ``'auto'`` (ImageNet when cached or downloadable, else from scratch with a loud warning).
-    ``model.meta['pretrained_used']`` says what actually happened."""
-    return get_spec(name).builder(pretrained=pretrained, **options)
+    ``model.meta['pretrained_used']`` says what actually happened.
+
+    ``weights``: the name of shipped, trained weights (:mod:`depthutils.models.weights`), checked against their
+    SHA-256 and loaded in fp32; the model is returned in eval mode."""
+    if weights is None:
+        return get_spec(name).builder(pretrained=pretrained, **options)
+    from .weights import WeightsError, get_weights
+
+    w = get_weights(weights)
+    if w.model != name:
+        raise WeightsError(f"weights {w.name!r} are for {w.model!r}, not {name!r}: build_model({w.model!r}, ...)")
+    model = get_spec(name).builder(pretrained=False, **{"head": w.head, **options})
+    model.load_state_dict(w.state_dict())
+    model.encoder.pretrained_used = f"shipped weights {w.name}"
+    return model.eval()
 
 
 def list_models() -> list[str]:

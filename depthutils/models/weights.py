@@ -1,0 +1,116 @@
+"""Shipped weights, in the shape of torchvision's weights API: a name → a verified file, its meta and the
+preprocessing it expects.
+
+Each shipped model is a folder ``depthutils/weights/<name>/`` that can be published to the Hugging Face Hub as
+it is: ``model.safetensors`` (fp16), ``meta.json`` (what the loader reads: architecture, input size, SHA-256,
+metrics, recipe) and ``README.md`` (the model card, generated from ``meta.json`` by :mod:`depthutils.release`).
+Loading never unpickles: safetensors and JSON only, and the file's SHA-256 is checked against ``meta.json``
+before a byte of it is used.
+
+    from depthutils.models import build_model, get_weights
+    w = get_weights("nyu-regnet-unet")
+    model = build_model(w.model, weights=w.name)      # fp32 on the CPU, eval mode
+    w.meta["metrics"]["standard"]["delta1"], w.image_size
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["Weights", "WeightsError", "WEIGHTS_ROOT", "DEFAULT_WEIGHTS", "get_weights", "list_weights", "sha256_file"]
+
+#: Where the shipped weights live (inside the package, so that an installed copy finds them too).
+WEIGHTS_ROOT = Path(__file__).resolve().parents[1] / "weights"
+#: The model that ``predict``, ``evaluate --weights``, notebook 09 and the demo use when none is named.
+DEFAULT_WEIGHTS = "nyu-regnet-unet"
+_FILE = "model.safetensors"
+_META = "meta.json"
+
+
+class WeightsError(RuntimeError):
+    """Shipped weights are missing, damaged (checksum) or do not fit the architecture asked for."""
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Weights:
+    """One shipped model: ``name``, its ``folder`` and ``meta`` (the parsed ``meta.json``)."""
+
+    name: str
+    folder: Path
+    meta: dict[str, Any]
+
+    @property
+    def file(self) -> Path:
+        return self.folder / _FILE
+
+    @property
+    def model(self) -> str:
+        """The registry name of the architecture."""
+        return self.meta["model"]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """The model input (H, W) that the weights were trained at: photos are resized to it."""
+        return tuple(self.meta["preprocessing"]["image_size_hw"])  # type: ignore[return-value]
+
+    @property
+    def max_depth(self) -> float:
+        return float(self.meta["preprocessing"]["max_depth_m"])
+
+    @property
+    def head(self) -> str:
+        return self.meta["recipe"].get("head", "relu")
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights as fp32 tensors, after checking the file's SHA-256 against ``meta.json``."""
+        from safetensors.torch import load_file
+
+        if not self.file.exists():
+            raise WeightsError(f"{self.file} is missing: the shipped weights '{self.name}' come with the repository")
+        actual = sha256_file(self.file)
+        if actual != self.meta["sha256"]:
+            raise WeightsError(
+                f"{self.file}: SHA-256 {actual[:16]}… does not match {self.meta['sha256'][:16]}… in "
+                f"{self.folder / _META}. The file is damaged or was replaced: restore it with `git checkout -- "
+                f"{self.file.name}` in {self.folder} (or re-clone)."
+            )
+        state = load_file(str(self.file))
+        return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def _read(folder: Path) -> Weights:
+    try:
+        meta = json.loads((folder / _META).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise WeightsError(f"{folder / _META} cannot be read ({e}); restore it from the repository") from e
+    return Weights(folder.name, folder, meta)
+
+
+def list_weights(root: Path | None = None) -> list[str]:
+    """The names of the shipped weights, sorted."""
+    root = root or WEIGHTS_ROOT
+    return sorted(p.name for p in root.iterdir() if (p / _META).exists()) if root.exists() else []
+
+
+def get_weights(name: str | None = None, root: Path | None = None) -> Weights:
+    """The shipped weights called ``name`` (default: :data:`DEFAULT_WEIGHTS`); an unknown name lists the valid."""
+    name = name or DEFAULT_WEIGHTS
+    folder = (root or WEIGHTS_ROOT) / name
+    if not (folder / _META).exists():
+        valid = ", ".join(list_weights(root)) or "none"
+        raise WeightsError(f"no shipped weights called {name!r}; valid: {valid}")
+    return _read(folder)

@@ -1,0 +1,243 @@
+"""From a finished run to shipped weights: ``model.safetensors`` (fp16), ``meta.json`` and the model card.
+
+    python -m depthutils export --run results/report-nyu/runs/compact --name nyu-regnet-unet
+
+The folder it writes (``depthutils/weights/<name>/``) is what :mod:`depthutils.models.weights` loads and what a
+user can publish to the Hugging Face Hub unchanged. ``meta.json`` is the one source of the shipped model's
+numbers: the model card (``README.md``, Hugging Face's format with a ``model-index``) and the README's model-zoo
+table are generated from it. The metrics are those of the run's ``results.json`` (its last epoch, fp32 weights);
+``evaluate --weights`` reproduces them from the fp16 file to within the rounding (tests/test_release.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ._io import write_json_atomic, write_text_atomic
+from .models.weights import _FILE, _META, WEIGHTS_ROOT, Weights, get_weights, sha256_file
+from .run_folder import load_checkpoint
+
+__all__ = ["export_weights", "model_card", "WEIGHTS_FORMAT", "DATA_TERMS"]
+
+WEIGHTS_FORMAT = "depthutils-weights-v1"
+#: The training data's terms, which the weights inherit.
+DATA_TERMS = (
+    "Trained on NYU-Depth V2 (Silberman, Hoiem, Kohli and Fergus, ECCV 2012), which its authors provide for "
+    "research use; cite the dataset when you use these weights. No ImageNet or other pretrained weights were used."
+)
+_METRICS = ("delta1", "abs_rel", "rmse")
+_LABELS = {"delta1": "δ1", "abs_rel": "AbsRel", "rmse": "RMSE [m]"}
+
+
+def _meta(
+    name: str, ck: dict, results: dict, file: Path, run: Path, extra_time_s: float, evaluation: dict | None
+) -> dict[str, Any]:
+    cfg, data = results["config"], results["dataset"]
+    scored = evaluation or results  # the metrics: the run's own final evaluation, or `evaluate`'s of last.pt
+    std, test = scored["protocols"]["standard"], scored["dataset"]
+    return {
+        "name": name,
+        "format": WEIGHTS_FORMAT,
+        "model": ck["model_name"],
+        "title": ck["title"],
+        "dtype": "float16",
+        "sha256": sha256_file(file),
+        "file_bytes": file.stat().st_size,
+        "n_params": ck["model_meta"]["n_params"],
+        "preprocessing": {
+            "input": "RGB, uint8 → float in [0, 1]; the model applies ImageNet normalisation itself",
+            "image_size_hw": list(cfg["image_size"]),
+            "resize": "the whole frame, bilinear with antialiasing (no crop)",
+            "max_depth_m": cfg["max_depth"],
+            "output": "N×1×H×W ≥ 0; depth in metres = output × max_depth_m",
+            "flip_tta": bool(cfg.get("flip_tta", True)),
+        },
+        "recipe": cfg,
+        "training": {
+            "data": data["name"],
+            "split": data["split"],
+            "n_train": data["n_train"],
+            "n_val": data["n_val"],
+            "epochs": results["epochs"],
+            "train_time_s": results["train_time_s"],
+            "extra_time_s": extra_time_s,
+            "device": results["device"],
+            "precision": results["precision"],
+            "encoder_init": results["pretrained"]["used"],
+            "git_commit": results["git_commit"],
+            "versions": results["versions"],
+            "run": str(run),
+            "selection": results.get("selection", "last epoch"),
+        },
+        "metrics": {
+            "standard": {
+                **{k: std[k] for k in _METRICS},
+                "ci95": {k: std["ci"][k] for k in _METRICS},
+                "n_images": std["n_images"],
+                "protocol": std["protocol"],
+                "test_set": f"{test['name']}, {test['split']} split, {test['n_test']} test images",
+                "source": "evaluate (python -m depthutils evaluate)" if evaluation else "the run's results.json",
+            }
+        },
+        "licence": DATA_TERMS,
+    }
+
+
+def model_card(w: Weights) -> str:
+    """The model card (Hugging Face's README.md with YAML front matter and a model-index) from ``meta.json``."""
+    m, t, pre, std = w.meta, w.meta["training"], w.meta["preprocessing"], w.meta["metrics"]["standard"]
+
+    def q(text: str) -> str:  # a JSON string is a valid YAML scalar
+        return json.dumps(text, ensure_ascii=False)
+
+    metrics = "\n".join(
+        f"          - type: {k}\n            name: {q(_LABELS[k] + ' (standard protocol)')}\n"
+        f"            value: {std[k]:.4f}"
+        for k in _METRICS
+    )
+    gt_h, gt_w = std["protocol"]["gt_resolution_hw"]
+    rows = "\n".join(
+        f"| {_LABELS[k]} | {std[k]:.3f} | [{std['ci95'][k][0]:.3f}, {std['ci95'][k][1]:.3f}] |" for k in _METRICS
+    )
+    hours = (t["train_time_s"] + t["extra_time_s"]) / 3600
+    r = m["recipe"]
+    facts = [
+        ("architecture", f"`{m['model']}` ({m['title']}), {m['n_params']:,} parameters"),
+        ("file", f"`model.safetensors`, {m['dtype']}, {m['file_bytes'] / 1e6:.1f} MB, SHA-256 `{m['sha256']}`"),
+        (
+            "input",
+            f"RGB in [0, 1], resized to {pre['image_size_hw'][0]}×{pre['image_size_hw'][1]} (H×W); "
+            f"output × {pre['max_depth_m']:g} = metres",
+        ),
+        ("encoder initialisation", f"{t['encoder_init']} (no ImageNet weights)"),
+        (
+            "training data",
+            f"{t['data']}, {t['split']} split: {t['n_train']} training images ({t['n_val']} more held out for "
+            "validation)",
+        ),
+        (
+            "recipe",
+            f"{r['epochs']} epochs, batch {r['batch_size']}, {r['optimizer']} lr {r['lr']:g} ({r['lr_schedule']}), "
+            f"loss {r['loss']}, augmentation {r['augment']}, CutDepth {r.get('cutdepth', 0):g}, "
+            f"teacher {'yes' if r.get('teacher') else 'none'}",
+        ),
+        (
+            "training time",
+            f"{hours:.1f} h on {t['device']}, {t['precision']} (incl. {t['extra_time_s'] / 3600:.1f} h of "
+            "pretraining and teachers)",
+        ),
+        ("trained at commit", f"`{t['git_commit']}`"),
+        ("selection", f"{t['selection']}; the recipe was chosen on the validation images only"),
+    ]
+    table = "\n".join(f"| {k} | {v} |" for k, v in facts)
+    tta = "on" if std["protocol"]["flip_tta"] else "off"
+    return f"""---
+license: other
+license_name: nyu-depth-v2-research-use
+library_name: pytorch
+pipeline_tag: depth-estimation
+tags: [depth-estimation, monocular-depth-estimation, nyu-depth-v2, safetensors, depthutils]
+datasets: [nyu-depth-v2]
+model-index:
+  - name: {m["name"]}
+    results:
+      - task:
+          type: depth-estimation
+          name: Monocular depth estimation
+        dataset:
+          type: nyu-depth-v2
+          name: {q(std["test_set"])}
+        metrics:
+{metrics}
+---
+
+# {m["name"]}: {m["title"]} trained from scratch on NYU-Depth V2
+
+Generated by `python -m depthutils export` from `meta.json`; do not edit by hand.
+
+| | |
+|---|---|
+{table}
+
+## Test metrics (official split, standard protocol)
+
+{std["test_set"]}; prediction upsampled to the {gt_w}×{gt_h} ground truth, Eigen crop, depth in (1e-3, 10] m,
+per-image means, flip TTA {tta}; 95% bootstrap intervals over the images. Computed from the fp32 weights of the run;
+`python -m depthutils evaluate --weights {m["name"]}` reproduces them from this fp16 file.
+
+| metric | value | 95% CI |
+|---|---|---|
+{rows}
+
+## Use
+
+```python
+from depthutils.models import build_model
+model = build_model("{m["model"]}", weights="{m["name"]}")   # checks the SHA-256, fp32, eval mode
+```
+
+or `python -m depthutils predict photo.jpg --out out/` (this is the default model).
+
+## Limits
+
+Trained on 795 indoor frames of one Kinect camera, from scratch: it knows rooms, not the outdoors, and its metres
+are a guess on other cameras (other focal lengths and heights).
+
+## Licence
+
+{m["licence"]}
+"""
+
+
+def export_weights(
+    run: str | Path,
+    name: str,
+    *,
+    root: Path | None = None,
+    extra_time_s: float = 0.0,
+    metrics: str | Path | None = None,
+    overwrite: bool = False,
+) -> Weights:
+    """Write ``root/name/`` from the finished run folder ``run`` (its ``last.pt`` and ``results.json``).
+
+    The folder is written beside its final name and renamed into place once complete; an existing one is
+    replaced only with ``overwrite``. ``extra_time_s``: training time outside the run (its synthetic pretraining,
+    its teachers), added to what the card reports. ``metrics``: the JSON that ``evaluate`` wrote for this run's
+    ``last.pt`` (e.g. on the full test set, for a run whose own evaluation used a few test images); default: the
+    run's ``results.json``."""
+    from safetensors.torch import save_file
+
+    run, root = Path(run), Path(root or WEIGHTS_ROOT)
+    results_path = run / "results.json"
+    if not results_path.exists():
+        raise FileNotFoundError(f"{results_path} is missing: export a finished run (its last epoch evaluated)")
+    results = json.loads(results_path.read_text())
+    ck = load_checkpoint(run / "last.pt")
+    if ck["epoch"] != results["epochs"]:
+        raise ValueError(f"{run}/last.pt (epoch {ck['epoch']}) is not the checkpoint that results.json scored")
+    evaluation = json.loads(Path(metrics).read_text()) if metrics else None
+    if evaluation and Path(evaluation.get("checkpoint", "")).resolve() != (run / "last.pt").resolve():
+        raise ValueError(f"{metrics} scored {evaluation.get('checkpoint')}, not {run / 'last.pt'}")
+    final = root / name
+    if final.exists() and not overwrite:
+        raise FileExistsError(f"{final} already exists; pass overwrite=True (--overwrite) to replace it")
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    try:
+        state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in ck["model_state"].items()}
+        save_file(state, str(tmp / _FILE), metadata={"format": "pt", "name": name})
+        write_json_atomic(tmp / _META, _meta(name, ck, results, tmp / _FILE, run, extra_time_s, evaluation))
+        w = Weights(name, tmp, json.loads((tmp / _META).read_text()))
+        write_text_atomic(tmp / "README.md", model_card(w))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return get_weights(name, root)

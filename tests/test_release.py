@@ -1,0 +1,91 @@
+"""depthutils.release and depthutils.models.weights: a finished run becomes fp16 safetensors + meta.json + a model
+card; loading checks the SHA-256 and never unpickles; the shipped model works from a fresh clone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY
+
+from depthutils.cli import main
+from depthutils.models import DEFAULT_WEIGHTS, WeightsError, build_model, get_weights, list_weights
+from depthutils.release import export_weights, model_card
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release") / "r"
+    assert main(["train", "--model", "regnet_unet", "--out", str(out), "--epochs", "1", *TINY]) == 0
+    return out
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    """A private weights root, so that tests never touch the shipped folder."""
+    import depthutils.models.weights as weights_mod
+
+    monkeypatch.setattr(weights_mod, "WEIGHTS_ROOT", tmp_path / "weights")
+    return tmp_path / "weights"
+
+
+def test_export_writes_fp16_safetensors_meta_and_card_and_loads_back(run, root):
+    w = export_weights(run, "tiny", root=root)
+    assert sorted(p.name for p in w.folder.iterdir()) == ["README.md", "meta.json", "model.safetensors"]
+    assert list_weights() == ["tiny"] and not list(root.glob(".*"))  # no temporary folder left
+    from safetensors.torch import load_file
+
+    state = load_file(str(w.file))
+    assert all(v.dtype == torch.float16 for k, v in state.items() if v.is_floating_point())
+    results = json.loads((run / "results.json").read_text())
+    std = results["protocols"]["standard"]
+    assert w.meta["metrics"]["standard"]["delta1"] == std["delta1"]
+    assert w.meta["metrics"]["standard"]["ci95"]["abs_rel"] == std["ci"]["abs_rel"]
+    assert w.meta["n_params"] == build_model("regnet_unet").meta["n_params"]
+    assert w.image_size == tuple(results["config"]["image_size"]) and w.model == "regnet_unet"
+    # the weights load into the architecture and predict what the fp32 run predicts, to fp16 rounding
+    from depthutils.run_folder import load_checkpoint, model_from_checkpoint
+
+    model = build_model("regnet_unet", weights="tiny")
+    ref = model_from_checkpoint(load_checkpoint(run / "last.pt"))
+    x = torch.rand(2, 3, *w.image_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(model(x), ref(x), atol=2e-3)
+    with pytest.raises(WeightsError, match="are for 'regnet_unet', not 'densenet_unet'"):
+        build_model("densenet_unet", weights="tiny")
+    # the card: Hugging Face front matter with a model-index, the same numbers and the checksum
+    card = (w.folder / "README.md").read_text()
+    assert card == model_card(w) and card.startswith("---\nlicense: other\n") and "model-index:" in card
+    assert f"value: {std['delta1']:.4f}" in card and w.meta["sha256"] in card
+    # no silent overwrite
+    with pytest.raises(FileExistsError, match="overwrite"):
+        export_weights(run, "tiny", root=root)
+    assert export_weights(run, "tiny", root=root, overwrite=True).meta["sha256"] == w.meta["sha256"]
+
+
+def test_damaged_or_unknown_weights_are_clear_errors(run, root):
+    w = export_weights(run, "tiny", root=root)
+    data = bytearray(w.file.read_bytes())
+    data[-10] ^= 0xFF
+    w.file.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="does not match .* damaged or was replaced"):
+        build_model("regnet_unet", weights="tiny")
+    with pytest.raises(WeightsError, match="no shipped weights called 'nope'; valid: tiny"):
+        get_weights("nope")
+
+
+def test_the_shipped_model_loads_and_sees_a_room(tmp_path):
+    """From a fresh clone: the default weights are in the repository, verified, and give a room's depth range on
+    the shipped example photo (an untrained model gives a flat map near its initial 3 m)."""
+    w = get_weights()
+    assert w.name == DEFAULT_WEIGHTS and w.file.stat().st_size < 25e6
+    photo = Path(__file__).resolve().parents[1] / "examples" / "tum_desk.jpg"
+    assert main(["predict", str(photo), "--out", str(tmp_path)]) == 0
+    depth = np.load(tmp_path / "tum_desk_depth.npy")
+    record = json.loads((tmp_path / "tum_desk_depth.json").read_text())
+    assert record["source_weights"] == DEFAULT_WEIGHTS and record["flip_tta"] is True
+    assert depth.shape == (480, 640) and 0.3 < np.percentile(depth, 5) < np.percentile(depth, 95) < 8
+    assert np.percentile(depth, 95) - np.percentile(depth, 5) > 0.5  # not flat
