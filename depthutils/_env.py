@@ -51,7 +51,7 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but no CUDA GPU is available; use --device cpu")
+        raise ValueError("--device cuda: this machine has no CUDA GPU that PyTorch can use; use --device cpu (or auto)")
     return torch.device(device)
 
 

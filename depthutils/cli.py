@@ -1,5 +1,5 @@
 """Command line: ``python -m depthutils COMMAND``: synth, download, models, train, evaluate, baselines, predict,
-export, pipeline, bench.
+demo, export, pipeline, bench.
 
 The ``train`` flags are generated from :class:`~depthutils.config.TrainConfig`'s fields, so a setting is declared
 once. Only the flags a user gives are passed on: with ``--resume`` everything else comes from the run itself.
@@ -20,6 +20,23 @@ def _positive_int(s: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
     return v
+
+
+def _finite(lo: float, *, inclusive: bool) -> type:
+    """An argparse type: a finite float above ``lo`` (or at least ``lo``), refused before any work."""
+
+    def parse(s: str) -> float:
+        import math
+
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+        if not math.isfinite(v) or v < lo or (v == lo and not inclusive):
+            raise argparse.ArgumentTypeError(f"must be a finite number {'≥' if inclusive else '>'} {lo:g}, got {s}")
+        return v
+
+    return parse  # type: ignore[return-value]
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -76,6 +93,13 @@ def _models(a: argparse.Namespace) -> int:
         spec = get_spec(name)
         n = build_model(name, pretrained=False).meta["n_params"]
         print(f"{name:22s} {spec.title:20s} {spec.encoder:22s} {n:12,d}")
+    from .models import get_weights, list_weights
+
+    print(f"\n{'shipped weights':22s} {'architecture':20s} {'input HxW':22s} {'test delta1':>12s}")
+    for name in list_weights():
+        w = get_weights(name)
+        size = f"{w.image_size[0]}x{w.image_size[1]}"
+        print(f"{name:22s} {w.model:20s} {size:22s} {w.meta['metrics']['standard']['delta1']:12.3f}")
     return 0
 
 
@@ -87,7 +111,7 @@ def _train(a: argparse.Namespace) -> int:
     given = {f.name: getattr(a, f.name) for f in config_fields() if hasattr(a, f.name)}
     stored = RunFolder(a.out).read_config() if (a.resume or a.resume_from) else None
     if stored is not None:  # resuming: the run's own settings, overridden only by what was given
-        cfg = TrainConfig.from_dict({**stored["config"], "epochs": None, **given})
+        cfg = TrainConfig.from_dict({**stored["config"], **given})  # its own epochs too, even before its first
     elif "model" not in given:
         raise ValueError("--model is required (python -m depthutils models lists them)")
     else:
@@ -109,6 +133,20 @@ def _train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_trained_images(test: dict, trained: dict) -> None:
+    """Scoring images that the model was trained or validated on is not a test result: refused, by name."""
+    if test.get("n_pairs_in_source") != trained.get("n_pairs_in_source", test.get("n_pairs_in_source")):
+        return  # other data than the model's: its indices say nothing about what the model saw
+    seen = set(trained.get("train_indices", [])) | set(trained.get("val_indices", []))
+    both = sorted(seen & set(test["test_indices"]))
+    if both:
+        raise ValueError(
+            f"{len(both)} of the {len(test['test_indices'])} images to score (0-based {both[:5]}…) were in the "
+            f"model's training or validation images ({trained.get('split')} split): that would not be a test "
+            f"result. Evaluate on the split it was trained with (--split {trained.get('split')}) or other data."
+        )
+
+
 def _evaluate(a: argparse.Namespace) -> int:
     from ._env import device_name, git_commit, resolve_device, versions
     from ._io import refuse_to_replace, write_json_atomic
@@ -120,11 +158,11 @@ def _evaluate(a: argparse.Namespace) -> int:
     out = Path(a.out or (Path(a.checkpoint).with_name("evaluation.json") if a.checkpoint else "evaluation.json"))
     refuse_to_replace(out, overwrite=a.overwrite)
     device = resolve_device(a.device)
-    precision = resolve_precision(a.precision, device)
     if a.checkpoint:
         ck = load_checkpoint(a.checkpoint)
         model = model_from_checkpoint(ck, device)
         source = {"checkpoint": str(a.checkpoint), "epochs": ck["epoch"], "pretrained": ck["pretrained"]}
+        trained = ck["dataset"]
     else:
         from .models import build_model, get_weights
 
@@ -132,8 +170,11 @@ def _evaluate(a: argparse.Namespace) -> int:
         ck = {"model_name": w.model, "title": w.meta["title"], "config": w.meta["recipe"]}
         model = build_model(w.model, weights=w.name).to(device)
         source = {"weights": w.name, "sha256": w.meta["sha256"], "dtype": w.meta["dtype"]}
+        trained = w.meta["training"]
         if not a.data and not Path(str(w.meta["recipe"].get("data"))).exists():
             raise ValueError(f"--data is required: the data {w.name} was trained on is not on this machine")
+        a.precision = a.precision or w.meta["metrics"]["standard"]["protocol"]["precision"]
+    precision = resolve_precision(a.precision or "auto", device)
     cfg = TrainConfig.from_dict(ck["config"])
     from .other_cameras import evaluate_frames, is_frames_folder
 
@@ -154,6 +195,7 @@ def _evaluate(a: argparse.Namespace) -> int:
             "gt_data": a.gt_data if a.gt_data is not None else cfg.gt_data,
         }
         data = load_data(TrainConfig.from_dict({**cfg.to_dict(), **over}), with_train=False)
+        _refuse_trained_images(data.identity, trained)
         res = final_evaluation(
             model,
             DeviceData(data, data.test, device, gt=data.test_gt),
@@ -218,20 +260,35 @@ def _predict(a: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _demo(a: argparse.Namespace) -> int:
+    from .demo import launch
+
+    if a.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"note: serving on {a.host}: anyone who can reach this machine on port {a.port} can use the demo "
+            "(and your CPU). There is no login. Use 127.0.0.1 to keep it to this machine.",
+            file=sys.stderr,
+        )
+    launch(weights=a.weights, checkpoint=a.checkpoint, host=a.host, port=a.port, max_queue=a.max_queue)
+    return 0
+
+
 def _export(a: argparse.Namespace) -> int:
     from .release import export_weights
 
-    w = export_weights(a.run, a.name, extra_time_s=a.extra_time_s, metrics=a.metrics, overwrite=a.overwrite)
+    w = export_weights(
+        a.run, a.name, extra_time_s=a.extra_time_s, metrics=a.metrics, note=a.note, overwrite=a.overwrite
+    )
     print(f"wrote {w.folder}: {w.file.name} ({w.meta['file_bytes'] / 1e6:.1f} MB, SHA-256 {w.meta['sha256']}),")
     print(f"  meta.json and README.md (the model card); load it with build_model({w.model!r}, weights={w.name!r})")
     return 0
 
 
 def _pipeline(a: argparse.Namespace) -> int:
-    from .pipeline import pipeline_status, run_pipeline, train_row
+    from .pipeline import default_out, pipeline_status, run_pipeline, train_row
 
-    if a.status:
-        return pipeline_status(a.out or f"results/{a.profile}-nyu")
+    if a.status:  # the folder the same command without --status would write: profile and --data decide it
+        return pipeline_status(a.out or default_out(a.profile, a.data))
     if a.row:
         train_row(profile=a.profile, row=a.row, data=a.data, gt_data=a.gt_data, out=a.out, precision=a.precision)
         return 0
@@ -316,7 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="flip TTA in the standard protocol (default: on)",
     )
-    s.add_argument("--precision", default="auto", choices=PRECISIONS)
+    s.add_argument(
+        "--precision",
+        default=None,
+        choices=PRECISIONS,
+        help="default: with --weights the model card's (fp32, so that any machine reproduces it), else auto",
+    )
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--out", default=None, help="default: evaluation.json beside the checkpoint (with --weights: here)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -340,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ply", action="store_true", help="also write a coloured point cloud (.ply)")
     s.add_argument(
         "--fx",
-        type=float,
+        type=_finite(0, inclusive=False),
         default=None,
         help="focal length in pixels for the point cloud (default: "
         "the photo's EXIF focal length, else NYU's intrinsics scaled to the photo)",
@@ -354,13 +416,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.set_defaults(fn=_predict)
+    s = sub.add_parser("demo", help="a local web page: drop a photo, see its depth and turn it in 3D (Gradio)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--checkpoint", default=None, help="a run's last.pt or best.pt instead of the shipped model")
+    g.add_argument("--weights", default=None, help="shipped weights by name (default: the shipped default)")
+    s.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this machine only)")
+    s.add_argument("--port", type=_positive_int, default=7860)
+    s.add_argument("--max-queue", type=_positive_int, default=8, help="requests waiting beyond this are refused")
+    s.set_defaults(fn=_demo)
     s = sub.add_parser("export", help="a finished run → shipped weights: fp16 safetensors, meta.json, model card")
     s.add_argument("--run", required=True, help="the run folder (last.pt and results.json)")
     s.add_argument("--name", required=True, help="the weights' name, e.g. nyu-regnet-unet")
-    s.add_argument("--extra-time-s", type=float, default=0.0, help="training outside the run (pretraining, teachers)")
+    s.add_argument(
+        "--extra-time-s",
+        type=_finite(0, inclusive=True),
+        default=0.0,
+        help="training outside the run (pretraining, teachers)",
+    )
     s.add_argument(
         "--metrics", default=None, help="evaluate's JSON for RUN/last.pt to quote (default: RUN/results.json)"
     )
+    s.add_argument("--note", default="", help="a sentence for the model card (e.g. what the model is an interim for)")
     s.add_argument("--overwrite", action="store_true", help="replace shipped weights of the same name")
     s.set_defaults(fn=_export)
 
@@ -404,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     from .data.download import DownloadError
     from .data.nyu import DataError
     from .models import WeightsError
+    from .models.encoders import PretrainedWeightsError
     from .run_folder import CheckpointError, RunLockedError
     from .train import NonFiniteLossError
 
@@ -427,15 +504,24 @@ def main(argv: list[str] | None = None) -> int:
     ) as e:
         print(f"error: {where}{e}", file=sys.stderr)
         return 2
-    except OSError as e:  # a read-only --out, a full disk: say which and where
+    except OSError as e:  # a read-only --out, a full disk, a symlink loop: say which, where and what is safe
         import errno
 
-        what = {
-            errno.ENOSPC: "the disk is full",
-            errno.EROFS: "the file system is read-only",
-            errno.EACCES: "permission denied",
-        }.get(e.errno, e.strerror or str(e))
-        print(f"error: {where}{what}: {e.filename or ''}. Free space or choose another --out.", file=sys.stderr)
+        what, todo = {
+            errno.ENOSPC: ("the disk is full", "Free space, then run the same command again (with --resume for train)"),
+            errno.EROFS: ("the file system is read-only", "Choose another --out"),
+            errno.EACCES: ("permission denied", "Choose another --out, or fix the permissions"),
+            errno.ELOOP: ("a symbolic link points back at itself", "Fix the link, or give the real path"),
+        }.get(e.errno, (e.strerror or str(e), "Check the path"))
+        print(
+            f"error: {where}{what}: {e.filename or ''}. {todo}. Nothing already written was lost: every file is "
+            "written to a temporary name and renamed only when complete, and a run's completed epochs are in its "
+            "last.pt.",
+            file=sys.stderr,
+        )
+        return 2
+    except PretrainedWeightsError as e:
+        print(f"error: {where}{e}", file=sys.stderr)
         return 2
     except Exception as e:
         if rank is None:

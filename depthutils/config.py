@@ -8,8 +8,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+from .losses import get_loss
 
 __all__ = [
     "TrainConfig",
@@ -173,6 +176,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not self.model:
             raise ValueError("model is required (python -m depthutils models lists them)")
+        for f in dataclasses.fields(self):  # every number is finite: an inf learning rate is no setting
+            v = getattr(self, f.name)
+            for x in v if isinstance(v, (tuple, list)) else (v,):
+                if isinstance(x, float) and not math.isfinite(x):
+                    raise ValueError(f"{f.name} must be a finite number, got {v!r}")
         self.image_size = parse_size(self.image_size)
         self.synth_size = parse_size(self.synth_size)
         self.scale_aug = tuple(float(x) for x in self.scale_aug)  # type: ignore[assignment]
@@ -187,6 +195,7 @@ class TrainConfig:
             raise ValueError(f"batch_size must be at least 2 (BatchNorm needs 2 images), got {self.batch_size}")
         if self.synth_count < 2:
             raise ValueError(f"synth_count must be at least 2, got {self.synth_count}")
+        get_loss(self.loss)  # an unknown term or a bad weight is refused now, not after the data is loaded
         if not self.max_depth > 0:
             raise ValueError(f"max_depth must be positive (metres), got {self.max_depth}")
         if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup_epochs >= 0):

@@ -46,11 +46,31 @@ class DistInfo:
         return {"world_size": self.world_size, "backend": self.backend}
 
 
+def _exit_with_launcher(poll_s: float = 1.0) -> None:
+    """End this rank when its launcher dies. torchrun's agent starts each rank in a session of its own, so a
+    ``kill -9`` of torchrun (by a user, an OOM killer or a job scheduler) does not reach the ranks: they would
+    train on and keep the run folder locked. A daemon thread watches the parent; once the rank has been handed to
+    another parent, it exits at once. The last completed epoch is safe in last.pt (written atomically); the lock of
+    a dead process is taken over by the next ``--resume``."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)  # noqa: SLF001 (no cleanup to run: every file this rank writes is atomic)
+
+    threading.Thread(target=watch, name="depthutils-launcher-watchdog", daemon=True).start()
+
+
 def setup(device_type: str) -> DistInfo:
     """Join the torchrun process group when there is one (NCCL for CUDA, gloo for CPU)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
+    _exit_with_launcher()
     backend = "nccl" if device_type == "cuda" else "gloo"
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device_type == "cuda":

@@ -285,6 +285,13 @@ def evaluate(
         else:
             acc.update(pred * max_depth, d, mask)
     out: dict[str, Any] = acc.compute()
+    if len(data) and out["n_images"] == 0:
+        from .data import DataError
+
+        raise DataError(
+            f"none of the {len(data)} images has ground-truth depth in ({acc.min_depth:g}, {max_depth:g}] m, so "
+            "every metric would be empty. Check the depth's units (PNG: uint16 millimetres) and --max-depth."
+        )
     if loss_fn is not None and not standard:
         out["test_loss"] = float(loss_sum) / max(n, 1)
     if intervals:

@@ -6,6 +6,7 @@ No loss synchronises with the GPU: empty masks give a zero loss that keeps the g
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -113,7 +114,13 @@ def get_loss(spec: str) -> LossFn:
         w, _, name = part.rpartition("*")
         if name not in LOSSES:
             raise ValueError(f"unknown loss {name!r} in {spec!r}; valid: {', '.join(LOSSES)} (combine as 'a+0.5*b')")
-        terms.append((float(w) if w else 1.0, LOSSES[name]))
+        try:
+            weight = float(w) if w else 1.0
+        except ValueError:
+            raise ValueError(f"loss weight {w!r} in {spec!r} is not a number (write e.g. 'l1+0.5*gradient')") from None
+        if not (math.isfinite(weight) and weight > 0):
+            raise ValueError(f"loss weight {w!r} in {spec!r} must be a positive finite number")
+        terms.append((weight, LOSSES[name]))
     if len(terms) == 1 and terms[0][0] == 1.0:
         return terms[0][1]
 

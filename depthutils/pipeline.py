@@ -180,6 +180,25 @@ def _row_finished(job: Job) -> bool:
     return p.exists() and json.loads(p.read_text()).get("epochs") == job["epochs"]
 
 
+def _read_state(path: Path) -> dict[str, Any]:
+    """A pipeline.json, checked: readable JSON with the keys a resume needs and a known profile."""
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not readable pipeline state ({e}); restore it, or give another --out") from e
+    missing = [k for k in ("profile", "data", "done", "seconds") if k not in state] if isinstance(state, dict) else []
+    if not isinstance(state, dict) or missing:
+        raise ValueError(f"{path} lacks {missing or 'its fields'}; restore it, or give another --out")
+    if state["profile"] not in PROFILES:
+        raise ValueError(f"{path} names an unknown profile {state['profile']!r}; valid: {', '.join(PROFILES)}")
+    return state
+
+
+def default_out(profile: str, data: str | None = None) -> Path:
+    """Where ``pipeline --profile PROFILE --data DATA`` writes when no --out is given."""
+    return _paths(profile, data, None, None, None, None)[2]
+
+
 def _paths(profile: str, data: str | None, gt_data: str | None, out, figures, tables) -> tuple:
     """Resolved (data, gt_data, out, figures, tables) of a pipeline run; defaults relative to the working directory."""
     if profile not in PROFILES:
@@ -245,7 +264,7 @@ def run_pipeline(
 
     state_path = out / "pipeline.json"
     want = {"profile": profile, "data": data, "gt_data": gt_data, "precision": precision, "settings": PROFILES[profile]}
-    state = json.loads(state_path.read_text()) if state_path.exists() else {**want, "done": [], "seconds": {}}
+    state = _read_state(state_path) if state_path.exists() else {**want, "done": [], "seconds": {}}
     diff = [f"{k}: {state.get(k)!r} there, {v!r} asked" for k, v in want.items() if state.get(k) != v]
     if diff:
         raise ValueError(
@@ -323,7 +342,7 @@ def pipeline_status(out: str | Path) -> int:
     if not state_path.exists():
         print(f"{out}: no pipeline run here (no pipeline.json)")
         return 1
-    state = json.loads(state_path.read_text())
+    state = _read_state(state_path)
     todo = jobs(
         state["profile"], state["data"], state.get("gt_data"), out, Path("."), Path("."), state.get("precision", "auto")
     )

@@ -22,6 +22,8 @@ __all__ = [
     "predict_paths",
     "collect_inputs",
     "write_ply",
+    "write_glb_surface",
+    "depth_png_mm",
     "camera_intrinsics",
     "back_project",
     "SYNTHETIC_WARNING",
@@ -149,23 +151,112 @@ def back_project(depth: np.ndarray, intrinsics: tuple[float, float, float, float
     return np.stack([(u - cx) * depth / fx, (v - cy) * depth / fy, depth], -1)
 
 
+def _points(
+    rgb: np.ndarray, depth: np.ndarray, intrinsics: tuple[float, float, float, float] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The valid pixels as camera-frame points N×3 (float32) and their colours N×3 (uint8)."""
+    h, w = depth.shape
+    pts = back_project(depth, intrinsics or camera_intrinsics(w, h)[0]).reshape(-1, 3)
+    keep = depth.reshape(-1) > 0
+    return pts[keep].astype(np.float32), rgb.reshape(-1, 3)[keep].astype(np.uint8)
+
+
 def write_ply(
     path: Path, rgb: np.ndarray, depth: np.ndarray, intrinsics: tuple[float, float, float, float] | None = None
 ) -> None:
-    """Coloured point cloud (ASCII PLY, for MeshLab or Open3D), back-projected with ``intrinsics`` (default: NYU's
-    scaled to the image size)."""
-    h, w = depth.shape
-    pts = back_project(depth, intrinsics or camera_intrinsics(w, h)[0]).reshape(-1, 3)
-    cols = rgb.reshape(-1, 3)
-    keep = depth.reshape(-1) > 0
-    pts, cols = pts[keep], cols[keep]
+    """Coloured point cloud (binary little-endian PLY, for MeshLab or Open3D), back-projected with ``intrinsics``
+    (default: NYU's scaled to the image size). Binary: a 640×480 cloud writes in milliseconds, not seconds."""
+    pts, cols = _points(rgb, depth, intrinsics)
+    vertex = np.empty(len(pts), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("r", "u1"), ("g", "u1"), ("b", "u1")])
+    vertex["x"], vertex["y"], vertex["z"] = pts.T
+    vertex["r"], vertex["g"], vertex["b"] = cols.T
     header = (
-        f"ply\nformat ascii 1.0\nelement vertex {len(pts)}\nproperty float x\nproperty float y\n"
-        f"property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
+        f"ply\nformat binary_little_endian 1.0\nelement vertex {len(pts)}\nproperty float x\nproperty float y\n"
+        "property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
     )
-    with atomic_path(path, ".ply") as tmp, open(tmp, "w") as f:
-        f.write(header)
-        np.savetxt(f, np.concatenate([pts, cols.astype(np.float64)], 1), fmt="%.4f %.4f %.4f %d %d %d")
+    with atomic_path(path, ".ply") as tmp, open(tmp, "wb") as f:
+        f.write(header.encode("ascii"))
+        f.write(vertex.tobytes())
+
+
+def write_glb_surface(
+    path: Path,
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    intrinsics: tuple[float, float, float, float] | None = None,
+    max_vertices: int = 60_000,
+    max_step: float = 0.08,
+) -> None:
+    """The depth as a coloured 3D surface in a glTF 2.0 binary (.glb), for web viewers (Gradio's Model3D): the
+    back-projected pixels on a grid subsampled to ``max_vertices``, two triangles per grid cell, no triangle across
+    a depth jump of more than ``max_step`` (relative), vertex colours from the photo, unlit and double-sided. Axes
+    as glTF wants them: y up, the camera looking down −z. A surface rather than loose points, because browsers'
+    WebGL viewers draw points one pixel wide."""
+    import json as _json
+    import struct
+
+    h, w = depth.shape
+    k = max(1, int(np.ceil(np.sqrt(h * w / max_vertices))))
+    pts = back_project(depth, intrinsics or camera_intrinsics(w, h)[0])[::k, ::k]  # gh×gw×3
+    z, cols = depth[::k, ::k], rgb[::k, ::k]
+    gh, gw = z.shape
+    idx = np.arange(gh * gw).reshape(gh, gw)
+    a, b, c, d = idx[:-1, :-1], idx[:-1, 1:], idx[1:, :-1], idx[1:, 1:]  # the corners of every grid cell
+    zf = z.reshape(-1)
+    faces = []
+    for tri in (np.stack([a, c, b], -1), np.stack([b, c, d], -1)):
+        t = tri.reshape(-1, 3)
+        zt = zf[t]
+        ok = (zt.min(1) > 0) & (zt.max(1) <= zt.min(1) * (1 + max_step))
+        faces.append(t[ok])
+    faces = np.concatenate(faces).astype("<u4")
+    pos = (pts.reshape(-1, 3) * np.array([1, -1, -1])).astype("<f4")
+    col = cols.reshape(-1, 3).astype(np.uint8)
+    chunks = [pos.tobytes(), col.tobytes(), faces.tobytes()]
+    views, blob = [], b""
+    for i, chunk in enumerate(chunks):
+        blob += b"\0" * ((-len(blob)) % 4)
+        views.append(
+            {"buffer": 0, "byteOffset": len(blob), "byteLength": len(chunk), "target": 34963 if i == 2 else 34962}
+        )
+        blob += chunk
+    blob += b"\0" * ((-len(blob)) % 4)
+    gltf = {
+        "asset": {"version": "2.0", "generator": "depthutils"},
+        "extensionsUsed": ["KHR_materials_unlit"],
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0}],
+        "materials": [
+            {
+                "pbrMetallicRoughness": {"baseColorFactor": [1, 1, 1, 1], "metallicFactor": 0, "roughnessFactor": 1},
+                "doubleSided": True,
+                "extensions": {"KHR_materials_unlit": {}},
+            }
+        ],
+        "meshes": [
+            {"primitives": [{"attributes": {"POSITION": 0, "COLOR_0": 1}, "indices": 2, "material": 0, "mode": 4}]}
+        ],
+        "buffers": [{"byteLength": len(blob)}],
+        "bufferViews": views,
+        "accessors": [
+            {
+                "bufferView": 0,
+                "componentType": 5126,  # float32
+                "count": len(pos),
+                "type": "VEC3",
+                "min": pos.min(0).tolist(),
+                "max": pos.max(0).tolist(),
+            },
+            {"bufferView": 1, "componentType": 5121, "normalized": True, "count": len(col), "type": "VEC3"},
+            {"bufferView": 2, "componentType": 5125, "count": int(faces.size), "type": "SCALAR"},  # uint32
+        ],
+    }
+    js = _json.dumps(gltf, separators=(",", ":")).encode()
+    js += b" " * ((-len(js)) % 4)
+    body = struct.pack("<II", len(js), 0x4E4F534A) + js + struct.pack("<II", len(blob), 0x004E4942) + blob
+    with atomic_path(path, ".glb") as tmp, open(tmp, "wb") as f:
+        f.write(struct.pack("<III", 0x46546C67, 2, 12 + len(body)) + body)
 
 
 _OUTPUTS = ("_depth.png", "_depth.npy", "_color.png", "_depth.json")

@@ -44,8 +44,9 @@ __all__ = [
     "read_history",
 ]
 
-CHECKPOINT_FORMAT = "depthutils-checkpoint-v2"
-_READABLE_FORMATS = ("depthutils-checkpoint-v1", CHECKPOINT_FORMAT)
+#: v3: the checksum covers every entry (config, history, epoch, …), not only the weights and optimiser state (v2).
+CHECKPOINT_FORMAT = "depthutils-checkpoint-v3"
+_READABLE_FORMATS = ("depthutils-checkpoint-v1", "depthutils-checkpoint-v2", CHECKPOINT_FORMAT)
 
 #: Columns of history.csv. Validation and test columns are empty on epochs that were not evaluated.
 HISTORY_KEYS = (
@@ -98,6 +99,10 @@ def state_sha256(obj: Any) -> str:
 
 
 def _checksum(ck: dict) -> str:
+    """v3: over everything that resume and evaluation read (all but the checksum itself); older formats: over the
+    weights and optimiser state, as they were written."""
+    if ck.get("format") == CHECKPOINT_FORMAT:
+        return state_sha256({k: v for k, v in ck.items() if k != "state_sha256"})
     return state_sha256({"model_state": ck["model_state"], "optimizer_state": ck.get("optimizer_state")})
 
 
@@ -118,8 +123,9 @@ def load_checkpoint(path: str | Path, *, expect_model: str | None = None, map_lo
         raise CheckpointError(f"{path} is not a depthutils checkpoint (no '{CHECKPOINT_FORMAT}' marker).")
     if "state_sha256" in ck and _checksum(ck) != ck["state_sha256"]:
         raise CheckpointError(
-            f"{path}: the weights or optimiser state do not match the checksum stored with them; the file is "
-            f"damaged. Resume from another file (--resume-from best.pt) or train into a new --out."
+            f"{path}: its contents (weights, optimiser state, settings or history) do not match the checksum stored "
+            f"with them; the file is damaged. Resume from another file (--resume-from best.pt) or train into a new "
+            f"--out."
         )
     if expect_model is not None and ck["model_name"] != expect_model:
         raise CheckpointError(
@@ -205,7 +211,8 @@ class RunFolder:
         return stale
 
     def save_checkpoint(self, path: Path, payload: dict[str, Any]) -> None:
-        payload = {**payload, "format": CHECKPOINT_FORMAT, "state_sha256": _checksum(payload)}
+        payload = {**payload, "format": CHECKPOINT_FORMAT}
+        payload["state_sha256"] = _checksum(payload)
         with atomic_path(path, ".pt") as tmp:
             torch.save(payload, tmp)
 
@@ -219,10 +226,23 @@ class RunFolder:
         write_json_atomic(self.results, results)
 
     def read_results(self) -> dict[str, Any] | None:
-        return json.loads(self.results.read_text()) if self.results.exists() else None
+        return _read_json(self.results)
 
     def read_config(self) -> dict[str, Any] | None:
-        return json.loads(self.config.read_text()) if self.config.exists() else None
+        return _read_json(self.config)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """A run folder's JSON, or None when absent; a garbled file is an error that names it."""
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(
+            f"{path} is not valid JSON ({e}); restore it from a copy, or train into another --out (the run's "
+            "checkpoints hold its settings and history too)."
+        ) from None
 
 
 def _alive(pid: int) -> bool:

@@ -65,6 +65,47 @@ def _epoch_generator(seed: int, epoch: int, device: torch.device, rank: int = 0)
     return g
 
 
+def _activation_bytes_per_pixel(model: nn.Module) -> float:
+    """Bytes of module outputs per input pixel of one image in fp32, counted with hooks on a 64×64 forward."""
+    sizes: list[int] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, o: sizes.append(o.numel()) if torch.is_tensor(o) else None)
+        for m in model.modules()
+        if not list(m.children())
+    ]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, 64, 64))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train()
+    return 4.0 * sum(sizes) / (64 * 64)
+
+
+def _check_memory(model: nn.Module, cfg: TrainConfig, device: torch.device, precision: str, batch: int) -> None:
+    """Refuse before the first step when the activations that backward keeps for one batch would not fit in the
+    memory that is free (a huge --image-size or --batch-size would otherwise end in the OOM killer, or a CUDA
+    out-of-memory error, mid-epoch). The estimate (every layer's output, 2 bytes a value in bf16, 4 in fp32, plus
+    as much again for the backward's temporaries) errs high rather than low."""
+    h, w = cfg.image_size
+    need = _activation_bytes_per_pixel(model) * h * w * batch * (0.5 if precision == "bf16" else 1.0) * 2
+    if device.type == "cuda":
+        free = torch.cuda.mem_get_info(device)[0]
+    else:
+        try:
+            meminfo = dict(line.split(":", 1) for line in open("/proc/meminfo"))
+            free = int(meminfo["MemAvailable"].split()[0]) * 1024
+        except (OSError, KeyError, ValueError):
+            return  # not Linux: no estimate to refuse on
+    if need > free:
+        raise ValueError(
+            f"--image-size {h}x{w} with --batch-size {batch} needs about {need / 2**30:.1f} GiB for one training step "
+            f"({model.__class__.__name__}, {precision}); {free / 2**30:.1f} GiB are free on {device.type}. Lower "
+            f"--batch-size (to {max(2, int(batch * free / need))} or less) or --image-size."
+        )
+
+
 def default_eval_every(epochs: int) -> int:
     """About ten evaluations per run (validation + test at the model's resolution), whatever its length."""
     return max(1, round(epochs / 10))
@@ -134,6 +175,8 @@ def fit(
 def _resume_checkpoint(cfg: TrainConfig, run: RunFolder, resume_from: str | Path | None) -> dict | None:
     src = Path(resume_from) if resume_from else run.last
     if not src.exists():
+        if not resume_from and _killed_after_first_best(run):
+            return None  # killed between epoch 1's best.pt and last.pt: epoch 1 again is exact and rewrites best.pt
         if resume_from or run.holds_progress():
             raise ResumeError(
                 f"{run.path} holds a run but {src} is missing, so it cannot be resumed. Resume from "
@@ -158,6 +201,16 @@ def _resume_checkpoint(cfg: TrainConfig, run: RunFolder, resume_from: str | Path
             f"give at least {ck['epoch']}, or leave --epochs out."
         )
     return ck
+
+
+def _killed_after_first_best(run: RunFolder) -> bool:
+    """best.pt of epoch 1 and nothing after it: a kill between the first epoch's best.pt and last.pt."""
+    if run.results.exists() or not run.best.exists():
+        return False
+    try:
+        return load_checkpoint(run.best)["epoch"] == 1
+    except CheckpointError:
+        return False
 
 
 def _fit_locked(
@@ -246,6 +299,7 @@ def _fit_locked(
                 "init_data": init["dataset"].get("name"),
                 "used": f"{init['pretrained']['used']} + {init['dataset'].get('kind')} pretraining",
             }
+    _check_memory(model, cfg, device, precision, cfg.batch_size // dist_info.world_size)
     # channels_last on CUDA (tensor cores) and on CPU (oneDNN's NHWC convolutions were faster, profile-cpu.md)
     model = model.to(device).to(memory_format=torch.channels_last)
     opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, device=device)

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY
 
+from conftest import TINY
 from depthutils.run_folder import read_history
 
 pytestmark = pytest.mark.slow
@@ -43,6 +43,14 @@ def _torchrun(out: Path, *args: str, log: Path | None = None, nproc: int = 2) ->
     )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie has ended
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+
+
 def _history(out: Path) -> list[dict]:
     return [
         {k: v for k, v in r.items() if k not in ("epoch_time_s", "images_per_s")}
@@ -63,8 +71,13 @@ def test_ddp_run_killed_and_resumed_matches_an_uninterrupted_one(tmp_path):
     while not ((out / "history.csv").exists() and len(read_history(out / "history.csv")) >= 1):
         assert p.poll() is None and time.time() - t0 < 600, p.stdout.read() if p.poll() is not None else "timeout"
         time.sleep(0.1)
-    os.killpg(p.pid, signal.SIGKILL)  # torchrun and both ranks, wherever epoch 2 has got to
+    os.kill(p.pid, signal.SIGKILL)  # torchrun alone, as a user, an OOM killer or a scheduler kills it
     p.wait()
+    writer = int((out / ".lock").read_text())  # rank 0, which holds the run folder
+    t0 = time.time()  # torchrun's ranks run in sessions of their own: they must notice and end by themselves
+    while _alive(writer) and time.time() - t0 < 30:
+        time.sleep(0.2)
+    assert not _alive(writer), f"rank 0 (process {writer}) outlived its torchrun and still holds {out}"
     assert 1 <= len(read_history(out / "history.csv")) < 3
     p = _torchrun(out, "--resume", "--quiet")
     assert p.wait(timeout=600) == 0, p.stdout.read()

@@ -175,3 +175,20 @@ def test_paired_difference_interval_is_narrower_than_unpaired_and_needs_the_same
     assert lo2 < hi2
     with pytest.raises(ValueError, match="same test images: 100 against 300"):
         bootstrap_diff_ci(a[:100], b, paired=True)
+
+
+def test_hysteresis_as_connected_components_equals_kornias_loop():
+    """metrics._canny finds Canny's edges with connected components in place of kornia's iterated rounds: the
+    same edges, bit for bit, on smooth depth-like maps and on noise (where chains are long and tangled)."""
+    from kornia.filters import canny
+
+    from depthutils.data import render_scene
+    from depthutils.metrics import _canny
+
+    g = torch.Generator().manual_seed(0)
+    rooms = [torch.from_numpy(render_scene(3, i, 96, 72)[1]).float()[None, None] for i in range(3)]
+    x = torch.cat([*rooms, torch.rand(2, 1, 72, 96, generator=g)])
+    lo, hi = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
+    xn = (x - lo) / (hi - lo).clamp_min(1e-6)
+    reference = canny(xn, low_threshold=0.1, high_threshold=0.2, kernel_size=5, sigma=(1.0, 1.0))[1] > 0
+    assert reference.any() and torch.equal(_canny(x), reference)

@@ -40,7 +40,7 @@ def test_predict_odd_inputs(ckpt, tmp_path):
         assert arr.shape == hw and arr.dtype == np.float32 and (arr >= 0).all() and arr.max() <= 10
         assert np.abs(d16 / 1000.0 - arr).max() < 1e-3 + 1e-6
         assert Image.open(out / f"{stem}_color.png").size[0] > 50
-        assert (out / f"{stem}.ply").read_text().startswith("ply\n")
+        assert (out / f"{stem}.ply").read_bytes().startswith(b"ply\nformat binary_little_endian")
     assert not list(out.glob("corrupt*")) and not list(out.glob("*.tmp"))
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
 
+from conftest import TINY
 from depthutils.cli import main
 from depthutils.models import DEFAULT_WEIGHTS, WeightsError, build_model, get_weights, list_weights
 from depthutils.release import export_weights, model_card
@@ -89,3 +89,18 @@ def test_the_shipped_model_loads_and_sees_a_room(tmp_path):
     assert record["source_weights"] == DEFAULT_WEIGHTS and record["flip_tta"] is True
     assert depth.shape == (480, 640) and 0.3 < np.percentile(depth, 5) < np.percentile(depth, 95) < 8
     assert np.percentile(depth, 95) - np.percentile(depth, 5) > 0.5  # not flat
+
+
+def test_evaluate_weights_reproduces_the_model_card(tmp_path):
+    """[release]: the shipped fp16 file, evaluated on the real test set, gives the card's numbers to 0.002."""
+    from conftest import shared_or_skip
+
+    data, gt = shared_or_skip("nyu_v2_labeled_256x192"), shared_or_skip("nyu_v2_labeled")
+    out = tmp_path / "ev.json"
+    argv = ["evaluate", "--weights", DEFAULT_WEIGHTS, "--data", str(data), "--gt-data", str(gt), "--split", "official"]
+    assert main([*argv, "--out", str(out)]) == 0
+    got = json.loads(out.read_text())["protocols"]["standard"]
+    card = get_weights().meta["metrics"]["standard"]
+    assert got["n_images"] == card["n_images"] == 654
+    for k in ("delta1", "abs_rel", "rmse"):
+        assert got[k] == pytest.approx(card[k], abs=0.002), k

@@ -7,6 +7,7 @@ import json
 import math
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -147,3 +148,227 @@ def test_out_of_the_wrong_kind_is_named(tmp_path, capsys):
     (tmp_path / "adir").mkdir()
     assert main(["synth", "--out", str(tmp_path / "adir"), "--count", "4"]) == 2
     assert "is a folder; give a file name" in capsys.readouterr().err
+
+
+def test_resume_before_the_first_checkpoint_keeps_the_runs_own_schedule(tmp_path):
+    """Killed during the first epoch (config.json, no last.pt): --resume goes on with the run's --epochs 3, not
+    the report's schedule for the model."""
+    out = tmp_path / "r"
+    assert main([*TRAIN, "--out", str(out), "--epochs", "3", *TINY]) == 0
+    for name in ("last.pt", "best.pt", "history.csv", "results.json"):
+        (out / name).unlink()
+    assert main(["train", "--out", str(out), "--resume", "--quiet"]) == 0
+    assert json.loads((out / "results.json").read_text())["epochs"] == 3
+    assert json.loads((out / "config.json").read_text())["config"]["epochs"] == 3
+
+
+def test_the_checksum_covers_the_stored_settings(tmp_path):
+    out = tmp_path / "r"
+    assert main([*TRAIN, "--out", str(out), "--epochs", "1", *TINY]) == 0
+    ck = torch.load(out / "last.pt", weights_only=True)
+    ck["config"]["epochs"] = 40  # a flipped byte in the settings, the stored checksum kept
+    torch.save(ck, out / "last.pt")
+    with pytest.raises(CheckpointError, match="do not match the checksum"):
+        load_checkpoint(out / "last.pt")
+
+
+def test_a_kill_between_the_first_best_and_last_resumes_with_plain_resume(tmp_path):
+    ref, out = tmp_path / "ref", tmp_path / "killed"
+    for o in (ref, out):
+        assert main([*TRAIN, "--out", str(o), "--epochs", "1", *TINY]) == 0
+    for name in ("last.pt", "history.csv", "results.json"):  # best.pt of epoch 1 written, then the kill
+        (out / name).unlink()
+    assert main(["train", "--out", str(out), "--resume", "--quiet"]) == 0
+    a, b = (json.loads((o / "results.json").read_text()) for o in (ref, out))
+    assert a["per_image"] == b["per_image"]  # the same run as one that was never killed
+
+
+@pytest.mark.parametrize(
+    "train, test, message",
+    [
+        ([1, 2, 3], [3, 4], r"in both trainNdxs and testNdxs \(1-based: \[3\]\)"),
+        ([1, 2, 2], [4], r"trainNdxs lists indices \[2\] more than once"),
+        ([1, 2.5], [4], r"non-integer indices \[2.5\]"),
+        ([0, 1], [4], r"trainNdxs holds indices \[0\] outside 1 to 6"),
+        ([1, 2], [4, 7], r"testNdxs holds indices \[7\] outside 1 to 6"),
+    ],
+)
+def test_bad_split_files_are_refused_by_name(tmp_path, train, test, message):
+    from scipy.io import savemat
+
+    from conftest import pattern_depth, pattern_rgb, write_folder
+    from depthutils.data import DataError, load_dataset
+
+    root = write_folder(tmp_path / "d", pattern_rgb(6, 8, 8), pattern_depth(6, 8, 8) * 1000)
+    savemat(root / "splits.mat", {"trainNdxs": np.array(train, float)[:, None], "testNdxs": np.array(test)[:, None]})
+    with pytest.raises(DataError, match=message) as e:
+        load_dataset(str(root), split="official")
+    assert "splits.mat" in str(e.value)
+
+
+def test_evaluating_on_trained_images_is_refused(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main([*TRAIN, "--out", str(out), "--epochs", "1", *TINY, "--split", "report"]) == 0
+    # the synthetic set's official split differs from the report split the model was trained on
+    assert main(["evaluate", "--checkpoint", str(out / "last.pt"), "--split", "official"]) == 2
+    err = capsys.readouterr().err
+    assert "were in the model's training or validation images" in err and "--split report" in err
+    assert not (out / "evaluation.json").exists()
+
+
+def _folder_with_depth(tmp_path, depth_png: np.ndarray, mode: str | None = None):
+    from PIL import Image
+
+    from conftest import pattern_rgb
+
+    root = tmp_path / "d"
+    (root / "rgb").mkdir(parents=True)
+    (root / "depth").mkdir()
+    for i in range(4):
+        Image.fromarray(pattern_rgb(1, 8, 8)[0]).save(root / "rgb" / f"{i + 1:04d}.png")
+        Image.fromarray(depth_png, mode).save(root / "depth" / f"{i + 1:04d}.png")
+    return root
+
+
+@pytest.mark.parametrize(
+    "depth, message",
+    [
+        (np.full((8, 8), 3, np.uint16), r"looks like depth stored in metres, not millimetres"),
+        (np.full((8, 8, 3), 100, np.uint8), r"expected a single-channel uint16 PNG"),
+        (np.full((8, 8), 3000, np.uint16), None),  # millimetres: accepted
+    ],
+)
+def test_depth_folders_are_checked_for_units_and_type(tmp_path, depth, message):
+    from depthutils.data import DataError, read_rgbd_folder
+
+    root = _folder_with_depth(tmp_path, depth)
+    if message is None:
+        assert read_rgbd_folder(root)[1].max() == pytest.approx(3.0)
+        return
+    with pytest.raises(DataError, match=message) as e:
+        read_rgbd_folder(root)
+    assert "0001.png" in str(e.value)
+
+
+def test_two_files_for_one_index_are_an_error(tmp_path):
+    from PIL import Image
+
+    from depthutils.data import DataError, read_rgbd_folder
+
+    root = _folder_with_depth(tmp_path, np.full((8, 8), 3000, np.uint16))
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / "rgb" / "0002.jpg")
+    with pytest.raises(DataError, match=r"two images for one index: \['0002.jpg', '0002.png'\]"):
+        read_rgbd_folder(root)
+
+
+def test_depth_all_beyond_max_depth_is_refused_not_scored_as_null(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main([*TRAIN, "--out", str(out), "--epochs", "1", *TINY]) == 0
+    root = _folder_with_depth(tmp_path, np.full((8, 8), 30000, np.uint16))  # 30 m, beyond max_depth 10 m
+    rc = main(["evaluate", "--checkpoint", str(out / "last.pt"), "--data", str(root), "--split", "report"])
+    assert rc == 2 and "none of the" in capsys.readouterr().err
+    assert not (out / "evaluation.json").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([*TRAIN, "--lr", "inf"], "lr must be a finite number"),
+        ([*TRAIN, "--lr", "nan"], "lr must be a finite number"),
+        ([*TRAIN, "--max-depth", "inf"], "max_depth must be a finite number"),
+        ([*TRAIN, "--loss", "l1+-1*gradient"], "must be a positive finite number"),
+        ([*TRAIN, "--loss", "l1+inf*gradient"], "must be a positive finite number"),
+        ([*TRAIN, "--cutdepth", "1.5"], "cutdepth"),
+        (["predict", "--fx", "-5", "x.jpg", "--out", "o"], "must be a finite number > 0"),
+        (["predict", "--fx", "inf", "x.jpg", "--out", "o"], "must be a finite number > 0"),
+        (["export", "--run", "r", "--name", "n", "--extra-time-s", "nan"], "must be a finite number"),
+    ],
+)
+def test_bad_numbers_in_any_subcommand_are_refused_by_name(tmp_path, capsys, argv, message):
+    argv = [*argv, "--out", str(tmp_path / "r")] if argv[0] == "train" else argv
+    try:
+        rc = main(argv)
+    except SystemExit as e:  # argparse's own refusal: usage and the message, exit status 2
+        rc = e.code
+    assert rc == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_expected_faults_get_a_message_not_a_traceback(tmp_path, capsys, monkeypatch):
+    import torch.hub
+
+    if not torch.cuda.is_available():
+        assert main([*TRAIN, "--out", str(tmp_path / "c"), *TINY, "--device", "cuda"]) == 2
+        assert "no CUDA GPU" in capsys.readouterr().err
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    args = [*TINY[:-3], "--quiet"]  # TINY without its --pretrained false
+    assert main([*TRAIN, "--out", str(tmp_path / "p"), *args, "--pretrained", "true"]) == 2
+    assert "put it at" in capsys.readouterr().err
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert main([*TRAIN, "--out", str(tmp_path / "l"), *TINY, "--data", str(tmp_path / "loop")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "loop" in err
+    run = tmp_path / "g"
+    run.mkdir()
+    (run / "config.json").write_text("{not json")
+    assert main(["train", "--out", str(run), "--resume"]) == 2
+    assert "config.json is not valid JSON" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "state", ["{broken", '{"profile": "smoke"}', '{"profile": "huge", "data": "x", "done": [], "seconds": {}}']
+)
+def test_pipeline_state_is_checked(tmp_path, capsys, state):
+    (tmp_path / "pipeline.json").write_text(state)
+    assert main(["pipeline", "--status", "--out", str(tmp_path)]) == 2
+    assert "pipeline.json" in capsys.readouterr().err
+
+
+def test_download_never_keeps_a_wrong_file(tmp_path):
+    """A file already at the destination is verified before it counts as done; a response that is not the file is
+    deleted, not kept as a .part to be resumed by appending; 'run again to resume' only where that can help."""
+    import functools
+    import http.server
+    import threading
+
+    from depthutils.data.download import DownloadError, check_mat_file, download_file
+
+    serve = tmp_path / "srv"
+    serve.mkdir()
+    (serve / "page.mat").write_bytes(b"<!DOCTYPE html><html>Please log in</html>" * 40)
+
+    class Html(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Html, directory=str(serve)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        dest = tmp_path / "out" / "page.mat"
+        with pytest.raises(DownloadError) as e:  # .mat served as HTML by its content: deleted, nothing to resume
+            download_file(f"{base}/page.mat", dest, progress=False, validate=check_mat_file)
+        assert "Deleted" in str(e.value) and "run again to resume" not in str(e.value)
+        assert not dest.exists() and not dest.with_name("page.mat.part").exists()
+        (serve / "index.html").write_text("<html>an error page</html>")
+        with pytest.raises(DownloadError, match="HTML page .* nothing was written"):
+            download_file(f"{base}/index.html", tmp_path / "out" / "x.mat", progress=False)
+        assert not list((tmp_path / "out").iterdir())
+    finally:
+        srv.shutdown()
+    wrong = tmp_path / "here.mat"
+    wrong.write_bytes(b"not a mat file" * 10)
+    with pytest.raises(DownloadError, match="is already there but is not the expected file"):
+        download_file("http://127.0.0.1:9/unused", wrong, progress=False, validate=check_mat_file)
+    with pytest.raises(DownloadError, match="size is 140 bytes, not 99"):
+        download_file("http://127.0.0.1:9/unused", wrong, progress=False, size=99)
+
+
+def test_a_huge_image_size_is_refused_before_the_first_step(tmp_path, capsys):
+    out = tmp_path / "big"
+    argv = [*TRAIN, "--out", str(out), *TINY, "--image-size", "8192x8192", "--batch-size", "64", "--epochs", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--image-size 8192x8192 with --batch-size 64 needs about" in err and "GiB are free" in err
+    assert not (out / "last.pt").exists()

@@ -66,8 +66,10 @@ def zoo_block() -> str:
             f"{r['model_meta']['n_params'] / 1e6:.1f} M | – | {_ci(m, 'delta1', m['ci'])} | "
             f"{_ci(m, 'abs_rel', m['ci'])} | {_ci(m, 'rmse', m['ci'])} | {ms(label + ' (not shipped)')} |"
         )
+    notes = [f"`{n}`: {get_weights(n).meta['note']}" for n in list_weights() if get_weights(n).meta.get("note")]
     lines += [
         "",
+        *[f"{note}\n" for note in notes],
         "Test metrics: NYU-Depth V2, official split (654 images), standard protocol (prediction upsampled to "
         "640×480, Eigen crop, flip TTA), trained from scratch (no ImageNet weights); each model card "
         f"(`depthutils/weights/<name>/README.md`) has the details. Speed: {bench.get('device', 'not measured yet')}, "

@@ -159,7 +159,7 @@ def load_dataset(
     if split == "official":
         if not splits_file.exists():
             raise DataError(f"split 'official' needs {splits_file}; it is missing. Use --split report instead.")
-        train, test = official_split(splits_file)
+        train, test = official_split(splits_file, n)
         if len(test) == 0 or len(train) == 0:
             raise DataError(
                 f"{splits_file} lists {len(train)} training and {len(test)} test images; the official "

@@ -30,7 +30,14 @@ _MAT5_HEADER = b"MATLAB 5.0 MAT-file"
 
 
 class DownloadError(RuntimeError):
-    """A download failed or gave something other than the expected file; the message says what to do."""
+    """A download failed or gave something other than the expected file; the message says what to do.
+
+    ``resumable``: whether running the same command again can continue it (a transfer cut short), as opposed to
+    a file that is wrong whatever is appended to it."""
+
+    def __init__(self, message: str, *, resumable: bool = False):
+        super().__init__(message)
+        self.resumable = resumable
 
 
 def check_mat_file(path: str | os.PathLike) -> None:
@@ -50,7 +57,9 @@ def check_mat_file(path: str | os.PathLike) -> None:
         with h5py.File(path, "r") as f:
             keys = set(f.keys())
     except OSError as e:
-        raise DownloadError(f"{path} has an HDF5 signature but cannot be read ({e}); it is probably truncated.") from e
+        raise DownloadError(
+            f"{path} has an HDF5 signature but cannot be read ({e}); it is probably truncated.", resumable=True
+        ) from e
     if "labeled" in path.name and not {"images", "depths"} <= keys:
         raise DownloadError(f"{path} lacks the datasets 'images' and 'depths' (found {sorted(keys)[:8]}).")
 
@@ -91,7 +100,8 @@ def download_file(
     from tqdm.auto import tqdm
 
     dest = Path(dest)
-    if dest.exists():
+    if dest.exists():  # verified like a fresh download before it is reported as done
+        _verify_existing(dest, size=size, sha256=sha256, validate=validate)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -119,6 +129,12 @@ def download_file(
             f"cannot reach {url} ({e}). Check the network, or fetch the file by hand into {dest}."
         ) from None
 
+    if resp is not None and "text/html" in (resp.headers.get("Content-Type") or "").lower():
+        resp.close()
+        raise DownloadError(
+            f"{url} answered with an HTML page (Content-Type {resp.headers.get('Content-Type')}), not the file; "
+            f"nothing was written. Check the address (a login or error page?), or fetch the file by hand into {dest}."
+        )
     if resp is not None:
         with resp:
             cr_total = _total_from_content_range(resp.headers.get("Content-Range"))
@@ -140,23 +156,54 @@ def download_file(
                 except (http.client.HTTPException, OSError) as e:  # dropped mid-transfer: keep what arrived
                     f.flush()
                     raise DownloadError(
-                        f"{url}: connection lost after {f.tell()} bytes ({e}); kept {part}, run again to resume."
+                        f"{url}: connection lost after {f.tell()} bytes ({e}); kept {part}, run again to resume.",
+                        resumable=True,
                     ) from None
     got = part.stat().st_size
     for expected in (total, size):
-        if expected is not None and got != expected:
-            raise DownloadError(f"{url}: got {got} of {expected} bytes; kept {part}, run again to resume.")
+        if expected is not None and got < expected:
+            raise DownloadError(
+                f"{url}: got {got} of {expected} bytes; kept {part}, run again to resume.", resumable=True
+            )
+        if expected is not None and got > expected:
+            part.unlink()
+            raise DownloadError(
+                f"{url}: got {got} bytes, more than the {expected} expected; deleted {part}, as resuming it cannot "
+                "help. Run again to download afresh, or check the address."
+            )
     if validate is not None:
         try:
             validate(part)
         except DownloadError as e:
-            raise DownloadError(f"{e} Kept {part}: run again to resume, or delete it to start over.") from None
+            if e.resumable and total is None:  # no announced length and the file looks cut short
+                raise DownloadError(f"{e} Kept {part}: run again to resume, or delete it to start over.") from None
+            part.unlink()
+            raise DownloadError(
+                f"{e} Deleted {part}: it is not the expected file, so resuming it cannot help. Check the address, "
+                f"or fetch the file by hand into {dest}."
+            ) from None
     if sha256 and _sha256(part) != sha256.lower():
         bad = part.with_name(part.name + ".bad")
         os.replace(part, bad)
         raise DownloadError(f"{url}: SHA-256 mismatch; moved the file to {bad}. Run again to download afresh.")
     os.replace(part, dest)
     return dest
+
+
+def _verify_existing(dest: Path, *, size: int | None, sha256: str | None, validate) -> None:
+    """A file already at ``dest`` passes the checks of a fresh download, or is named with what to do."""
+    try:
+        got = dest.stat().st_size
+        if size is not None and got != size:
+            raise DownloadError(f"its size is {got} bytes, not {size}")
+        if sha256 and _sha256(dest) != sha256.lower():
+            raise DownloadError("its SHA-256 does not match")
+        if validate is not None:
+            validate(dest)
+    except DownloadError as e:
+        raise DownloadError(
+            f"{dest} is already there but is not the expected file ({e}). Move it away or delete it, then run again."
+        ) from None
 
 
 def download_nyu(

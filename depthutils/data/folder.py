@@ -48,6 +48,10 @@ def read_rgb(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
         raise DataError(f"cannot read image {path}: {e}") from e
 
 
+#: A depth image whose farthest point is this close (metres) is not a scene but a unit error (metres as mm).
+_SMALLEST_ROOM_M = 0.05
+
+
 def read_depth_png(path: str | Path, depth_scale: float = 0.001) -> np.ndarray:
     """A uint16 depth PNG as float32 metres (value × depth_scale); 0 stays 0 = invalid."""
     from PIL import Image, UnidentifiedImageError
@@ -66,6 +70,18 @@ def read_depth_png(path: str | Path, depth_scale: float = 0.001) -> np.ndarray:
             f"(uint16 millimetres), which 8 bits cannot hold (it would read as 0 to "
             f"{255 * depth_scale:.3f} m). Save the depth as a 16-bit PNG."
         )
+    if not np.issubdtype(a.dtype, np.integer):
+        raise DataError(
+            f"depth image {path} holds {a.dtype} values; expected integer depth in units of {depth_scale} m "
+            "(a uint16 PNG in millimetres). Convert it: round(depth_in_metres × 1000) as uint16."
+        )
+    valid = a[a > 0]
+    if valid.size and valid.max() * depth_scale <= _SMALLEST_ROOM_M:
+        raise DataError(
+            f"depth image {path}: its largest value is {int(valid.max())}, i.e. {valid.max() * depth_scale:.3f} m "
+            f"in units of {depth_scale} m; this looks like depth stored in metres, not millimetres. Save "
+            "round(depth_in_metres × 1000) as uint16."
+        )
     return sanitize_depth(a.astype(np.float32) * np.float32(depth_scale))
 
 
@@ -78,7 +94,13 @@ def list_rgbd_pairs(root: str | Path) -> list[tuple[Path, Path]]:
     for d in (rgb_dir, depth_dir):
         if not d.is_dir():
             raise DataError(f"{root} must hold rgb/ and depth/ subfolders; {d} is missing.")
-    rgb = {p.stem: p for p in sorted(rgb_dir.iterdir()) if p.suffix.lower() in RGB_SUFFIXES}
+    rgb_files = [p for p in sorted(rgb_dir.iterdir()) if p.suffix.lower() in RGB_SUFFIXES]
+    stems = [p.stem for p in rgb_files]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:
+        names = [p.name for p in rgb_files if p.stem in twice[:3]]
+        raise DataError(f"{rgb_dir}: two images for one index: {names}; keep one file per index.")
+    rgb = {p.stem: p for p in rgb_files}
     depth = {p.stem: p for p in sorted(depth_dir.iterdir()) if p.suffix.lower() == ".png"}
     only_rgb, only_depth = sorted(set(rgb) - set(depth)), sorted(set(depth) - set(rgb))
     if only_rgb or only_depth:

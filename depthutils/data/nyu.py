@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -125,8 +126,11 @@ def read_nyu_scene_types(path: str | Path) -> list[str] | None:
         return ["".join(chr(int(c)) for c in np.asarray(f[r]).ravel()) for r in refs]
 
 
-def official_split(splits_mat: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """The official 795 / 654 split as 0-based ``(train, test)`` indices. ``splits.mat`` stores them 1-based."""
+def official_split(splits_mat: str | Path, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The official 795 / 654 split as 0-based ``(train, test)`` indices. ``splits.mat`` stores them 1-based.
+
+    Checked before use: whole numbers from 1 to ``n`` (the pairs in the data, when given), no index twice, and no
+    image in both training and test; anything else is a :class:`DataError` that names the file and the indices."""
     from scipy.io import loadmat
 
     splits_mat = Path(splits_mat)
@@ -139,9 +143,36 @@ def official_split(splits_mat: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if "trainNdxs" not in m or "testNdxs" not in m:
         found = sorted(k for k in m if not k.startswith("__"))
         raise DataError(f"{splits_mat} lacks trainNdxs/testNdxs; found {found}.")
-    train = np.asarray(m["trainNdxs"], dtype=np.int64).ravel() - 1
-    test = np.asarray(m["testNdxs"], dtype=np.int64).ravel() - 1
+    train, test = (_split_indices(splits_mat, key, m[key], n) for key in ("trainNdxs", "testNdxs"))
+    both = np.intersect1d(train, test)
+    if len(both):
+        raise DataError(
+            f"{splits_mat}: {len(both)} images are in both trainNdxs and testNdxs (1-based: "
+            f"{(both[:5] + 1).tolist()}{'…' if len(both) > 5 else ''}); a test image must never be trained on. "
+            "Fix the file or use --split report."
+        )
     return train, test
+
+
+def _split_indices(path: Path, key: str, raw: Any, n: int | None) -> np.ndarray:
+    """One list of 1-based indices from splits.mat → 0-based int64, or a DataError naming the bad entries."""
+    v = np.asarray(raw).ravel()
+    if not np.issubdtype(v.dtype, np.number):
+        raise DataError(f"{path}: {key} holds {v.dtype} values, not indices; fix the file or use --split report.")
+    v = v.astype(np.float64)
+    bad = v[~np.isfinite(v) | (v != np.round(v))]
+    if len(bad):
+        raise DataError(f"{path}: {key} holds non-integer indices {bad[:5].tolist()}; indices are whole numbers.")
+    top = n if n is not None else np.inf
+    out = v[(v < 1) | (v > top)]
+    if len(out):
+        limit = f"1 to {n} (the pairs in the data)" if n is not None else "from 1 (1-based)"
+        raise DataError(f"{path}: {key} holds indices {out[:5].astype(np.int64).tolist()} outside {limit}.")
+    idx = v.astype(np.int64)
+    uniq, counts = np.unique(idx, return_counts=True)
+    if (counts > 1).any():
+        raise DataError(f"{path}: {key} lists indices {uniq[counts > 1][:5].tolist()} more than once.")
+    return idx - 1
 
 
 def report_split(n: int = NYU_N, *, seed: int = 0, n_test: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 from torchvision import models as tvm
 
-__all__ = ["Encoder", "PretrainedMode", "weights_file", "ENCODER_WEIGHTS"]
+__all__ = ["Encoder", "PretrainedMode", "PretrainedWeightsError", "weights_file", "ENCODER_WEIGHTS"]
 
 PretrainedMode = Union[bool, Literal["auto"]]  # noqa: UP007 (a runtime alias: `|` needs Python 3.10 objects)
 
@@ -35,6 +35,10 @@ _CTORS = {
 }
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class PretrainedWeightsError(RuntimeError):
+    """``pretrained=True`` and the ImageNet weights can be neither loaded from the cache nor downloaded."""
 
 
 def weights_file(family: str) -> Path:
@@ -61,7 +65,7 @@ def _load_torchvision(family: str, pretrained: PretrainedMode) -> tuple[nn.Modul
             f"(the folder is $TORCH_HOME/hub/checkpoints; TORCH_HOME={os.environ.get('TORCH_HOME', '~/.cache/torch')})."
         )
         if pretrained is True:
-            raise RuntimeError(msg) from e
+            raise PretrainedWeightsError(msg) from e
         warnings.warn(
             "\n" + "!" * 78 + f"\npretrained='auto': {msg}\nTRAINING THE {family.upper()} ENCODER FROM "
             "SCRATCH instead; results will say 'scratch'.\n" + "!" * 78,

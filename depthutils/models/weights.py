@@ -103,7 +103,11 @@ def _read(folder: Path) -> Weights:
 def list_weights(root: Path | None = None) -> list[str]:
     """The names of the shipped weights, sorted."""
     root = root or WEIGHTS_ROOT
-    return sorted(p.name for p in root.iterdir() if (p / _META).exists()) if root.exists() else []
+    return (
+        sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and (p / _META).exists())
+        if root.exists()
+        else []
+    )
 
 
 def get_weights(name: str | None = None, root: Path | None = None) -> Weights:

@@ -1,0 +1,121 @@
+"""The web demo, used as a user would: a server on 127.0.0.1 called through gradio_client, and a headless Chromium
+that uploads a photo and waits for the depth and the 3D viewer. Skips cleanly without Gradio (an optional extra)
+or without Chromium and its driver."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio", reason="the demo is an optional extra: pip install -e '.[demo]'")
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTO = ROOT / "examples" / "tum_desk.jpg"
+SCREENSHOT = Path(tempfile.gettempdir()) / "depthutils-demo-screenshot.png"  # to look at; outside the repository
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    from depthutils.demo import launch
+
+    port = _free_port()
+    app = launch(port=port, block=False, max_queue=4)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+def test_the_page_answers_with_depth_and_survives_bad_input(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    t0 = time.perf_counter()
+    figure, cloud, files, info = client.predict(handle_file(str(PHOTO)), 0, api_name="/depth")
+    seconds = time.perf_counter() - t0
+    assert Path(figure).exists() and Path(cloud).read_bytes()[:4] == b"glTF"
+    npy = next(Path(f) for f in files if str(f).endswith(".npy"))
+    depth = np.load(npy)
+    assert depth.shape == (480, 640)
+    p5, p95 = np.percentile(depth, [5, 95])
+    assert 0.3 < p5 < p95 < 8 and p95 - p5 > 0.5  # a room, not the flat map of an untrained model
+    assert "focal length" in info and seconds < 30
+    # not an image, then a bad focal length: a message each, and the server goes on serving
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("this is not a photo")
+    with pytest.raises(Exception, match="cannot be used as a photo"):
+        client.predict(handle_file(str(bad)), 0, api_name="/depth")
+    with pytest.raises(Exception, match="-5 is less than minimum value 0|positive number of pixels"):
+        client.predict(handle_file(str(PHOTO)), -5, api_name="/depth")
+    again = client.predict(handle_file(str(PHOTO)), 500, api_name="/depth")
+    assert "500 px (given)" in again[3]
+
+
+@pytest.mark.parametrize("mode", ["L", "I;16", "RGBA", "CMYK"])
+def test_odd_photos_become_rgb(tmp_path, mode):
+    from PIL import Image
+
+    from depthutils.demo import depth_for_photo
+    from depthutils.predict import load_predictor
+
+    path = tmp_path / ("p.tif" if mode in ("CMYK", "I;16") else "p.png")
+    Image.open(PHOTO).convert("RGB").convert(mode if mode != "I;16" else "I").resize((96, 72)).save(path)
+    res = depth_for_photo(load_predictor(), path, out_dir=tmp_path / "o")
+    assert res["depth"].shape == (72, 96) and res["figure"].shape[-1] == 3
+
+
+def test_huge_photo_is_refused_with_its_size(tmp_path):
+    from PIL import Image
+
+    from depthutils.demo import MAX_PHOTO_PIXELS, DemoInputError, depth_for_photo
+    from depthutils.predict import load_predictor
+
+    side = int(MAX_PHOTO_PIXELS**0.5) + 100
+    path = tmp_path / "huge.png"
+    Image.new("L", (side, side)).save(path)
+    with pytest.raises(DemoInputError, match=f"{side}x{side} pixels, over the limit"):
+        depth_for_photo(load_predictor(), path, out_dir=tmp_path / "o")
+
+
+def _chromium() -> tuple[str, str] | None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+@pytest.mark.skipif(_chromium() is None, reason="headless Chromium and chromedriver are not installed")
+def test_a_browser_uploads_a_photo_and_sees_depth_and_the_3d_viewer(server):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser, driver_path = _chromium()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1100", "--use-gl=swiftshader"):
+        opts.add_argument(arg)
+    drv = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=driver_path))
+    try:
+        drv.get(server)
+        wait = WebDriverWait(drv, 25)
+        upload = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "input[type=file]")))
+        upload.send_keys(str(PHOTO))
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "img")))
+        drv.find_element(By.XPATH, "//button[contains(., 'Estimate depth')]").click()
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#depth-figure img")))
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#point-cloud canvas")))
+        assert "focal length" in drv.find_element(By.ID, "depth-info").text
+        drv.save_screenshot(str(SCREENSHOT))
+    finally:
+        drv.quit()
