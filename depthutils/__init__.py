@@ -5,10 +5,10 @@ Public API (the notebooks use these):
     from depthutils import TrainConfig, load_dataset, build_model, fit, evaluate
 """
 
-__version__ = "0.2.0"
+__version__ = "0.2.0"  # the one declaration: pyproject.toml reads it (tests/test_packaging.py)
 
-from . import data, losses, metrics, models  # noqa: E402
-from .config import REPORT_EPOCHS, REPORT_ROWS, TrainConfig  # noqa: E402
+from . import data, losses, metrics, models, study  # noqa: E402
+from .config import TrainConfig  # noqa: E402
 from .data import DataError, load_dataset  # noqa: E402
 from .engine import evaluate, train_step  # noqa: E402
 from .models import build_model, list_models  # noqa: E402
@@ -21,8 +21,7 @@ __all__ = [
     "losses",
     "metrics",
     "models",
-    "REPORT_EPOCHS",
-    "REPORT_ROWS",
+    "study",
     "TrainConfig",
     "DataError",
     "load_dataset",

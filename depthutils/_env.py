@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-_CODE = ("depthutils", "notebooks", "tools", "pyproject.toml", "requirements.txt")
+_CODE = ("depthutils", "notebooks", "tools", "pyproject.toml", "requirements.lock")
 
 
 def git_commit() -> str:

@@ -89,7 +89,7 @@ def evaluate_baselines(
     """Both baselines under both protocols on ``data.test``, fitted on ``data.train`` (and ``data.val``: the whole
     training split). Returns {'rows': {name: results}, 'dataset': identity, ...} in the layout of a run's results."""
     from .engine import DeviceData
-    from .train import final_evaluation
+    from .evaluation import final_evaluation
 
     device = torch.device(device)
     fit_idx = np.concatenate([data.train, data.val])
@@ -126,7 +126,7 @@ def baselines_for_run(results: dict[str, Any], cache: str | Path, *, device: str
     cached in ``cache`` (recomputed when any of those differ)."""
     from ._io import write_json_atomic
     from .config import TrainConfig
-    from .train import load_data
+    from .data.dataset import load_data
 
     cfg = TrainConfig.from_dict(results["config"])
     cache = Path(cache)

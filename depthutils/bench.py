@@ -26,10 +26,10 @@ import torch
 
 from ._env import device_name, git_commit, resolve_device, versions
 from ._io import write_json_atomic, write_text_atomic
-from .config import REPORT_ROWS
 from .data.synthetic import render_scene
 from .losses import l1_loss
 from .models import build_model, list_models
+from .study import report_rows
 
 __all__ = ["run_bench", "run_zoo_bench", "engine_step_fn", "reference_loader", "BF16_PEAK_TFLOPS", "ZOO_REFERENCES"]
 
@@ -221,6 +221,77 @@ def _eval_time(
     return time.perf_counter() - t0
 
 
+def _bench_model(
+    name: str,
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    *,
+    dev: torch.device,
+    size: tuple[int, int],
+    batch: int,
+    precision: str,
+    quick: bool,
+    peak: float | None,
+    timing: tuple[int, int, int],
+) -> dict[str, Any]:
+    """One model's row of the benchmark: the engine's training step against the plain reference loop (img/s,
+    timed windows; on CUDA peak memory, FLOPs and MFU against ``peak``), latency on a 640×480 photo and the time
+    of a test-set evaluation. ``timing``: (warm-up steps, windows, steps per window)."""
+    warmup, windows, steps = timing
+    torch.manual_seed(0)
+    step, model = engine_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch, precision=precision)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    eng = _timed(step, dev, warmup=warmup, windows=windows, steps=steps)
+    row: dict[str, Any] = {"engine_img_s": eng["img_s"], "engine_windows": eng["windows_img_s"]}
+    if dev.type == "cuda":
+        row["peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated(dev) / 1024**3
+        flops = _train_flops(model, dev, size, batch, precision)
+        row["train_flops_per_image"] = flops
+        row["achieved_tflops"] = flops * eng["img_s"] / 1e12
+        row["mfu"] = flops * eng["img_s"] / peak if peak else None
+    del model, step
+    ref = _timed(
+        _reference_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch),
+        dev,
+        warmup=warmup,
+        windows=windows,
+        steps=steps,
+    )
+    row.update(
+        reference_img_s=ref["img_s"], reference_windows=ref["windows_img_s"], speedup=eng["img_s"] / ref["img_s"]
+    )
+    row["latency_640x480_s"] = _latency(name, dev, size, reps=1 if quick else 10, precision=precision)
+    row["eval_654_s"] = _eval_time(name, dev, size, rgb, depth, 4 if quick else 654, precision)
+    print(
+        f"{name}: engine {row['engine_img_s']:.1f} img/s, reference {row['reference_img_s']:.1f} img/s, "
+        f"speedup {row['speedup']:.2f}" + (f", mfu {row['mfu']:.3f}" if row.get("mfu") else ""),
+        flush=True,
+    )
+    return row
+
+
+def _scaling_resnet_unet(
+    rgb: np.ndarray, depth: np.ndarray, *, dev: torch.device, batch: int, precision: str, quick: bool
+) -> dict[str, Any]:
+    """resnet_unet's training throughput at growing resolutions (the batch shrinks with the image so that it fits):
+    H×W → batch, img/s, pixels/s."""
+    sizes = [(32, 32), (64, 64)] if quick else [(128, 128), (256, 256), (480, 640)]
+    scaling: dict[str, Any] = {}
+    for hw in sizes:
+        b = batch if hw[0] <= 128 else max(2, batch // (4 if hw[0] <= 256 else 16))
+        big_rgb, big_depth = (rgb, depth) if hw[0] <= 144 else _images(max(4, b), (hw[1], hw[0]))
+        step, model = engine_step_fn("resnet_unet", big_rgb, big_depth, dev=dev, size=hw, batch=b, precision=precision)
+        t = _timed(step, dev, warmup=1, windows=2 if quick else 3, steps=1 if dev.type == "cpu" else 3)
+        scaling[f"{hw[0]}x{hw[1]}"] = {
+            "batch": b,
+            "img_s": t["img_s"],
+            "pixels_per_s": t["img_s"] * hw[0] * hw[1],
+        }
+        del model, step
+    return scaling
+
+
 def run_bench(
     *,
     device: str = "cpu",
@@ -259,64 +330,33 @@ def run_bench(
     }
     peak = _peak_flops(res["device"]) if dev.type == "cuda" else None
     for name in names:
-        torch.manual_seed(0)
-        step, model = engine_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch, precision=precision)
-        if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(dev)
-        eng = _timed(step, dev, warmup=warmup, windows=windows, steps=steps)
-        row: dict[str, Any] = {"engine_img_s": eng["img_s"], "engine_windows": eng["windows_img_s"]}
-        if dev.type == "cuda":
-            row["peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated(dev) / 1024**3
-            flops = _train_flops(model, dev, size, batch, precision)
-            row["train_flops_per_image"] = flops
-            row["achieved_tflops"] = flops * eng["img_s"] / 1e12
-            row["mfu"] = flops * eng["img_s"] / peak if peak else None
-        del model, step
-        ref = _timed(
-            _reference_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch),
-            dev,
-            warmup=warmup,
-            windows=windows,
-            steps=steps,
-        )
-        row.update(
-            reference_img_s=ref["img_s"], reference_windows=ref["windows_img_s"], speedup=eng["img_s"] / ref["img_s"]
-        )
-        row["latency_640x480_s"] = _latency(name, dev, size, reps=1 if quick else 10, precision=precision)
-        row["eval_654_s"] = _eval_time(name, dev, size, rgb, depth, 4 if quick else 654, precision)
-        res["models"][name] = row
-        print(
-            f"{name}: engine {row['engine_img_s']:.1f} img/s, reference {row['reference_img_s']:.1f} img/s, "
-            f"speedup {row['speedup']:.2f}" + (f", mfu {row['mfu']:.3f}" if row.get("mfu") else ""),
-            flush=True,
+        res["models"][name] = _bench_model(
+            name,
+            rgb,
+            depth,
+            dev=dev,
+            size=size,
+            batch=batch,
+            precision=precision,
+            quick=quick,
+            peak=peak,
+            timing=(warmup, windows, steps),
         )
 
     # Whole study: every table row on the report's schedule (1111 training images, 338 test) from the measured
     # engine throughput: extrapolated, not measured.
     study = 0.0
-    for row_ in REPORT_ROWS:  # the official split: 715 training images after the validation hold-out
+    for row_ in report_rows():  # the official split: 715 training images after the validation hold-out
         if row_.model in res["models"]:
             r = res["models"][row_.model]
             study += row_.epochs * (715 / r["engine_img_s"] + r["eval_654_s"] / 8)  # ~10 test evaluations a run
-    res["whole_study_train_s_extrapolated"] = study if all(r.model in res["models"] for r in REPORT_ROWS) else None
+    res["whole_study_train_s_extrapolated"] = study if all(r.model in res["models"] for r in report_rows()) else None
 
     # Scaling: resnet_unet throughput with growing resolution.
     if "resnet_unet" in names:
-        sizes = [(32, 32), (64, 64)] if quick else [(128, 128), (256, 256), (480, 640)]
-        res["scaling_resnet_unet"] = {}
-        for hw in sizes:
-            b = batch if hw[0] <= 128 else max(2, batch // (4 if hw[0] <= 256 else 16))
-            big_rgb, big_depth = (rgb, depth) if hw[0] <= 144 else _images(max(4, b), (hw[1], hw[0]))
-            step, model = engine_step_fn(
-                "resnet_unet", big_rgb, big_depth, dev=dev, size=hw, batch=b, precision=precision
-            )
-            t = _timed(step, dev, warmup=1, windows=2 if quick else 3, steps=1 if dev.type == "cpu" else 3)
-            res["scaling_resnet_unet"][f"{hw[0]}x{hw[1]}"] = {
-                "batch": b,
-                "img_s": t["img_s"],
-                "pixels_per_s": t["img_s"] * hw[0] * hw[1],
-            }
-            del model, step
+        res["scaling_resnet_unet"] = _scaling_resnet_unet(
+            rgb, depth, dev=dev, batch=batch, precision=precision, quick=quick
+        )
     out = Path(out) if out else Path("report") / f"benchmark-{dev.type}.json"  # relative to the working directory
     write_json_atomic(out, res)
     write_text_atomic(out.with_suffix(".md"), bench_markdown(res))

@@ -133,90 +133,23 @@ def _train(a: argparse.Namespace) -> int:
     return 0
 
 
-def _refuse_trained_images(test: dict, trained: dict) -> None:
-    """Scoring images that the model was trained or validated on is not a test result: refused, by name."""
-    if test.get("n_pairs_in_source") != trained.get("n_pairs_in_source", test.get("n_pairs_in_source")):
-        return  # other data than the model's: its indices say nothing about what the model saw
-    seen = set(trained.get("train_indices", [])) | set(trained.get("val_indices", []))
-    both = sorted(seen & set(test["test_indices"]))
-    if both:
-        raise ValueError(
-            f"{len(both)} of the {len(test['test_indices'])} images to score (0-based {both[:5]}…) were in the "
-            f"model's training or validation images ({trained.get('split')} split): that would not be a test "
-            f"result. Evaluate on the split it was trained with (--split {trained.get('split')}) or other data."
-        )
-
-
 def _evaluate(a: argparse.Namespace) -> int:
-    from ._env import device_name, git_commit, resolve_device, versions
     from ._io import refuse_to_replace, write_json_atomic
-    from .config import TrainConfig
-    from .engine import DeviceData, resolve_precision
-    from .run_folder import load_checkpoint, model_from_checkpoint
-    from .train import final_evaluation, load_data
+    from .evaluation import evaluate_checkpoint
 
     out = Path(a.out or (Path(a.checkpoint).with_name("evaluation.json") if a.checkpoint else "evaluation.json"))
     refuse_to_replace(out, overwrite=a.overwrite)
-    device = resolve_device(a.device)
-    if a.checkpoint:
-        ck = load_checkpoint(a.checkpoint)
-        model = model_from_checkpoint(ck, device)
-        source = {"checkpoint": str(a.checkpoint), "epochs": ck["epoch"], "pretrained": ck["pretrained"]}
-        trained = ck["dataset"]
-    else:
-        from .models import build_model, get_weights
-
-        w = get_weights(a.weights)
-        ck = {"model_name": w.model, "title": w.meta["title"], "config": w.meta["recipe"]}
-        model = build_model(w.model, weights=w.name).to(device)
-        source = {"weights": w.name, "sha256": w.meta["sha256"], "dtype": w.meta["dtype"]}
-        trained = w.meta["training"]
-        if not a.data and not Path(str(w.meta["recipe"].get("data"))).exists():
-            raise ValueError(f"--data is required: the data {w.name} was trained on is not on this machine")
-        a.precision = a.precision or w.meta["metrics"]["standard"]["protocol"]["precision"]
-    precision = resolve_precision(a.precision or "auto", device)
-    cfg = TrainConfig.from_dict(ck["config"])
-    from .other_cameras import evaluate_frames, is_frames_folder
-
-    if a.data and is_frames_folder(a.data):
-        res = evaluate_frames(
-            model,
-            a.data,
-            image_size=cfg.image_size,
-            max_depth=cfg.max_depth,
-            precision=precision,
-            flip_tta=a.flip_tta,
-        )
-    else:
-        over = {
-            "data": a.data or cfg.data,
-            "split": a.split or cfg.split,
-            "test_limit": a.test_limit,
-            "gt_data": a.gt_data if a.gt_data is not None else cfg.gt_data,
-        }
-        data = load_data(TrainConfig.from_dict({**cfg.to_dict(), **over}), with_train=False)
-        _refuse_trained_images(data.identity, trained)
-        res = final_evaluation(
-            model,
-            DeviceData(data, data.test, device, gt=data.test_gt),
-            image_size=cfg.image_size,
-            max_depth=cfg.max_depth,
-            precision=precision,
-            loss=cfg.loss,
-            flip_tta=a.flip_tta,
-        )
-        res["dataset"] = data.identity
-    res = {
-        "model_name": ck["model_name"],
-        "title": ck["title"],
-        **source,
-        "train_config": ck["config"],
-        "precision": precision,
-        **res,
-        "versions": versions(),
-        "git_commit": git_commit(),
-        "device": device_name(device),
-    }
+    res = evaluate_checkpoint(
+        a.checkpoint or None,  # an empty --checkpoint means none: the shipped weights
+        weights=a.weights,
+        data=a.data,
+        gt_data=a.gt_data,
+        split=a.split,
+        test_limit=a.test_limit,
+        flip_tta=a.flip_tta,
+        precision=a.precision,
+        device=a.device,
+    )
     write_json_atomic(out, res)
     for name, m in res["protocols"].items():
         keys = ("delta1", "abs_rel", "rmse", "l1_global", "n_images")
@@ -232,7 +165,7 @@ def _baselines(a: argparse.Namespace) -> int:
     from .data import load_dataset
 
     refuse_to_replace(a.out, overwrite=a.overwrite)
-    data = load_dataset(a.data, split=a.split, gt_data=a.gt_data)
+    data = load_dataset(a.data, split=a.split, val_fraction=0.0, gt_data=a.gt_data)  # every training image
     res = evaluate_baselines(data, image_size=parse_size(a.image_size))
     write_json_atomic(a.out, res)
     for r in res["rows"].values():
@@ -319,15 +252,13 @@ def _bench(a: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .config import PRECISIONS, SPLITS
-
-    p = argparse.ArgumentParser(prog="python -m depthutils", description=__doc__)
-    sub = p.add_subparsers(dest="cmd", required=True)
+def _add_data_commands(sub: argparse._SubParsersAction) -> None:
+    """synth, download, models."""
+    from .data.nyu import NYU_N
 
     s = sub.add_parser("synth", help="render the synthetic dataset in the official .mat layout")
     s.add_argument("--out", default="data/synthetic/nyu_depth_v2_labeled.mat")
-    s.add_argument("--count", type=_positive_int, default=1449)
+    s.add_argument("--count", type=_positive_int, default=NYU_N)
     s.add_argument("--size", default="480x640", help="HxW (default 480x640, NYU's)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=_positive_int, default=None)
@@ -341,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("models", help="list the models with parameter counts and encoders")
     s.set_defaults(fn=_models)
 
+
+def _add_train_command(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("train", help="train a model (flags: the fields of TrainConfig)")
     s.add_argument("--out", required=True, help="the run folder")
     _add_config_flags(s)
@@ -353,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume-from", default=None, help="continue from this checkpoint instead of OUT/last.pt")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=_train)
+
+
+def _add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
+    """evaluate, baselines."""
+    from .config import PRECISIONS, SPLITS
 
     s = sub.add_parser("evaluate", help="test-set metrics of a checkpoint or shipped weights, both protocols → JSON")
     g = s.add_mutually_exclusive_group(required=True)
@@ -393,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     s.set_defaults(fn=_baselines)
 
+
+def _add_use_commands(sub: argparse._SubParsersAction) -> None:
+    """predict, demo, export: using a trained model."""
     s = sub.add_parser("predict", help="depth for your own photos (default: the shipped model)")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--checkpoint", default=None, help="a run's last.pt or best.pt instead of the shipped model")
@@ -440,7 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace shipped weights of the same name")
     s.set_defaults(fn=_export)
 
-    from .pipeline import PROFILES
+
+def _add_study_commands(sub: argparse._SubParsersAction) -> None:
+    """pipeline, bench."""
+    from .config import PRECISIONS
+    from .study import PROFILES
 
     s = sub.add_parser("pipeline", help="run every notebook in order through papermill (resumes where it stopped)")
     s.add_argument("--profile", default="cpu", choices=list(PROFILES))
@@ -473,6 +418,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="default: report/benchmark-<device>.json (--zoo: benchmark-zoo-cpu)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --out and its .md")
     s.set_defaults(fn=_bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command, in the order ``--help`` lists them."""
+    p = argparse.ArgumentParser(prog="python -m depthutils", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    _add_data_commands(sub)
+    _add_train_command(sub)
+    _add_evaluate_commands(sub)
+    _add_use_commands(sub)
+    _add_study_commands(sub)
     return p
 
 

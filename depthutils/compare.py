@@ -6,14 +6,22 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .config import REPORT_ROWS
+from . import study
+from .study import CONTRASTS, QUESTIONS, Question, row_title
+
+if TYPE_CHECKING:
+    from .run_folder import Results
 
 __all__ = [
+    "StudyTable",
+    "study_table",
+    "write_study_report",
     "collect_results",
     "baseline_rows",
     "report_table",
@@ -30,107 +38,61 @@ __all__ = [
     "headline_markdown",
     "difference_table",
     "question_table",
-    "EXTRA_ROWS",
-    "extra_row_title",
-    "CONTRASTS",
-    "QUESTIONS",
-]
-
-#: Run folders beside the report's rows that the tables pick up when present (title None: from the results).
-EXTRA_ROWS = {
-    "resnet_unet_report_split": "ResNet UNet, L1 loss (report split)",
-    "resnete_decoder_v3_aspect": "ResNetE Decoder v3, 96x128 (aspect kept)",
-    "improved": None,
-}
-
-#: Pairs of runs that differ in one thing, compared in the generated report: (run a, run b, what changes a → b).
-CONTRASTS = [
-    ("resnet_unet", "resnet_unet_report_split", "the official split → the report's random split"),
-    ("resnete_decoder_v3", "resnete_decoder_v3_aspect", "a squeezed 128×128 input → a 4:3 input of 96×128"),
 ]
 
 #: The metrics of two-run comparisons: (key, label, decimals).
 PAIRED_KEYS = (("delta1", "δ1", 3), ("abs_rel", "AbsRel", 3), ("rmse", "RMSE [m]", 3), ("l1_global", "L1 ÷10 m", 4))
 
-#: The report's design questions, each answered by two of its rows on the same test images: (question, run a,
-#: run b). The report's networks often differ in more than one thing; the question names what else changes.
-QUESTIONS = [
-    ("loss, ResNet UNet: L1 → BerHu", "resnet_unet", "resnet_unet_berhu"),
-    ("loss, ResNet UNet: L1 → SSIM+L1", "resnet_unet", "resnet_unet_ssim_l1"),
-    ("loss, ResNet UNet: BerHu → SSIM+L1", "resnet_unet_berhu", "resnet_unet_ssim_l1"),
-    ("decoder: v1 → v2 (fewer inner skips, an input skip; 25 epochs)", "resnete_decoder_v1", "resnete_decoder_v2"),
-    ("skips summed (v1) → concatenated (v3)", "resnete_decoder_v1", "resnete_decoder_v3"),
-    ("ResNet-34 v3 → ResNet-50 UNet (another decoder)", "resnete_decoder_v3", "resnet_unet"),
-    ("encoder→decoder skips: ResNet UNet → DE NoSkip (no last stage, another decoder)", "resnet_unet", "de_noskip"),
-    ("encoder, UNet decoder: ResNet-50 → DenseNet-121 (100 epochs, not 50)", "resnet_unet", "densenet_unet"),
-    (
-        "recipe: DenseNet UNet, the report's → the improved row (v3, 96×128, batch 16, synthetic pretraining, "
-        "200 epochs)",
-        "densenet_unet",
-        "improved",
-    ),
-]
+
+@dataclass
+class TableRow:
+    """One row of the study's tables: a trained row (``kind`` 'model': ``results`` is its results.json, None while
+    the run is missing or unfinished) or an image-blind baseline (``kind`` 'baseline', scored on ``test_indices``).
+    The report's own rows carry what it printed (L1 and MSE normalised by 10 m) and its epochs."""
+
+    title: str
+    run: str | None
+    results: Results | None
+    report_l1: float | None = None
+    report_mse: float | None = None
+    report_epochs: int | None = None
+    kind: str = "model"
+    test_indices: list[int] | None = None
 
 
-def _row(
-    title: str,
-    run: str | None,
-    results: dict | None,
-    printed: tuple = (None, None),
-    report_epochs: int | None = None,
-    kind: str = "model",
-) -> dict[str, Any]:
-    return {
-        "row": title,
-        "run": run,
-        "results": results,
-        "report_l1": printed[0],
-        "report_mse": printed[1],
-        "report_epochs": report_epochs,
-        "kind": kind,
-    }
-
-
-def collect_results(runs_dir: str | Path) -> list[dict[str, Any]]:
-    """The report's rows (results None when a run is missing or unfinished), then the extra rows that exist."""
+def collect_results(runs_dir: str | Path) -> list[TableRow]:
+    """The study's rows (:data:`depthutils.study.ROWS`): the report's rows always (results None when a run is
+    missing or unfinished), then the extra rows whose run exists."""
     runs_dir = Path(runs_dir)
-
-    def load(name: str) -> dict | None:
-        p = runs_dir / name / "results.json"
-        return json.loads(p.read_text()) if p.exists() else None
-
-    rows = [_row(r.title, r.run_name, load(r.run_name), (r.printed_l1, r.printed_mse), r.epochs) for r in REPORT_ROWS]
-    for name in EXTRA_ROWS:
-        res = load(name)
-        if res:
-            rows.append(_row(extra_row_title(name, res), name, res))
+    rows = []
+    for r in study.ROWS:  # read at call time: a row added to the manifest is a row here
+        p = runs_dir / r.name / "results.json"
+        res = json.loads(p.read_text()) if p.exists() else None
+        if r.in_report_table:
+            l1, mse = r.printed or (None, None)
+            rows.append(TableRow(r.title or r.name, r.name, res, l1, mse, r.epochs))
+        elif res:
+            rows.append(TableRow(row_title(r, res), r.name, res))
     return rows
 
 
-def extra_row_title(name: str, results: dict) -> str:
-    """The title of the extra row ``name`` (a key of :data:`EXTRA_ROWS`) in every table and figure: its fixed
-    title, or one derived from its results (the improved row, whose recipe the ladder chooses)."""
-    size = "x".join(map(str, results["config"]["image_size"]))
-    return EXTRA_ROWS[name] or f"{results['title']}, improved recipe ({size}, {results['epochs']} epochs)"
-
-
-def baseline_rows(baselines: dict[str, Any] | None, label: str | None = None) -> list[dict[str, Any]]:
+def baseline_rows(baselines: dict[str, Any] | None, label: str | None = None) -> list[TableRow]:
     """The baselines file's rows in the layout of collect_results (kind 'baseline'); ``label`` is appended to
     their titles in brackets (e.g. the split, when a table holds the baselines of two)."""
     if not baselines:
         return []
     suffix = f" ({label})" if label else ""
-    rows = [_row(r["title"] + suffix, name, r, kind="baseline") for name, r in baselines["rows"].items()]
-    for r in rows:
-        r["test_indices"] = baselines.get("test_indices")
-    return rows
+    return [
+        TableRow(r["title"] + suffix, name, r, kind="baseline", test_indices=baselines.get("test_indices"))
+        for name, r in baselines["rows"].items()
+    ]
 
 
-def _test_images(r: dict) -> list | None:
+def _test_images(r: TableRow) -> list | None:
     """The test indices a row was scored on (a model's from its results, a baseline's from its file)."""
-    if r.get("test_indices") is not None:
-        return r["test_indices"]
-    return ((r["results"] or {}).get("dataset") or {}).get("test_indices")
+    if r.test_indices is not None:
+        return r.test_indices
+    return ((r.results or {}).get("dataset") or {}).get("test_indices")
 
 
 def _f(v: Any, nd: int = 4) -> str:
@@ -145,11 +107,11 @@ def _ci(m: dict, key: str, nd: int) -> str:
     return f"{_f(m.get(key), nd)} [{_f(lo, nd)}, {_f(hi, nd)}]" if lo is not None else _f(m.get(key), nd)
 
 
-def _protocol(r: dict, name: str) -> dict:
-    return ((r["results"] or {}).get("protocols") or {}).get(name, {})
+def _protocol(r: TableRow, name: str) -> dict:
+    return ((r.results or {}).get("protocols") or {}).get(name, {})
 
 
-def report_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+def report_table(rows: list[TableRow]) -> tuple[list[str], list[list[str]]]:
     """Figure 2 rebuilt: the report's printed L1/MSE beside ours under both readings of its normalisation
     (global ÷ 10 m, and per image min–max), at the model's resolution (the report protocol)."""
     head = [
@@ -168,13 +130,13 @@ def report_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
         m = _protocol(r, "report")
         body.append(
             [
-                r["row"],
-                _f(r["report_epochs"]),
-                _f((r["results"] or {}).get("epochs")),
-                _f(r["report_l1"]),
+                r.title,
+                _f(r.report_epochs),
+                _f((r.results or {}).get("epochs")),
+                _f(r.report_l1),
                 _f(m.get("l1_global")),
                 _f(m.get("l1_per_image")),
-                _f(r["report_mse"]),
+                _f(r.report_mse),
                 _f(m.get("mse_global")),
                 _f(m.get("mse_per_image")),
             ]
@@ -182,7 +144,7 @@ def report_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     return head, body
 
 
-def standard_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+def standard_table(rows: list[TableRow]) -> tuple[list[str], list[list[str]]]:
     """The standard protocol (ground truth at full resolution, Eigen crop, flip TTA) with 95% bootstrap intervals
     over test images; then edge sharpness (report protocol), size, training time, precision, encoder."""
     head = [
@@ -201,12 +163,12 @@ def standard_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     ]
     body = []
     for r in rows:
-        res = r["results"] or {}
+        res = r.results or {}
         m, rep = _protocol(r, "standard"), _protocol(r, "report")
-        model = r["kind"] == "model"
+        model = r.kind == "model"
         body.append(
             [
-                r["row"],
+                r.title,
                 _ci(m, "delta1", 3),
                 _ci(m, "abs_rel", 3),
                 _ci(m, "rmse", 3),
@@ -223,7 +185,7 @@ def standard_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     return head, body
 
 
-def separated(a: dict, b: dict, key: str, protocol: str = "standard") -> bool | None:
+def separated(a: TableRow, b: TableRow, key: str, protocol: str = "standard") -> bool | None:
     """True when the 95% intervals of ``key`` for rows ``a`` and ``b`` do not overlap (None when one is missing)."""
     ia = (_protocol(a, protocol).get("ci") or {}).get(key)
     ib = (_protocol(b, protocol).get("ci") or {}).get(key)
@@ -237,7 +199,7 @@ _HIGHER_IS_BETTER = {"delta1", "delta2", "delta3"}
 _LABEL = {key: label for key, label, _ in PAIRED_KEYS}
 
 
-def beats(a: dict, b: dict, key: str, protocol: str = "standard") -> bool | None:
+def beats(a: TableRow, b: TableRow, key: str, protocol: str = "standard") -> bool | None:
     """True when row ``a``'s 95% interval of ``key`` lies entirely on the better side of row ``b``'s (above it for
     δ, below it for errors); None when either interval is missing."""
     apart = separated(a, b, key, protocol)
@@ -247,33 +209,33 @@ def beats(a: dict, b: dict, key: str, protocol: str = "standard") -> bool | None
     return bool(apart and (ma > mb) == (key in _HIGHER_IS_BETTER))
 
 
-def baseline_verdicts(rows: list[dict], keys: tuple[str, ...] = ("delta1", "abs_rel")) -> tuple[list, list]:
+def baseline_verdicts(rows: list[TableRow], keys: tuple[str, ...] = ("delta1", "abs_rel")) -> tuple[list, list]:
     """For every trained row: does it beat every image-blind baseline scored on the same test images, on each of
     ``keys``, with the intervals apart (the study's target)? 'yes', 'no', or '–' (no result, or no baseline for
     its test images, e.g. a row on another split)."""
-    bases = [r for r in rows if r["kind"] == "baseline"]
+    bases = [r for r in rows if r.kind == "baseline"]
     head = ["row", *(f"beats both baselines on {_LABEL.get(k, k)}" for k in keys)]
     body = []
     for r in rows:
-        if r["kind"] != "model":
+        if r.kind != "model":
             continue
-        own = [b for b in bases if r["results"] and _test_images(b) == _test_images(r)]
+        own = [b for b in bases if r.results and _test_images(b) == _test_images(r)]
         cells = []
         for k in keys:
             got = [beats(r, b, k) for b in own]
             cells.append("–" if not got or None in got else ("yes" if all(got) else "no"))
-        body.append([r["row"], *cells])
+        body.append([r.title, *cells])
     return head, body
 
 
-def _primary(rows: list[dict]) -> list[dict]:
+def _primary(rows: list[TableRow]) -> list[TableRow]:
     """The trained rows with results on the test images that most of them share (the primary split)."""
-    done = [r for r in rows if r["kind"] == "model" and r["results"]]
+    done = [r for r in rows if r.kind == "model" and r.results]
     sets = [_test_images(r) for r in done]
     return [r for r in done if _test_images(r) == max(sets, key=sets.count)] if done else []
 
 
-def pairwise_table(rows: list[dict], key: str = "delta1", protocol: str = "standard") -> tuple[list, list]:
+def pairwise_table(rows: list[TableRow], key: str = "delta1", protocol: str = "standard") -> tuple[list, list]:
     """Which differences between trained rows the test set resolves: for every pair scored on the same test
     images, the paired per-image difference (line − column) of ``key`` with a ✓ where its 95% bootstrap interval
     excludes zero. Paired intervals are narrower than the overlap of the two rows' own intervals (image
@@ -281,7 +243,7 @@ def pairwise_table(rows: list[dict], key: str = "delta1", protocol: str = "stand
     same = _primary(rows)
     if not same:
         return ["row"], []
-    head = ["line − column", *(r["run"] for r in same)]
+    head = ["line − column", *(r.run for r in same)]
     body = []
     for r in same:
         cells = []
@@ -289,13 +251,13 @@ def pairwise_table(rows: list[dict], key: str = "delta1", protocol: str = "stand
             if c is r:
                 cells.append("·")
                 continue
-            d, lo, hi = _bootstrap_difference(c["results"], r["results"], key, paired=True, protocol=protocol)
+            d, lo, hi = _bootstrap_difference(c.results, r.results, key, paired=True, protocol=protocol)
             cells.append(f"{d:+.3f}{' ✓' if lo > 0 or hi < 0 else ''}")
-        body.append([r["run"], *cells])
+        body.append([r.run, *cells])
     return head, body
 
 
-def headline_rows(rows: list[dict], key: str = "delta1") -> list[dict]:
+def headline_rows(rows: list[TableRow], key: str = "delta1") -> list[TableRow]:
     """The README's rows: the best trained row on ``key`` (standard protocol) and every row its interval does not
     separate from it, then the baselines; all on the test images that most rows share (the primary split)."""
     done = _primary(rows)
@@ -306,10 +268,10 @@ def headline_rows(rows: list[dict], key: str = "delta1") -> list[dict]:
     best = max(done, key=lambda r: sign * _protocol(r, "standard")[key])
     top = [r for r in done if r is best or separated(r, best, key) is False]
     top.sort(key=lambda r: -sign * _protocol(r, "standard")[key])
-    return top + [r for r in rows if r["kind"] == "baseline" and _test_images(r) == ref]
+    return top + [r for r in rows if r.kind == "baseline" and _test_images(r) == ref]
 
 
-def headline_markdown(rows: list[dict], *, figure: str | None, report: str) -> str:
+def headline_markdown(rows: list[TableRow], *, figure: str | None, report: str) -> str:
     """The README's results: Figure 3, one line of provenance, and the standard table's headline rows
     (:func:`headline_rows`), each linked to the generated report. ``figure`` and ``report``: links relative to the
     README (``figure`` None: not drawn yet, left out)."""
@@ -326,8 +288,8 @@ def headline_markdown(rows: list[dict], *, figure: str | None, report: str) -> s
         if prov.get("encoders") == ["scratch"]
         else _listing(prov.get("encoders", []), "the encoder column")
     )
-    table = [r for r in rows if r["kind"] == "model" and r["report_epochs"]]  # the report's table rows
-    done = sum(bool(r["results"]) for r in table)
+    table = [r for r in rows if r.kind == "model" and r.report_epochs]  # the report's table rows
+    done = sum(bool(r.results) for r in table)
     partial = [f"**{done} of the report's {len(table)} rows are trained so far.**", ""] if done < len(table) else []
     picture = [f"![Figure 3: the same test images through every trained row]({figure})", ""] if figure else []
     return "\n".join(
@@ -357,9 +319,9 @@ def _listing(values: list[str], where: str) -> str:
     return values[0] if len(values) == 1 else f"{' or '.join(values)} ({where} says which)"
 
 
-def provenance(rows: list[dict]) -> dict[str, Any]:
+def provenance(rows: list[TableRow]) -> dict[str, Any]:
     """What the results rest on: data, split, ground truth, device, precision, encoders, versions, commits."""
-    got = [r["results"] for r in rows if r["results"] and r["kind"] == "model"]
+    got = [r.results for r in rows if r.results and r.kind == "model"]
     if not got:
         return {}
     first = got[0]
@@ -385,19 +347,19 @@ def provenance(rows: list[dict]) -> dict[str, Any]:
     }
 
 
-def printed_against_baseline(rows: list[dict]) -> list[str]:
+def printed_against_baseline(rows: list[TableRow]) -> list[str]:
     """What the report's printed L1 and MSE would mean under each reading of its normalisation: how many lie
     below the mean-map baseline's value (report protocol, the first baseline rows' data and split). One line per
     reading; none without a mean-map baseline row or printed values."""
-    mean_map = next((r for r in rows if r["kind"] == "baseline" and r["run"] == "mean_map"), None)
-    printed = [r for r in rows if r["kind"] == "model" and r["report_l1"] is not None]
+    mean_map = next((r for r in rows if r.kind == "baseline" and r.run == "mean_map"), None)
+    printed = [r for r in rows if r.kind == "model" and r.report_l1 is not None]
     if mean_map is None or not printed:
         return []
     m = _protocol(mean_map, "report")
     lines = []
     for reading, label in (("global", "÷10 m"), ("per_image", "per image")):
-        l1 = sum(r["report_l1"] < m[f"l1_{reading}"] for r in printed)
-        mse = sum(r["report_mse"] < m[f"mse_{reading}"] for r in printed)
+        l1 = sum(r.report_l1 < m[f"l1_{reading}"] for r in printed)
+        mse = sum(r.report_mse < m[f"mse_{reading}"] for r in printed)
         lines.append(
             f"{label}: {l1} of {len(printed)} printed L1 and {mse} of {len(printed)} printed MSE values are below "
             f"the mean-map baseline (L1 {m[f'l1_{reading}']:.4f}, MSE {m[f'mse_{reading}']:.4f})"
@@ -405,17 +367,12 @@ def printed_against_baseline(rows: list[dict]) -> list[str]:
     return lines
 
 
-def write_report_tables(rows: list[dict], path: str | Path, figures: dict[str, str | Path]) -> Path:
-    """The generated part of the report: provenance, Figure 2 rebuilt, the standard table, figure links.
-    ``rows`` are the model rows followed by the baseline rows."""
-    from ._io import write_text_atomic
-
-    path = Path(path)
-    prov = provenance(rows)
+def _header_lines(rows: list[TableRow], prov: dict[str, Any]) -> list[str]:
+    """The generated report's head: where the numbers come from (``prov``: :func:`provenance`), then the report's
+    table (its Figure 2) rebuilt."""
     enc = prov.get("encoders", [])
     scratch = "trained from scratch (no ImageNet weights were loaded)"
-    gt = prov.get("gt_resolution_hw") or ["?", "?"]
-    lines = [
+    return [
         "<!-- generated by notebooks/08_compare.ipynb (python -m depthutils pipeline); do not edit -->",
         "",
         f"# Results: profile `{prov.get('profile')}` on {prov.get('data')}",
@@ -442,6 +399,17 @@ def write_report_tables(rows: list[dict], path: str | Path, figures: dict[str, s
         "",
         to_markdown(*report_table(rows)),
     ]
+
+
+def write_report_tables(rows: list[TableRow], path: str | Path, figures: dict[str, str | Path]) -> Path:
+    """The generated part of the report: provenance, Figure 2 rebuilt, the standard table, figure links.
+    ``rows`` are the model rows followed by the baseline rows."""
+    from ._io import write_text_atomic
+
+    path = Path(path)
+    prov = provenance(rows)
+    gt = prov.get("gt_resolution_hw") or ["?", "?"]
+    lines = _header_lines(rows, prov)
     printed = printed_against_baseline(rows)
     if printed:
         lines += [
@@ -494,19 +462,19 @@ def write_report_tables(rows: list[dict], path: str | Path, figures: dict[str, s
             "",
             to_markdown(head, body),
         ]
-    by_run = {r["run"]: r for r in rows if r["kind"] == "model" and r["results"]}
-    for a, b, what in CONTRASTS:
-        if a in by_run and b in by_run:
-            ra, rb = by_run[a], by_run[b]
+    by_run = {r.run: r for r in rows if r.kind == "model" and r.results}
+    for c in CONTRASTS:
+        if c.a in by_run and c.b in by_run:
+            ra, rb = by_run[c.a], by_run[c.b]
             paired = _test_images(ra) == _test_images(rb)
             lines += [
-                f"## {ra['row']} against {rb['row']}: {what}",
+                f"## {ra.title} against {rb.title}: {c.what}",
                 "",
                 "Paired: the same test images."
                 if paired
                 else "Unpaired: different test images, each run's resampled independently.",
                 "",
-                difference_table(ra["results"], rb["results"], (ra["row"], rb["row"]), paired=paired),
+                difference_table(ra.results, rb.results, (ra.title, rb.title), paired=paired),
             ]
     for title, fig in figures.items():
         link = Path(os.path.relpath(Path(fig).resolve(), path.parent.resolve()))
@@ -530,22 +498,23 @@ def _difference(a: dict, b: dict, key: str, nd: int, *, paired: bool, protocol: 
     return f"{d:+.{nd}f} [{lo:+.{nd}f}, {hi:+.{nd}f}]", bool(lo > 0 or hi < 0)
 
 
-def question_table(rows: list[dict], questions: list[tuple[str, str, str]] = QUESTIONS) -> tuple[list, list]:
-    """The report's design questions (:data:`QUESTIONS`): for each pair of trained rows scored on the same test
-    images, the paired difference b − a of δ1, AbsRel and RMSE with its 95% interval, ✓ where the interval
-    excludes zero. Questions whose rows are missing, or on different test images, are left out."""
-    by_run = {r["run"]: r for r in rows if r["kind"] == "model" and r["results"]}
+def question_table(rows: list[TableRow], questions: list[Question] = QUESTIONS) -> tuple[list, list]:
+    """The report's design questions (:data:`depthutils.study.QUESTIONS`): for each pair of trained rows scored
+    on the same test images, the paired difference b − a of δ1, AbsRel and RMSE with its 95% interval, ✓ where
+    the interval excludes zero. Questions whose rows are missing, or on different test images, are left out."""
+    by_run = {r.run: r for r in rows if r.kind == "model" and r.results}
     keys = PAIRED_KEYS[:3]
     head = ["question (a → b)", *(f"{label} b − a [95% CI]" for _, label, _ in keys)]
     body = []
-    for question, a, b in questions:
+    for q in questions:
+        a, b = q.a, q.b
         if a not in by_run or b not in by_run or _test_images(by_run[a]) != _test_images(by_run[b]):
             continue
         cells = []
         for key, _, nd in keys:
-            cell, resolved = _difference(by_run[a]["results"], by_run[b]["results"], key, nd, paired=True)
+            cell, resolved = _difference(by_run[a].results, by_run[b].results, key, nd, paired=True)
             cells.append(cell + (" ✓" if resolved else ""))
-        body.append([question, *cells])
+        body.append([q.question, *cells])
     return head, body
 
 
@@ -563,3 +532,52 @@ def difference_table(
         diff, _ = _difference(a, b, key, nd, paired=paired, protocol=protocol)
         lines.append(f"| {label} | {cells[0]} | {cells[1]} | {diff} |")
     return "\n".join(lines) + "\n"
+
+
+@dataclass
+class StudyTable:
+    """The study's rows as the comparison notebook shows them: ``rows`` (every row of the manifest, then the
+    baselines of each split its trained rows were scored on), ``trained`` (rows with results), ``primary`` (the
+    trained rows on the primary split: the official one when any row is on it) and ``baselines`` (that split's
+    baselines file, None when nothing is trained)."""
+
+    rows: list[TableRow]
+    trained: list[TableRow]
+    primary: list[TableRow]
+    baselines: dict[str, Any] | None
+
+
+def study_table(runs_dir: str | Path) -> StudyTable:
+    """Collect every row under ``runs_dir`` and add the image-blind baselines: those of the primary split's test
+    images (cached in ``runs_dir/baselines.json``) and, labelled, those of any other split (a row on the report's
+    random split is judged against the baselines of its own test images, ``baselines_<split>.json``)."""
+    from .baselines import baselines_for_run
+
+    runs_dir = Path(runs_dir)
+    rows = collect_results(runs_dir)
+    trained = [r for r in rows if r.results]
+    primary = [r for r in trained if r.results["dataset"]["split"] == "official"] or trained
+    if not trained:
+        return StudyTable(rows, trained, primary, None)
+    base = baselines_for_run(primary[0].results, runs_dir / "baselines.json")
+    table = rows + baseline_rows(base)
+    first_split = primary[0].results["dataset"]["split"]
+    for split in sorted({r.results["dataset"]["split"] for r in trained} - {first_split}):
+        first = next(r.results for r in trained if r.results["dataset"]["split"] == split)
+        table += baseline_rows(baselines_for_run(first, runs_dir / f"baselines_{split}.json"), f"{split} split")
+    return StudyTable(table, trained, primary, base)
+
+
+def write_study_report(table: StudyTable, path: str | Path, figures_dir: str | Path) -> Path:
+    """The generated Markdown of a study (:func:`write_report_tables`), linking the figures that exist in
+    ``figures_dir``: Figure 3, the learning curves of every row and of each, and the data figures."""
+    figures_dir = Path(figures_dir)
+    curves = {r.title: figures_dir / f"{r.run}_curves.png" for r in table.trained}
+    figs = {
+        "Figure 3: predictions": figures_dir / "figure3_predictions.png",
+        "Learning curves of every row": figures_dir / "learning_curves.png",
+        "Data: depth histogram": figures_dir / "data_histogram.png",
+        "Data: augmentation": figures_dir / "data_augmentation.png",
+        **{f"Learning curves: {k}": v for k, v in curves.items()},
+    }
+    return write_report_tables(table.rows, path, {k: v for k, v in figs.items() if v.exists()})

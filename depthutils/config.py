@@ -1,59 +1,30 @@
-"""Every setting of a training run, declared once, and the report's table rows.
+"""Every setting of a training run, declared once.
 
 ``TrainConfig`` is the one declaration of a setting: the ``train`` command's flags are generated from its fields
 (help text from each field's metadata), the notebooks' parameters are its field names, and a run saves it as
-``config.json`` and inside every checkpoint. The report's schedules derive from ``REPORT_ROWS``.
+``config.json`` and inside every checkpoint. An unknown key is an error that names the nearest valid one.
+The report's schedules come from the study manifest (:mod:`depthutils.study`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
+from .data.dataset import SYNTH_COUNT, SYNTH_SIZE
 from .losses import get_loss
+from .study import report_epochs
 
 __all__ = [
     "TrainConfig",
-    "ReportRow",
-    "REPORT_ROWS",
-    "REPORT_EPOCHS",
     "parse_pretrained",
     "parse_size",
     "config_fields",
 ]
 
-
-class ReportRow(NamedTuple):
-    """One row of the report's table (its Figure 2), with the values the report printed."""
-
-    title: str
-    model: str
-    loss: str
-    epochs: int
-    printed_l1: float
-    printed_mse: float
-
-    @property
-    def run_name(self) -> str:
-        """Folder name of the row's run, e.g. 'resnet_unet_berhu'."""
-        return self.model if self.loss == "l1" else f"{self.model}_{self.loss}"
-
-
-REPORT_ROWS: list[ReportRow] = [
-    ReportRow("ResNetE Decoder v1", "resnete_decoder_v1", "l1", 50, 0.0939, 0.0194),
-    ReportRow("ResNetE Decoder v2", "resnete_decoder_v2", "l1", 25, 0.0976, 0.0190),
-    ReportRow("ResNetE Decoder v3", "resnete_decoder_v3", "l1", 50, 0.1006, 0.0207),
-    ReportRow("ResNet UNet, L1 loss", "resnet_unet", "l1", 50, 0.0845, 0.0171),
-    ReportRow("ResNet UNet, BerHu", "resnet_unet", "berhu", 50, 0.0878, 0.0175),
-    ReportRow("ResNet UNet, SSIM+L1", "resnet_unet", "ssim_l1", 50, 0.1231, 0.0299),
-    ReportRow("DE NoSkip", "de_noskip", "l1", 50, 0.0891, 0.0179),
-    ReportRow("DenseNet UNet", "densenet_unet", "l1", 100, 0.0972, 0.0234),
-]
-
-#: The report's epochs per architecture (derived from the table rows).
-REPORT_EPOCHS: dict[str, int] = {r.model: r.epochs for r in REPORT_ROWS}
 
 PRECISIONS = ("auto", "bf16", "fp32")
 SPLITS = ("report", "official")
@@ -169,8 +140,8 @@ class TrainConfig:
     sync_bn: bool = _f(
         False, "under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm) instead of per process"
     )
-    synth_count: int = _f(1449, "scenes in the synthetic set (with --data synthetic)")
-    synth_size: tuple[int, int] = _f((192, 256), "HxW of the synthetic renders")
+    synth_count: int = _f(SYNTH_COUNT, "scenes in the synthetic set (with --data synthetic)")
+    synth_size: tuple[int, int] = _f(SYNTH_SIZE, "HxW of the synthetic renders")
     extra: dict[str, Any] = _f(dict, "free-form tags kept with the results (profile, row title)", cli=False)
 
     def __post_init__(self) -> None:
@@ -224,7 +195,10 @@ class TrainConfig:
 
     def resolved_epochs(self) -> int:
         """``epochs``, or the report's schedule for the model when unset."""
-        return self.epochs if self.epochs is not None else REPORT_EPOCHS.get(self.model, 50)
+        if self.epochs is not None:
+            return self.epochs
+        report = report_epochs(self.model)
+        return report if report is not None else 50
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -234,8 +208,21 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        """A configuration from a dict (a run's ``config.json``, a checkpoint's, a profile's settings). An unknown
+        key is an error naming the nearest valid one; keys a newer version added are simply absent from an old
+        run's dict, so every checkpoint written so far still loads with their defaults."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = [k for k in d if k not in names]
+        if unknown:
+            hints = []
+            for k in unknown:
+                near = difflib.get_close_matches(k, names, n=1)
+                hints.append(f"{k!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+            raise ValueError(
+                f"unknown setting{'s' * (len(unknown) > 1)} {', '.join(hints)}; the settings are TrainConfig's "
+                f"fields (python -m depthutils train --help lists them)"
+            )
+        return cls(**d)
 
 
 def config_fields() -> list[dataclasses.Field]:

@@ -1,17 +1,10 @@
 """The whole study as one resumable job: every notebook in order through papermill.
 
-Profiles (notebook parameters are TrainConfig field names; everything a profile does not set is TrainConfig's
-default, e.g. the learning rate and schedule chosen by the sweep in docs/CHOICES.md):
-
-- ``smoke``: seconds per notebook, for tests and CI;
-- ``cpu``: a quick look on a 2-core CPU: 64×64, the first 256 training and 128 test images, the report's epochs ÷ 10;
-- ``report``: the report's schedule: 128×128, batch 64, every training image, the report's epochs per row,
-  encoders from scratch; runs on a CPU (hours, bf16) and on a GPU (minutes).
-
-Every profile trains the eight rows of the report's table on the official split, and two more rows:
-ResNet UNet (L1) on the report's random 1111/338 split, which measures how much that split's neighbouring frames
-flatter the numbers; and ResNetE Decoder v3 at a 4:3 input of 96×128, whose training crops and test images keep
-NYU's aspect ratio, beside its 128×128 row whose square training crops meet squeezed test frames.
+Profiles and rows come from the study manifest (:mod:`depthutils.study`): ``smoke`` (seconds per notebook, for
+tests and CI), ``cpu`` (a quick look on a 2-core CPU) and ``report`` (the report's schedule, hours on a CPU, minutes
+on a GPU). Every profile trains the report's eight rows on the official split and the manifest's extra rows. A
+training notebook receives its row's name and the profile; it builds the row's configuration from the manifest
+(:func:`depthutils.study.train_config`), so the settings are declared once.
 
 Resuming: ``OUT/pipeline.json`` records the profile, data and the notebooks finished. Running the same command
 again skips finished notebooks, continues an interrupted row from its ``last.pt`` and runs the comparison at the
@@ -25,146 +18,59 @@ import math
 import resource
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._io import write_json_atomic
-from .config import REPORT_ROWS
 from .data.dataset import SYNTHETIC, resolve_data
+from .study import PROFILES, Row, get_profile, get_row, pipeline_rows, train_config
 
-__all__ = ["PROFILES", "Job", "jobs", "run_pipeline", "train_row", "pipeline_status", "NOTEBOOK_DIR"]
+__all__ = ["Job", "jobs", "run_pipeline", "train_row", "pipeline_status", "NOTEBOOK_DIR"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"  # the repository's notebooks
 
-#: Per-profile settings. ``epoch_divisor`` scales the report's schedule (0: one epoch per row).
-PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": dict(
-        image_size="64",
-        batch_size=4,
-        limit=8,
-        test_limit=4,
-        epoch_divisor=0,
-        pretrained="false",
-        synth_count=24,
-        synth_size="64x96",
-        n_examples=2,
-    ),
-    "cpu": dict(
-        image_size="64",
-        batch_size=16,
-        limit=256,
-        test_limit=128,
-        epoch_divisor=10,
-        pretrained="false",
-        synth_count=1449,
-        synth_size="192x256",
-        n_examples=4,
-    ),
-    "report": dict(
-        image_size="128",
-        batch_size=64,
-        limit=None,
-        test_limit=None,
-        epoch_divisor=1,
-        pretrained="false",
-        synth_count=1449,
-        synth_size="192x256",
-        n_examples=6,
-    ),
-}
 
-_TRAIN_NB = {
-    "resnete_decoder_v1": "02_resnete_decoder_v1",
-    "resnete_decoder_v2": "03_resnete_decoder_v2",
-    "resnete_decoder_v3": "04_resnete_decoder_v3",
-    "resnet_unet": "05_resnet_unet",
-    "de_noskip": "06_de_noskip",
-    "densenet_unet": "07_densenet_unet",
-}
-#: The extra rows: (run folder, title, report row it varies, parameters it changes).
-EXTRA_JOBS = [
-    ("resnet_unet_report_split", "ResNet UNet, L1 loss (report split)", "resnet_unet", {"split": "report"}),
-    (
-        "resnete_decoder_v3_aspect",
-        "ResNetE Decoder v3, 96x128 (aspect kept)",
-        "resnete_decoder_v3",
-        {"image_size": "96x128"},
-    ),
-]
+@dataclass
+class Job:
+    """One notebook run: the ``notebook`` (source name), the executed copy's ``name``, its papermill ``params``,
+    and for a training row its manifest ``row``, run folder ``run`` and ``epochs``."""
 
-
-class Job(dict):
-    """One notebook run: ``notebook`` (source name), ``name`` (executed copy), ``params``, ``run`` (run folder of
-    a training row, else None) and ``epochs`` (of that row)."""
-
-
-def _epochs(report_epochs: int, divisor: int) -> int:
-    return 1 if divisor == 0 else max(1, round(report_epochs / divisor + 1e-9))
+    notebook: str
+    name: str
+    params: dict[str, Any]
+    row: Row | None = None
+    run: Path | None = None
+    epochs: int | None = None
 
 
 def jobs(
     profile: str, data: str, gt_data: str | None, out: Path, figures: Path, tables: Path, precision: str = "auto"
 ) -> list[Job]:
-    """The notebooks in run order: data, the 8 table rows, the 2 extra rows, comparison."""
-    p = PROFILES[profile]
-    common = {
-        "data": data,
-        "image_size": p["image_size"],
-        "profile": profile,
-        "synth_count": p["synth_count"],
-        "synth_size": p["synth_size"],
-        "figures_dir": str(figures),
-    }
-    todo = [Job(notebook="01_data_exploration", name="01_data_exploration", params=dict(common), run=None)]
-    rows = [(r.run_name, r.title, r, {}) for r in sorted(REPORT_ROWS, key=lambda r: _TRAIN_NB[r.model])]
-    rows += [
-        (run, title, next(r for r in REPORT_ROWS if r.run_name == base), change)
-        for run, title, base, change in EXTRA_JOBS
-    ]
-    for run_name, title, row, change in rows:
-        nb = _TRAIN_NB[row.model]
-        run = out / "runs" / run_name
-        ep = _epochs(row.epochs, p["epoch_divisor"])
-        name = f"{nb}_{row.loss}" if row.model == "resnet_unet" else nb
-        todo.append(
-            Job(
-                notebook=nb,
-                name=name + run_name[len(row.run_name) :],
-                run=str(run),
-                epochs=ep,
-                params={
-                    **common,
-                    "model": row.model,
-                    "resume": True,  # an interrupted row continues from its last.pt; a finished one is kept
-                    "run_dir": str(run),
-                    "row_title": title,
-                    "loss": row.loss,
-                    "epochs": ep,
-                    "batch_size": p["batch_size"],
-                    "limit": p["limit"],
-                    "test_limit": p["test_limit"],
-                    "pretrained": p["pretrained"],
-                    "gt_data": gt_data,
-                    "precision": precision,
-                    "split": "official",
-                    **change,
-                },
-            )
-        )
-    todo.append(
+    """The notebooks in run order: data, the training rows of the manifest, comparison."""
+    p = get_profile(profile)
+    todo = [
         Job(
-            notebook="08_compare",
-            name="08_compare",
-            run=None,
-            params={
-                "runs_dir": str(out / "runs"),
-                "figures_dir": str(figures),
-                "tables_path": str(tables),
-                "n_examples": p["n_examples"],
-                "profile": profile,
-            },
+            "01_data_exploration",
+            "01_data_exploration",
+            {"data": data, "profile": profile, "figures_dir": str(figures)},
         )
-    )
+    ]
+    for row in pipeline_rows():
+        run = out / "runs" / row.name
+        params = {
+            "row": row.name,
+            "profile": profile,
+            "data": data,
+            "gt_data": gt_data,
+            "run_dir": str(run),
+            "figures_dir": str(figures),
+            "resume": True,  # an interrupted row continues from its last.pt; a finished one is kept
+            "overrides": {"precision": precision},
+        }
+        todo.append(Job(row.notebook or "", row.executed_name, params, row, run, p.epochs(row.epochs)))
+    compare = {"runs_dir": str(out / "runs"), "figures_dir": str(figures), "tables_path": str(tables)}
+    todo.append(Job("08_compare", "08_compare", {**compare, "n_examples": p.n_examples, "profile": profile}))
     return todo
 
 
@@ -174,10 +80,10 @@ def _tag(profile: str, data: str) -> str:
 
 
 def _row_finished(job: Job) -> bool:
-    if job["run"] is None:
+    if job.run is None:
         return False
-    p = Path(job["run"]) / "results.json"
-    return p.exists() and json.loads(p.read_text()).get("epochs") == job["epochs"]
+    p = job.run / "results.json"
+    return p.exists() and json.loads(p.read_text()).get("epochs") == job.epochs
 
 
 def _read_state(path: Path) -> dict[str, Any]:
@@ -201,8 +107,7 @@ def default_out(profile: str, data: str | None = None) -> Path:
 
 def _paths(profile: str, data: str | None, gt_data: str | None, out, figures, tables) -> tuple:
     """Resolved (data, gt_data, out, figures, tables) of a pipeline run; defaults relative to the working directory."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+    get_profile(profile)  # an unknown profile is refused, naming the nearest
     data = resolve_data(data)
     data = data if data == SYNTHETIC else str(Path(data).expanduser().resolve())
     gt_data = str(Path(gt_data).expanduser().resolve()) if gt_data else None
@@ -226,17 +131,14 @@ def train_row(
     """Train one row of a profile without its notebook, as the notebook would (same configuration, same run
     folder, resumable). Under ``torchrun`` this trains the row with DDP; running the pipeline afterwards finds the
     row finished and only executes its notebook's plots."""
-    from .config import TrainConfig
     from .train import fit
 
-    data, gt_data, out, figures, tables = _paths(profile, data, gt_data, out, None, None)
-    todo = [j for j in jobs(profile, data, gt_data, out, figures, tables, precision) if j["run"]]
-    job = next((j for j in todo if Path(j["run"]).name == row), None)
-    if job is None:
-        raise ValueError(f"no row {row!r} in profile {profile!r}; rows: {', '.join(Path(j['run']).name for j in todo)}")
-    p = job["params"]
-    cfg = TrainConfig.from_dict({**p, "extra": {"profile": profile, "row": p["row_title"]}})
-    return fit(cfg, p["run_dir"], resume=True, progress=True)
+    data, gt_data, out, _, _ = _paths(profile, data, gt_data, out, None, None)
+    if get_row(row).notebook is None:
+        names = ", ".join(r.name for r in pipeline_rows())
+        raise ValueError(f"row {row!r} is trained by {get_row(row).trained_by}, not by the pipeline; rows: {names}")
+    cfg = train_config(row, profile, data=data, gt_data=gt_data, precision=precision)
+    return fit(cfg, out / "runs" / row, resume=True, progress=True)
 
 
 def run_pipeline(
@@ -257,55 +159,36 @@ def run_pipeline(
     tables go to ``figures/<tag>/`` and ``report/generated/<tag>.md`` (tag = profile-data kind), inside OUT for
     the smoke profile.
     """
-    import papermill as pm
-
     data, gt_data, out, figures, tables = _paths(profile, data, gt_data, out, figures, tables)
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
-
     state_path = out / "pipeline.json"
-    want = {"profile": profile, "data": data, "gt_data": gt_data, "precision": precision, "settings": PROFILES[profile]}
-    state = _read_state(state_path) if state_path.exists() else {**want, "done": [], "seconds": {}}
-    diff = [f"{k}: {state.get(k)!r} there, {v!r} asked" for k, v in want.items() if state.get(k) != v]
-    if diff:
-        raise ValueError(
-            f"{out} holds a pipeline run with other settings ({'; '.join(diff)}). Resume it with "
-            f"those, or give another --out."
-        )
-    write_json_atomic(state_path, state)
+    want = {
+        "profile": profile,
+        "data": data,
+        "gt_data": gt_data,
+        "precision": precision,
+        "settings": get_profile(profile).state(),
+    }
+    state = _start_state(state_path, want)
 
     todo = jobs(profile, data, gt_data, out, figures, tables, precision)
     if only:
         keep = tuple(only.split(","))
-        todo = [j for j in todo if j["name"].startswith(keep) or j["notebook"].startswith(keep)]
+        todo = [j for j in todo if j.name.startswith(keep) or j.notebook.startswith(keep)]
+    for job in todo:
+        _check_parameters(job)
     print(f"pipeline: profile {profile}, data {data}, {len(todo)} notebooks → {out}", flush=True)
     t_all = time.perf_counter()
     for k, job in enumerate(todo, 1):
-        name = job["name"]
-        finished = name in state["done"] and (job["run"] is None or _row_finished(job))
-        if finished and job["notebook"] != "08_compare":
+        name = job.name
+        finished = name in state["done"] and (job.run is None or _row_finished(job))
+        if finished and job.notebook != "08_compare":
             print(f"[{k}/{len(todo)}] {name}: done earlier, skipped", flush=True)
             continue
         t0 = time.perf_counter()
         print(f"[{k}/{len(todo)}] {name} …", flush=True)
-        target = out / "notebooks" / f"{name}.ipynb"
-        try:
-            pm.execute_notebook(
-                str(NOTEBOOK_DIR / f"{job['notebook']}.ipynb"),
-                str(target),
-                parameters=job["params"],
-                kernel_name="python3",
-                cwd=str(NOTEBOOK_DIR),
-                progress_bar=False,
-                log_output=False,
-            )
-        except pm.PapermillExecutionError as e:
-            print(
-                f"FAILED: notebook {job['notebook']}.ipynb ({name}), cell {e.cell_index} (execution count "
-                f"{e.exec_count}): {e.ename}: {e.evalue}\nThe executed notebook with the traceback is {target}",
-                file=sys.stderr,
-            )
+        if not _execute(job, out):
             return 1
-        _strip_paths(target, out)
         state["seconds"][name] = state["seconds"].get(name, 0.0) + time.perf_counter() - t0
         state["done"] = sorted(set(state["done"]) | {name})
         write_json_atomic(state_path, state)
@@ -322,6 +205,60 @@ def run_pipeline(
         f"{state['peak_kernel_rss_gb']:.2f} GB); tables: {tables}"
     )
     return 0
+
+
+def _start_state(path: Path, want: dict[str, Any]) -> dict[str, Any]:
+    """The run's state: a fresh one, or the one at ``path`` when it was started with the same settings (a resume);
+    other settings for the same OUT are refused, naming each difference."""
+    state = _read_state(path) if path.exists() else {**want, "done": [], "seconds": {}}
+    diff = [f"{k}: {state.get(k)!r} there, {v!r} asked" for k, v in want.items() if state.get(k) != v]
+    if diff:
+        raise ValueError(
+            f"{path.parent} holds a pipeline run with other settings ({'; '.join(diff)}). Resume it with "
+            f"those, or give another --out."
+        )
+    write_json_atomic(path, state)
+    return state
+
+
+def _execute(job: Job, out: Path) -> bool:
+    """Run one notebook through papermill into ``OUT/notebooks``; False (the failing cell named) on an error."""
+    import papermill as pm
+
+    target = out / "notebooks" / f"{job.name}.ipynb"
+    try:
+        pm.execute_notebook(
+            str(NOTEBOOK_DIR / f"{job.notebook}.ipynb"),
+            str(target),
+            parameters=job.params,
+            kernel_name="python3",
+            cwd=str(NOTEBOOK_DIR),
+            progress_bar=False,
+            log_output=False,
+        )
+    except pm.PapermillExecutionError as e:
+        print(
+            f"FAILED: notebook {job.notebook}.ipynb ({job.name}), cell {e.cell_index} (execution count "
+            f"{e.exec_count}): {e.ename}: {e.evalue}\nThe executed notebook with the traceback is {target}",
+            file=sys.stderr,
+        )
+        return False
+    _strip_paths(target, out)
+    return True
+
+
+def _check_parameters(job: Job) -> None:
+    """Every parameter the pipeline passes is one the notebook declares: papermill would only warn about an unknown
+    one and run on with the default, so a renamed parameter would silently change a row."""
+    import papermill as pm
+
+    declared = list(pm.inspect_notebook(str(NOTEBOOK_DIR / f"{job.notebook}.ipynb")))
+    unknown = [k for k in job.params if k not in declared]
+    if unknown:
+        raise ValueError(
+            f"notebook {job.notebook}.ipynb has no parameter {', '.join(map(repr, unknown))}; it declares "
+            f"{', '.join(declared)}"
+        )
 
 
 def _strip_paths(nb_path: Path, out: Path) -> None:
@@ -349,14 +286,13 @@ def pipeline_status(out: str | Path) -> int:
     rates: dict[str, float] = {}  # model → seconds per epoch, measured
     rows = []
     for job in todo:
-        if job["run"] is None:
+        if job.run is None or job.row is None:
             continue
-        run = Path(job["run"])
-        hist = read_history(run / "history.csv") if (run / "history.csv").exists() else []
-        model = job["notebook"][3:]
+        hist = read_history(job.run / "history.csv") if (job.run / "history.csv").exists() else []
+        model = job.row.model
         if hist:
             rates[model] = sum(h["epoch_time_s"] for h in hist) / len(hist) * 1.08  # + evaluation
-        rows.append((job["name"], model, len(hist), job["epochs"], _row_finished(job)))
+        rows.append((job.name, model, len(hist), job.epochs or 0, _row_finished(job)))
     known = list(rates.values())
     eta = 0.0
     print(f"pipeline {out} (profile {state['profile']}):")

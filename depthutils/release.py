@@ -91,22 +91,14 @@ def _meta(
     }
 
 
-def model_card(w: Weights) -> str:
-    """The model card (Hugging Face's README.md with YAML front matter and a model-index) from ``meta.json``."""
-    m, t, pre, std = w.meta, w.meta["training"], w.meta["preprocessing"], w.meta["metrics"]["standard"]
+def _yaml_str(text: str) -> str:
+    """``text`` as a YAML scalar (a JSON string is a valid one)."""
+    return json.dumps(text, ensure_ascii=False)
 
-    def q(text: str) -> str:  # a JSON string is a valid YAML scalar
-        return json.dumps(text, ensure_ascii=False)
 
-    metrics = "\n".join(
-        f"          - type: {k}\n            name: {q(_LABELS[k] + ' (standard protocol)')}\n"
-        f"            value: {std[k]:.4f}"
-        for k in _METRICS
-    )
-    gt_h, gt_w = std["protocol"]["gt_resolution_hw"]
-    rows = "\n".join(
-        f"| {_LABELS[k]} | {std[k]:.3f} | [{std['ci95'][k][0]:.3f}, {std['ci95'][k][1]:.3f}] |" for k in _METRICS
-    )
+def _card_facts(m: dict[str, Any]) -> str:
+    """The model card's table of facts (Markdown rows) from ``meta.json``: architecture, file, input, training."""
+    t, pre = m["training"], m["preprocessing"]
     hours = (t["train_time_s"] + t["extra_time_s"]) / 3600
     r = m["recipe"]
     facts = [
@@ -137,7 +129,23 @@ def model_card(w: Weights) -> str:
         ("trained at commit", f"`{t['git_commit']}`"),
         ("selection", f"{t['selection']}; the recipe was chosen on the validation images only"),
     ]
-    table = "\n".join(f"| {k} | {v} |" for k, v in facts)
+    return "\n".join(f"| {k} | {v} |" for k, v in facts)
+
+
+def model_card(w: Weights) -> str:
+    """The model card (Hugging Face's README.md with YAML front matter and a model-index) from ``meta.json``."""
+    m, std = w.meta, w.meta["metrics"]["standard"]
+    q = _yaml_str
+    metrics = "\n".join(
+        f"          - type: {k}\n            name: {q(_LABELS[k] + ' (standard protocol)')}\n"
+        f"            value: {std[k]:.4f}"
+        for k in _METRICS
+    )
+    gt_h, gt_w = std["protocol"]["gt_resolution_hw"]
+    rows = "\n".join(
+        f"| {_LABELS[k]} | {std[k]:.3f} | [{std['ci95'][k][0]:.3f}, {std['ci95'][k][1]:.3f}] |" for k in _METRICS
+    )
+    table = _card_facts(m)
     tta = "on" if std["protocol"]["flip_tta"] else "off"
     note = f" {m['note']}" if m.get("note") else ""
     return f"""---

@@ -24,7 +24,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 import torch.nn as nn
@@ -33,6 +33,7 @@ from ._io import atomic_path, write_json_atomic, write_text_atomic
 from .models import build_model
 
 __all__ = [
+    "Results",
     "RunFolder",
     "CheckpointError",
     "RunLockedError",
@@ -65,6 +66,31 @@ HISTORY_KEYS = (
     "test_abs_rel",
     "test_rmse",
 )
+
+
+class Results(TypedDict):
+    """A finished run's ``results.json``: the record every table, figure and comparison reads. ``config`` is the
+    run's TrainConfig as a dict, ``dataset`` its data's identity (split, indices, ground truth), ``protocols`` the
+    test metrics per protocol ('report', 'standard'; the standard one with 95% intervals under ``ci``) and
+    ``per_image`` the per-image values the paired comparisons resample."""
+
+    model_name: str
+    title: str
+    model_meta: dict[str, Any]
+    config: dict[str, Any]
+    dataset: dict[str, Any]
+    pretrained: dict[str, Any]
+    precision: str
+    versions: dict[str, str]
+    git_commit: str
+    device: str
+    distributed: dict[str, Any]
+    epochs: int
+    train_time_s: float
+    checkpoint: str
+    selection: str
+    protocols: dict[str, dict[str, Any]]
+    per_image: dict[str, dict[str, list[float]]]
 
 
 class CheckpointError(RuntimeError):
@@ -222,7 +248,7 @@ class RunFolder:
     def write_config(self, record: dict[str, Any]) -> None:
         write_json_atomic(self.config, record)
 
-    def write_results(self, results: dict[str, Any]) -> None:
+    def write_results(self, results: Results) -> None:
         write_json_atomic(self.results, results)
 
     def read_results(self) -> dict[str, Any] | None:

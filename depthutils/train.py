@@ -1,13 +1,17 @@
 """``fit``: train one configured run into a run folder, resumably. It only orchestrates: the step, the epoch and
-evaluation are in :mod:`depthutils.engine`, the files in :mod:`depthutils.run_folder`.
+evaluation are in :mod:`depthutils.engine`, which files are written when in :mod:`depthutils.checkpointing`, their
+formats in :mod:`depthutils.run_folder`, the final test evaluation in :mod:`depthutils.evaluation`.
+
+Read it in three parts: :func:`_resolve_config` (the resume rules: which settings and which checkpoint),
+:func:`_setup` (device, data, model, optimiser, in the order that keeps runs bit-identical) and
+:func:`_train_epochs` (the epoch loop, one screen).
 
 Fault tolerance: after every completed epoch ``best.pt`` (when the validation L1 improved; the weights only, no
 optimiser state), then ``last.pt`` (weights and optimiser state: what a resume needs; dropped once the run is
-finished),
-then ``history.csv`` are written atomically, so a run killed at any moment resumes from its last completed
-epoch and never loses its best checkpoint. Every epoch draws its shuffling and augmentation from a generator
-seeded by (seed, epoch), so a resumed CPU run is bit-identical to an uninterrupted one, in fp32 and in bf16.
-A non-finite training loss stops the run with an error before anything of that epoch is written.
+finished), then ``history.csv`` are written atomically, so a run killed at any moment resumes from its last
+completed epoch and never loses its best checkpoint. Every epoch draws its shuffling and augmentation from a
+generator seeded by (seed, epoch), so a resumed CPU run is bit-identical to an uninterrupted one, in fp32 and in
+bf16. A non-finite training loss stops the run with an error before anything of that epoch is written.
 """
 
 from __future__ import annotations
@@ -16,36 +20,29 @@ import contextlib
 import dataclasses
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
 from . import distributed
 from ._env import device_name, git_commit, resolve_device, versions
+from .checkpointing import CheckpointPolicy
 from .config import TrainConfig
-from .data import DepthData, load_dataset, resolve_data
+from .data import DepthData, resolve_data
+from .data.dataset import load_data  # fit reads its data through this name (the tests patch it here)
 from .distill import teacher_depth, teacher_paths
-from .engine import DeviceData, evaluate, lr_at, make_optimizer, predict_batch, resolve_precision, train_one_epoch
+from .engine import DeviceData, evaluate, lr_at, make_optimizer, resolve_precision, train_one_epoch
+from .evaluation import final_evaluation
 from .losses import get_loss
 from .models import build_model, get_spec
-from .run_folder import CheckpointError, RunFolder, load_checkpoint, model_from_checkpoint
+from .run_folder import CheckpointError, Results, RunFolder, load_checkpoint, model_from_checkpoint
 
-__all__ = [
-    "fit",
-    "load_data",
-    "final_evaluation",
-    "predict_samples",
-    "NonFiniteLossError",
-    "ResumeError",
-    "FINAL_PER_IMAGE",
-]
+__all__ = ["fit", "NonFiniteLossError", "ResumeError"]
 
-#: Per-image values kept in results.json (for bootstrap intervals and paired comparisons between rows).
-FINAL_PER_IMAGE = ("delta1", "abs_rel", "rmse", "l1_global")
 #: Settings that may differ when a run is resumed (everything else must match the run's own config).
 _RESUMABLE_CHANGES = ("epochs", "extra", "device", "compile", "eval_every")
 
@@ -111,30 +108,6 @@ def default_eval_every(epochs: int) -> int:
     return max(1, round(epochs / 10))
 
 
-def load_data(cfg: TrainConfig, *, with_train: bool = True) -> DepthData:
-    """The data of a run as its config describes it."""
-    return load_dataset(
-        cfg.data,
-        split=cfg.split,
-        split_seed=cfg.seed,
-        val_fraction=cfg.val_fraction,
-        limit=cfg.limit,
-        test_limit=cfg.test_limit,
-        with_train=with_train,
-        gt_data=cfg.gt_data,
-        synth_count=cfg.synth_count,
-        synth_size=cfg.synth_size,
-    )
-
-
-def _config_differences(run: dict[str, Any], asked: dict[str, Any]) -> list[str]:
-    return [
-        f"{k}: run has {run.get(k)!r}, asked {v!r}"
-        for k, v in asked.items()
-        if k not in _RESUMABLE_CHANGES and run.get(k) != v
-    ]
-
-
 def fit(
     cfg: TrainConfig,
     out: str | Path,
@@ -144,7 +117,7 @@ def fit(
     progress: bool = True,
     data: DepthData | None = None,
     resume_from: str | Path | None = None,
-) -> dict[str, Any]:
+) -> Results:
     """Train ``cfg.model`` as configured into the run folder ``out`` and return its results (results.json).
 
     ``resume=True`` continues from ``out/last.pt`` (or ``resume_from``) when there is one, and starts fresh in an
@@ -172,10 +145,101 @@ def fit(
         distributed.teardown(dist_info)
 
 
+def _fit_locked(
+    cfg: TrainConfig,
+    run: RunFolder,
+    *,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+    data: DepthData | None,
+    resume_from: str | Path | None,
+    dist_info: distributed.DistInfo,
+) -> dict[str, Any]:
+    """``fit`` inside the run folder's lock: resolve, set up, loop over the epochs, evaluate on the test set."""
+    main = dist_info.is_main
+    cfg, ck = _resolve_config(cfg, run, resume=resume, overwrite=overwrite, resume_from=resume_from, main=main)
+    finished = run.read_results()
+    if ck is not None and ck["epoch"] == cfg.epochs and finished and finished.get("epochs") == cfg.epochs:
+        if progress:
+            print(f"{run.path}: finished ({ck['epoch']} epochs); nothing to do.", file=sys.stderr)
+        return finished
+
+    s = _setup(cfg, run, ck, data=data, dist_info=dist_info, resume_from=resume_from)
+    best = ck.get("best_val_l1", math.inf) if ck else math.inf  # inf before the first validation
+    policy = CheckpointPolicy(run, best_val_l1=best, writer=main)
+    if main:
+        run.write_config(s.meta)
+    if ck is not None:  # history.csv may be behind or ahead of the checkpoint after a kill: make them agree
+        policy.resume(ck, validates=s.val is not None)
+    _train_epochs(s, policy, progress=progress)
+
+    if not main:  # rank 0 evaluates and writes the results; the others are done
+        distributed.barrier(dist_info)
+        return {}
+    results = _final_results(s)
+    run.write_results(results)
+    policy.finish()  # last.pt drops its optimiser state
+    distributed.barrier(dist_info)
+    return results
+
+
+# -- the resume rules: which settings, which checkpoint ----------------------------------------------------------
+
+
+def _resolve_config(
+    cfg: TrainConfig,
+    run: RunFolder,
+    *,
+    resume: bool,
+    overwrite: bool,
+    resume_from: str | Path | None,
+    main: bool,
+) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """(the configuration this call trains with, the checkpoint it continues from or None for a fresh start).
+
+    A resumed run keeps its own settings, with a longer epoch count (and device, evaluation interval, extras) if
+    asked; ``overwrite`` clears the folder's files (rank 0); a folder holding a run is otherwise refused. The
+    returned configuration has its data and its epoch count resolved."""
+    cfg = dataclasses.replace(cfg, data=resolve_data(cfg.data))
+    ck = None
+    if resume:
+        ck = _resume_checkpoint(cfg, run, resume_from)
+    elif overwrite and main:
+        for p in (run.last, run.best, run.history, run.results, run.config):
+            p.unlink(missing_ok=True)
+    elif not overwrite and run.holds_progress():
+        raise FileExistsError(f"{run.path} already holds a run. Continue it with --resume, or choose another --out.")
+
+    if ck is not None:  # the run's own settings, with a longer epoch count if one was asked for
+        epochs = cfg.epochs if cfg.epochs is not None else ck["config"]["epochs"]
+        cfg = TrainConfig.from_dict(
+            {
+                **ck["config"],
+                "epochs": epochs,
+                "device": cfg.device,
+                "eval_every": cfg.eval_every,
+                "extra": cfg.extra or ck["config"]["extra"],
+            }
+        )
+    return dataclasses.replace(cfg, epochs=cfg.resolved_epochs()), ck
+
+
+def _config_differences(run: dict[str, Any], asked: dict[str, Any]) -> list[str]:
+    return [
+        f"{k}: run has {run.get(k)!r}, asked {v!r}"
+        for k, v in asked.items()
+        if k not in _RESUMABLE_CHANGES and run.get(k) != v
+    ]
+
+
 def _resume_checkpoint(cfg: TrainConfig, run: RunFolder, resume_from: str | Path | None) -> dict | None:
+    """The checkpoint ``--resume`` continues from (``resume_from``, else last.pt), checked against the settings
+    asked for; None when there is nothing to continue (start fresh). Anything else it cannot do is a ResumeError
+    that says what to do instead."""
     src = Path(resume_from) if resume_from else run.last
     if not src.exists():
-        if not resume_from and _killed_after_first_best(run):
+        if not resume_from and CheckpointPolicy.killed_after_first_best(run):
             return None  # killed between epoch 1's best.pt and last.pt: epoch 1 again is exact and rewrites best.pt
         if resume_from or run.holds_progress():
             raise ResumeError(
@@ -203,57 +267,93 @@ def _resume_checkpoint(cfg: TrainConfig, run: RunFolder, resume_from: str | Path
     return ck
 
 
-def _killed_after_first_best(run: RunFolder) -> bool:
-    """best.pt of epoch 1 and nothing after it: a kill between the first epoch's best.pt and last.pt."""
-    if run.results.exists() or not run.best.exists():
-        return False
-    try:
-        return load_checkpoint(run.best)["epoch"] == 1
-    except CheckpointError:
-        return False
+# -- setup: device, data, model, optimiser -------------------------------------------------------------------------
 
 
-def _fit_locked(
+@dataclasses.dataclass
+class _Setup:
+    """Everything the epoch loop needs, built once by :func:`_setup`; the loop appends to ``history`` and adds to
+    ``train_time``. The best validation L1 is the checkpoint policy's."""
+
+    cfg: TrainConfig  # resolved: the run's own settings, epochs resolved
+    run: RunFolder
+    world: distributed.DistInfo
+    device: torch.device  # this rank's device
+    precision: str  # 'fp32' or 'bf16', resolved for the device
+    train: DeviceData  # this rank's shard of the training images (uint8 N×3×H×W, depth N×1×H×W metres)
+    val: DeviceData | None  # rank 0 only, and only when the split holds validation images
+    test: DeviceData | None  # rank 0 only (with the full-size ground truth when there is one)
+    model: nn.Module  # the weights that checkpoints save and evaluation runs
+    step_model: nn.Module  # what the step calls: ``model`` under DDP and/or torch.compile
+    opt: torch.optim.Optimizer
+    loss_fn: Callable[..., torch.Tensor]
+    eval_every: int  # evaluate (validation + test) every this many epochs, and after the last
+    meta: dict[str, Any]  # the run's record: every checkpoint and results.json start with it
+    done: int  # epochs completed before this call
+    history: list[dict[str, Any]]  # one row per completed epoch (history.csv)
+    train_time: float  # seconds spent training, over every call
+
+
+def _setup(
     cfg: TrainConfig,
     run: RunFolder,
+    ck: dict[str, Any] | None,
     *,
-    resume: bool,
-    overwrite: bool,
-    progress: bool,
     data: DepthData | None,
-    resume_from: str | Path | None,
     dist_info: distributed.DistInfo,
-) -> dict[str, Any]:
-    main = dist_info.is_main
-    cfg = dataclasses.replace(cfg, data=resolve_data(cfg.data))
-    ck = None
-    if resume:
-        ck = _resume_checkpoint(cfg, run, resume_from)
-    elif overwrite and main:
-        for p in (run.last, run.best, run.history, run.results, run.config):
-            p.unlink(missing_ok=True)
-    elif not overwrite and run.holds_progress():
-        raise FileExistsError(f"{run.path} already holds a run. Continue it with --resume, or choose another --out.")
+    resume_from: str | Path | None,
+) -> _Setup:
+    """Build the run from its configuration (and the checkpoint it resumes from). The order is part of the
+    numbers: the global seed is set before the data is loaded and the model initialised, as it always was, so
+    that a run with the same settings draws the same initial weights."""
+    device, precision = _seeded_device(cfg, dist_info)
+    if data is None:
+        data = load_data(cfg)
+    train, val, test = _device_data(cfg, data, device, dist_info)
+    model, pretrained = _initial_model(cfg, ck)
+    _check_memory(model, cfg, device, precision, cfg.batch_size // dist_info.world_size)
+    # channels_last on CUDA (tensor cores) and on CPU (oneDNN's NHWC convolutions were faster, profile-cpu.md)
+    model = model.to(device).to(memory_format=torch.channels_last)
+    opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, device=device)
+    pretrained = _restore_optimizer(opt, ck, pretrained, source=resume_from or run.last)
+    model, step_model = _step_model(model, cfg, device, dist_info)
+    meta = {
+        "model_name": cfg.model,
+        "title": get_spec(cfg.model).title,
+        "model_meta": model.meta,
+        "config": cfg.to_dict(),
+        "dataset": data.identity,
+        "pretrained": pretrained,
+        "precision": precision,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "device": device_name(device),
+        "distributed": dist_info.record(),
+    }
+    return _Setup(
+        cfg=cfg,
+        run=run,
+        world=dist_info,
+        device=device,
+        precision=precision,
+        train=train,
+        val=val,
+        test=test,
+        model=model,
+        step_model=step_model,
+        opt=opt,
+        loss_fn=get_loss(cfg.loss),
+        eval_every=cfg.eval_every or default_eval_every(cfg.epochs),
+        meta=meta,
+        done=ck["epoch"] if ck else 0,
+        history=list(ck["history"]) if ck else [],
+        train_time=ck["train_time_s"] if ck else 0.0,
+    )
 
-    if ck is not None:  # the run's own settings, with a longer epoch count if one was asked for
-        epochs = cfg.epochs if cfg.epochs is not None else ck["config"]["epochs"]
-        cfg = TrainConfig.from_dict(
-            {
-                **ck["config"],
-                "epochs": epochs,
-                "device": cfg.device,
-                "eval_every": cfg.eval_every,
-                "extra": cfg.extra or ck["config"]["extra"],
-            }
-        )
-    cfg = dataclasses.replace(cfg, epochs=cfg.resolved_epochs())
-    done = ck["epoch"] if ck else 0
-    finished = run.read_results()
-    if ck is not None and done == cfg.epochs and finished and finished.get("epochs") == cfg.epochs:
-        if progress:
-            print(f"{run.path}: finished ({done} epochs); nothing to do.", file=sys.stderr)
-        return finished
 
+def _seeded_device(cfg: TrainConfig, dist_info: distributed.DistInfo) -> tuple[torch.device, str]:
+    """(this rank's device, the resolved precision), after the checks that need no data; seeds the global RNG
+    (``cfg.seed``) and sets the CUDA speed flags."""
     device = resolve_device(cfg.device)
     if device.type == "cuda" and dist_info.active:
         device = torch.device("cuda", dist_info.local_rank)
@@ -273,95 +373,101 @@ def _fit_locked(
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    return device, precision
 
-    if data is None:
-        data = load_data(cfg)
+
+def _device_data(
+    cfg: TrainConfig, data: DepthData, device: torch.device, dist_info: distributed.DistInfo
+) -> tuple[DeviceData, DeviceData | None, DeviceData | None]:
+    """(this rank's training shard, with the teacher's depth when distilling; validation and test, rank 0 only),
+    each copied to ``device`` once."""
     if len(data.train) < 2:
         raise ValueError(f"need at least 2 training images, got {len(data.train)} (check --limit / the data)")
     train = DeviceData(data, distributed.shard(data.train, dist_info), device)  # this rank's shard
     if cfg.teacher:  # distillation: the teacher ensemble's depth of each training image, as a second target
         held_out = data.identity["val_indices"] + data.identity["test_indices"]  # indices into the source
         train.add_teacher(teacher_depth(teacher_paths(cfg.teacher), train, held_out=held_out, precision=cfg.precision))
+    main = dist_info.is_main
     val = DeviceData(data, data.val, device) if len(data.val) and main else None  # rank 0 evaluates
     test = DeviceData(data, data.test, device, gt=data.test_gt) if main else None
+    return train, val, test
 
+
+def _initial_model(cfg: TrainConfig, ck: dict[str, Any] | None) -> tuple[nn.Module, dict[str, Any]]:
+    """(the model on the CPU, the record of its initialisation): the checkpoint's weights when resuming, else a
+    new model (its encoder pretrained as asked), optionally with the weights of another run (``init_from``)."""
     if ck is not None:
-        model, pretrained = model_from_checkpoint(ck), ck["pretrained"]
-    else:
-        model = build_model(cfg.model, pretrained=cfg.pretrained, head=cfg.head)
-        pretrained = {"requested": str(cfg.pretrained).lower(), "used": model.meta["pretrained_used"]}
-        if cfg.init_from:  # weights of another run (e.g. on the synthetic rooms); optimiser and schedule start afresh
-            init = load_checkpoint(cfg.init_from, expect_model=cfg.model)
-            model.load_state_dict(init["model_state"])
-            pretrained = {
-                **pretrained,
-                "init_from": str(cfg.init_from),
-                "init_data": init["dataset"].get("name"),
-                "used": f"{init['pretrained']['used']} + {init['dataset'].get('kind')} pretraining",
-            }
-    _check_memory(model, cfg, device, precision, cfg.batch_size // dist_info.world_size)
-    # channels_last on CUDA (tensor cores) and on CPU (oneDNN's NHWC convolutions were faster, profile-cpu.md)
-    model = model.to(device).to(memory_format=torch.channels_last)
-    opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, device=device)
+        return model_from_checkpoint(ck), ck["pretrained"]
+    model = build_model(cfg.model, pretrained=cfg.pretrained, head=cfg.head)
+    pretrained = {"requested": str(cfg.pretrained).lower(), "used": model.meta["pretrained_used"]}
+    if cfg.init_from:  # weights of another run (e.g. on the synthetic rooms); optimiser and schedule start afresh
+        init = load_checkpoint(cfg.init_from, expect_model=cfg.model)
+        model.load_state_dict(init["model_state"])
+        pretrained = {
+            **pretrained,
+            "init_from": str(cfg.init_from),
+            "init_data": init["dataset"].get("name"),
+            "used": f"{init['pretrained']['used']} + {init['dataset'].get('kind')} pretraining",
+        }
+    return model, pretrained
+
+
+def _restore_optimizer(
+    opt: torch.optim.Optimizer, ck: dict[str, Any] | None, pretrained: dict[str, Any], *, source: str | Path
+) -> dict[str, Any]:
+    """Load the checkpoint's optimiser state into ``opt``; returns ``pretrained``, noting a resume that had none
+    to load (best.pt, and a finished run's last.pt, keep the weights only: a fresh optimiser, not bit-exact)."""
     if ck is not None and ck.get("optimizer_state") is not None:
         opt.load_state_dict(ck["optimizer_state"])
-    elif ck is not None:  # best.pt, and a finished run's last.pt, keep the weights only: a fresh optimiser
+    elif ck is not None:
         print(
-            f"note: {resume_from or run.last} holds no optimiser state (best.pt and a finished run keep the weights "
+            f"note: {source} holds no optimiser state (best.pt and a finished run keep the weights "
             "only); continuing from its weights with a fresh Adam state, so this run is no longer bit-exact",
             file=sys.stderr,
         )
         pretrained = {**pretrained, "resumed_without_optimizer_state": f"epoch {ck['epoch']}"}
-    eval_model = model
-    if dist_info.active:  # gradients averaged across ranks by DDP; BatchNorm per rank unless --sync-bn
+    return pretrained
+
+
+def _step_model(
+    model: nn.Module, cfg: TrainConfig, device: torch.device, dist_info: distributed.DistInfo
+) -> tuple[nn.Module, nn.Module]:
+    """(the model whose weights are saved and evaluated, the model the step calls). Under torchrun the step's
+    model is DDP (gradients averaged across ranks; BatchNorm per rank unless --sync-bn, which converts ``model``
+    itself); with --compile it is compiled."""
+    if dist_info.active:
         if cfg.sync_bn:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            eval_model = model
         step_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     else:
         step_model = model
-    step_model = torch.compile(step_model) if cfg.compile else step_model
-    loss_fn = get_loss(cfg.loss)
-    history: list[dict[str, Any]] = list(ck["history"]) if ck else []
-    best = ck.get("best_val_l1", math.inf) if ck else math.inf
-    train_time = ck["train_time_s"] if ck else 0.0
-    eval_every = cfg.eval_every or default_eval_every(cfg.epochs)
+    return model, torch.compile(step_model) if cfg.compile else step_model
 
-    meta = {
-        "model_name": cfg.model,
-        "title": get_spec(cfg.model).title,
-        "model_meta": model.meta,
-        "config": cfg.to_dict(),
-        "dataset": data.identity,
-        "pretrained": pretrained,
-        "precision": precision,
-        "versions": versions(),
-        "git_commit": git_commit(),
-        "device": device_name(device),
-        "distributed": dist_info.record(),
-    }
-    if main:
-        run.write_config(meta)
-    if ck is not None and main:  # history.csv may be behind or ahead of the checkpoint after a kill: make them agree
-        run.write_history(history)
-        if not run.best.exists() and val is not None and math.isfinite(best):
-            _recreate_best(run, ck)
 
+# -- the epoch loop ------------------------------------------------------------------------------------------------
+
+
+def _train_epochs(s: _Setup, policy: CheckpointPolicy, *, progress: bool) -> None:
+    """Train from the first epoch not yet done to ``cfg.epochs``. Each epoch: set the scheduled learning rate,
+    train one pass (shuffling and augmentation from a generator seeded by (seed, epoch, rank)), stop on a
+    non-finite loss before anything of the epoch is written, evaluate on rank 0 every ``eval_every`` epochs and
+    after the last, then hand the epoch's checkpoint to the policy (best.pt, last.pt, history.csv)."""
+    cfg, world = s.cfg, s.world
     try:
-        for epoch in range(done, cfg.epochs):
+        for epoch in range(s.done, cfg.epochs):
             lr = lr_at(epoch, lr=cfg.lr, epochs=cfg.epochs, schedule=cfg.lr_schedule, warmup_epochs=cfg.warmup_epochs)
-            for group in opt.param_groups:
+            for group in s.opt.param_groups:
                 group["lr"] = lr
             ep = train_one_epoch(
-                step_model,
-                opt,
-                loss_fn,
-                train,
-                batch_size=cfg.batch_size // dist_info.world_size,
+                s.step_model,
+                s.opt,
+                s.loss_fn,
+                s.train,
+                batch_size=cfg.batch_size // world.world_size,  # the global batch, split over the ranks
                 image_size=cfg.image_size,
                 max_depth=cfg.max_depth,
-                precision=precision,
-                generator=_epoch_generator(cfg.seed, epoch, device, dist_info.rank),
+                precision=s.precision,
+                generator=_epoch_generator(cfg.seed, epoch, s.device, world.rank),
                 scale_aug=cfg.scale_aug,
                 augment=cfg.augment,
                 cutdepth=cfg.cutdepth,
@@ -369,159 +475,99 @@ def _fit_locked(
                 desc=f"{cfg.model} {epoch + 1}/{cfg.epochs}",
                 progress=progress,
             )
-            ep["train_loss"] = distributed.mean_across_ranks(ep["train_loss"], device, dist_info)
+            ep["train_loss"] = distributed.mean_across_ranks(ep["train_loss"], s.device, world)
             if not math.isfinite(ep["train_loss"]):
                 raise NonFiniteLossError(
                     f"{cfg.model}: the training loss became {ep['train_loss']} in epoch {epoch + 1}; nothing of that "
-                    f"epoch was saved. {run.last} holds epoch {epoch}. Lower --lr (now {cfg.lr}) or check the data."
+                    f"epoch was saved. {s.run.last} holds epoch {epoch}. Lower --lr (now {cfg.lr}) or check the data."
                 )
-            train_time += ep["seconds"]
+            s.train_time += ep["seconds"]
             row: dict[str, Any] = {
                 "epoch": epoch + 1,
                 "train_loss": ep["train_loss"],
                 "lr": lr,
                 "epoch_time_s": ep["seconds"],
-                "images_per_s": ep["images"] * dist_info.world_size / ep["seconds"],
+                "images_per_s": ep["images"] * world.world_size / ep["seconds"],
             }
-            improved = False
-            if main and ((epoch + 1) % eval_every == 0 or epoch + 1 == cfg.epochs):
-                kw = dict(
-                    image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision, batch_size=cfg.batch_size
-                )
-                if val is not None:
-                    v = evaluate(eval_model, val, **kw)
-                    row.update(val_l1=v["l1_global"], val_delta1=v["delta1"], val_abs_rel=v["abs_rel"])
-                    improved = v["l1_global"] < best
-                    best = min(best, v["l1_global"])
-                t = evaluate(eval_model, test, loss_fn=loss_fn, **kw)
-                row.update(
-                    test_loss=t["test_loss"],
-                    test_l1=t["l1_global"],
-                    test_mse=t["mse_global"],
-                    test_delta1=t["delta1"],
-                    test_abs_rel=t["abs_rel"],
-                    test_rmse=t["rmse"],
-                )
-            history.append(row)
-            payload = {
-                **meta,
-                "model_state": model.state_dict(),
-                "optimizer_state": opt.state_dict(),
-                "epoch": epoch + 1,
-                "history": history,
-                "best_val_l1": best,
-                "train_time_s": train_time,
-            }
-            if improved:  # best before last: a kill in between never leaves last.pt ahead of a missing best
-                # the weights only: best.pt is for evaluation and prediction, last.pt is what a resume needs
-                run.save_checkpoint(run.best, {k: v for k, v in payload.items() if k != "optimizer_state"})
-            if main:
-                run.save_checkpoint(run.last, payload)
-                run.write_history(history)
+            if world.is_main and ((epoch + 1) % s.eval_every == 0 or epoch + 1 == cfg.epochs):
+                row.update(_evaluate_epoch(s))  # val_* (when the split has validation images), then test_*
+                if "val_l1" in row:
+                    policy.observe(row["val_l1"])  # a new best: the policy writes best.pt with this epoch
+            s.history.append(row)
+            policy.save(_checkpoint(s, epoch + 1, best_val_l1=policy.best_val_l1))
             if progress:
-                extra = f", val L1 {row['val_l1']:.4f}" if "val_l1" in row else ""
-                extra += f", test δ1 {row['test_delta1']:.3f}" if "test_delta1" in row else ""
-                print(
-                    f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}: train loss {ep['train_loss']:.4f}{extra}, "
-                    f"{row['images_per_s']:.1f} img/s",
-                    file=sys.stderr,
-                )
+                _print_epoch(cfg, epoch, ep["train_loss"], row)
     except KeyboardInterrupt:
         print(
-            f"\ninterrupted: {len(history)} completed epoch(s) are saved in {run.last}; continue with --resume.",
+            f"\ninterrupted: {len(s.history)} completed epoch(s) are saved in {s.run.last}; continue with --resume.",
             file=sys.stderr,
         )
         raise
 
-    if not main:  # rank 0 evaluates and writes the results; the others are done
-        distributed.barrier(dist_info)
-        return {}
+
+def _evaluate_epoch(s: _Setup) -> dict[str, float]:
+    """The history columns of one evaluation at the model's resolution (report protocol): validation L1, δ1 and
+    AbsRel when there are validation images, then the test loss and metrics."""
+    cfg = s.cfg
+    kw = dict(image_size=cfg.image_size, max_depth=cfg.max_depth, precision=s.precision, batch_size=cfg.batch_size)
+    row: dict[str, float] = {}
+    if s.val is not None:
+        v = evaluate(s.model, s.val, **kw)
+        row.update(val_l1=v["l1_global"], val_delta1=v["delta1"], val_abs_rel=v["abs_rel"])
+    t = evaluate(s.model, s.test, loss_fn=s.loss_fn, **kw)
+    row.update(
+        test_loss=t["test_loss"],
+        test_l1=t["l1_global"],
+        test_mse=t["mse_global"],
+        test_delta1=t["delta1"],
+        test_abs_rel=t["abs_rel"],
+        test_rmse=t["rmse"],
+    )
+    return row
+
+
+def _checkpoint(s: _Setup, epoch: int, *, best_val_l1: float) -> dict[str, Any]:
+    """The checkpoint of ``epoch`` (completed): the run's record, weights, optimiser state, history, the best
+    validation L1 so far. The entries and their order are the checkpoint format's (docs/ARCHITECTURE.md)."""
+    return {
+        **s.meta,
+        "model_state": s.model.state_dict(),
+        "optimizer_state": s.opt.state_dict(),
+        "epoch": epoch,
+        "history": s.history,
+        "best_val_l1": best_val_l1,
+        "train_time_s": s.train_time,
+    }
+
+
+def _print_epoch(cfg: TrainConfig, epoch: int, train_loss: float, row: dict[str, Any]) -> None:
+    extra = f", val L1 {row['val_l1']:.4f}" if "val_l1" in row else ""
+    extra += f", test δ1 {row['test_delta1']:.3f}" if "test_delta1" in row else ""
+    print(
+        f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}: train loss {train_loss:.4f}{extra}, "
+        f"{row['images_per_s']:.1f} img/s",
+        file=sys.stderr,
+    )
+
+
+def _final_results(s: _Setup) -> Results:
+    """results.json: the run's record, its length and training time, and both protocols on the test set (the
+    last epoch's weights; best.pt is kept beside them)."""
+    cfg = s.cfg
     results = final_evaluation(
-        eval_model,
-        test,
+        s.model,
+        s.test,
         image_size=cfg.image_size,
         max_depth=cfg.max_depth,
-        precision=precision,
+        precision=s.precision,
         loss=cfg.loss,
         flip_tta=cfg.flip_tta,
     )
-    results = {
-        **meta,
+    return {
+        **s.meta,
         "epochs": cfg.epochs,
-        "train_time_s": train_time,
-        "checkpoint": run.last.name,
+        "train_time_s": s.train_time,
+        "checkpoint": s.run.last.name,
         "selection": "last epoch (best.pt, chosen on validation L1, is kept beside it)",
         **results,
     }
-    run.write_results(results)
-    _drop_optimizer_state(run)
-    distributed.barrier(dist_info)
-    return results
-
-
-def _drop_optimizer_state(run: RunFolder) -> None:
-    """A finished run keeps its weights, not its optimiser state (two thirds of an Adam checkpoint): last.pt is
-    rewritten without it. Extending the run (``--resume --epochs`` more) then goes on with a fresh Adam state."""
-    ck = load_checkpoint(run.last)
-    if ck.get("optimizer_state") is not None:
-        run.save_checkpoint(
-            run.last, {k: v for k, v in ck.items() if k not in ("format", "state_sha256", "optimizer_state")}
-        )
-
-
-def final_evaluation(
-    model: torch.nn.Module,
-    test: DeviceData,
-    *,
-    image_size: tuple[int, int],
-    max_depth: float,
-    precision: str,
-    loss: str | None,
-    flip_tta: bool,
-    edges: bool = True,
-) -> dict[str, Any]:
-    """Both protocols on the test set, with bootstrap intervals and per-image values (the layout of
-    results.json's ``protocols`` and ``per_image``)."""
-    kw = dict(
-        image_size=image_size, max_depth=max_depth, precision=precision, intervals=True, per_image=FINAL_PER_IMAGE
-    )
-    report = evaluate(model, test, protocol="report", loss_fn=get_loss(loss) if loss else None, edges=edges, **kw)
-    standard = evaluate(model, test, protocol="standard", flip_tta=flip_tta, **kw)
-    per_image = {"report": report.pop("per_image"), "standard": standard.pop("per_image")}
-    return {"protocols": {"report": report, "standard": standard}, "per_image": per_image}
-
-
-def _recreate_best(run: RunFolder, ck: dict) -> None:
-    """A kill between writing best.pt and last.pt cannot happen (best is written first), but a user may have
-    deleted best.pt: when last.pt's own epoch is the best one, write it again."""
-    hist = [h for h in ck["history"] if h.get("val_l1") is not None]
-    if hist and hist[-1]["val_l1"] <= ck["best_val_l1"]:
-        drop = ("format", "state_sha256", "optimizer_state")
-        run.save_checkpoint(run.best, {k: v for k, v in ck.items() if k not in drop})
-
-
-@torch.no_grad()
-def predict_samples(
-    model: torch.nn.Module,
-    data: DepthData,
-    idx: np.ndarray | list[int],
-    *,
-    image_size: tuple[int, int],
-    max_depth: float = 10.0,
-    precision: str = "fp32",
-    flip_tta: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A few pairs as the standard protocol sees them, at the data's stored resolution: RGB N×H×W×3 uint8,
-    ground truth N×H×W metres, and the prediction made at the model's input size and upsampled bilinearly to
-    H×W. Every model's samples thus share one size, whatever its input (square or 4:3)."""
-    import torch.nn.functional as F
-
-    from .data import resize_batch
-
-    dev = next(model.parameters()).device
-    d = DeviceData(data, np.asarray(idx), dev)
-    rgb, _, _ = resize_batch(d.rgb, d.depth, tuple(image_size))
-    pred = predict_batch(model.eval(), rgb, precision=precision, flip_tta=flip_tta)
-    pred = F.interpolate(pred, size=d.depth.shape[-2:], mode="bilinear", align_corners=False) * max_depth
-    full = d.rgb.permute(0, 2, 3, 1).cpu().numpy()
-    return full, d.depth[:, 0].cpu().numpy(), pred[:, 0].cpu().numpy()

@@ -7,24 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-#: CLI arguments of a training run that takes seconds: tiny synthetic data, 64×64, 8 images.
+from depthutils.study import PROFILES
+
+#: CLI arguments of a training run that takes seconds: the study's ``smoke`` profile (tiny synthetic data, 64×64,
+#: 8 images), as the manifest declares it.
 TINY = [
     "--data",
     "synthetic",
-    "--synth-count",
-    "24",
-    "--synth-size",
-    "64x96",
-    "--image-size",
-    "64",
-    "--batch-size",
-    "4",
-    "--limit",
-    "8",
-    "--test-limit",
-    "4",
-    "--pretrained",
-    "false",
+    *(x for k, v in PROFILES["smoke"].settings.items() for x in (f"--{k.replace('_', '-')}", str(v))),
     "--quiet",
 ]
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from depthutils.bench import engine_step_fn, reference_loader
 from depthutils.cli import main
+
+pytestmark = pytest.mark.slow  # every test here runs training steps (tens of seconds)
 
 
 def test_bench_quick_writes_json_and_markdown(tmp_path):
@@ -44,9 +47,8 @@ def test_reference_and_engine_see_the_same_shapes():
 
 def test_engine_column_runs_the_step_that_fit_runs(tmp_path, monkeypatch):
     """Count calls of engine.train_step, then drive both the benchmark's engine step and a training run."""
-    from conftest import TINY
-
     import depthutils.engine as engine
+    from conftest import TINY
 
     calls = []
     real = engine.train_step

@@ -51,6 +51,7 @@ def _args(tool, tmp_path: Path) -> argparse.Namespace:
     return a
 
 
+@pytest.mark.slow
 def test_compact_ladder_trains_its_teachers_and_distils_from_them(tool, tmp_path):
     a = _args(tool, tmp_path)
     recipe, rows, scored = tool.ladder_tool.ladder(a, train=True)

@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 
 from depthutils.compare import (
-    CONTRASTS,
-    EXTRA_ROWS,
-    QUESTIONS,
+    TableRow,
     baseline_rows,
     baseline_verdicts,
     beats,
@@ -26,7 +24,9 @@ from depthutils.compare import (
     standard_table,
     write_report_tables,
 )
-from depthutils.config import REPORT_ROWS
+from depthutils.study import CONTRASTS, QUESTIONS, get_row, report_rows
+
+REPORT_ROWS = report_rows()
 
 
 def _result(delta1: list[float], abs_rel: list[float], title: str = "ResNet UNet", test: list | None = None) -> dict:
@@ -51,11 +51,11 @@ def _result(delta1: list[float], abs_rel: list[float], title: str = "ResNet UNet
 
 
 def test_missing_rows_stay_in_the_table_as_dashes(tmp_path):
-    run = REPORT_ROWS[3].run_name
+    run = REPORT_ROWS[3].name
     (tmp_path / run).mkdir()
     (tmp_path / run / "results.json").write_text(json.dumps(_result([0.5, 0.6], [0.3, 0.2])))
     rows = collect_results(tmp_path)
-    assert [r["row"] for r in rows] == [r.title for r in REPORT_ROWS]  # every report row, in order
+    assert [r.title for r in rows] == [r.title for r in REPORT_ROWS]  # every report row, in order
     head, body = standard_table(rows)
     assert sum(b[1] != "–" for b in body) == 1 and body[0][1] == "–"
     assert body[3][1] == "0.550 [0.500, 0.600]"
@@ -69,27 +69,27 @@ def test_extra_rows_follow_the_report_rows_with_their_fixed_or_derived_titles(tm
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps(res))
     rows = collect_results(tmp_path)
-    assert [r["row"] for r in rows[len(REPORT_ROWS) :]] == [
-        EXTRA_ROWS["resnete_decoder_v3_aspect"],
+    assert [r.title for r in rows[len(REPORT_ROWS) :]] == [
+        get_row("resnete_decoder_v3_aspect").title,
         "Net, improved recipe (96x128, 200 epochs)",  # its recipe is the ladder's choice: from its results
     ]
-    assert [r["run"] for r in rows[len(REPORT_ROWS) :]] == ["resnete_decoder_v3_aspect", "improved"]
+    assert [r.run for r in rows[len(REPORT_ROWS) :]] == ["resnete_decoder_v3_aspect", "improved"]
 
 
 def test_baseline_rows_are_labelled_image_blind():
     base = {"rows": {"mean_map": _result([0.4], [0.4], "Baseline: mean training depth map")}}
     rows = baseline_rows(base)
-    assert rows[0]["kind"] == "baseline" and rows[0]["row"] == "Baseline: mean training depth map"
+    assert rows[0].kind == "baseline" and rows[0].title == "Baseline: mean training depth map"
     body = standard_table(rows)[1][0]
     assert body[-1] == "image-blind" and body[-4] == "–"  # no parameters, time or precision for a baseline
 
 
 def test_separated_only_when_intervals_do_not_overlap():
-    a = {"results": _result([0.50, 0.52], [0.3, 0.3])}
-    b = {"results": _result([0.51, 0.55], [0.3, 0.3])}
-    c = {"results": _result([0.60, 0.62], [0.3, 0.3])}
+    a = TableRow("x", None, _result([0.50, 0.52], [0.3, 0.3]))
+    b = TableRow("x", None, _result([0.51, 0.55], [0.3, 0.3]))
+    c = TableRow("x", None, _result([0.60, 0.62], [0.3, 0.3]))
     assert separated(a, b, "delta1") is False and separated(a, c, "delta1") is True
-    assert separated(a, {"results": None}, "delta1") is None
+    assert separated(a, TableRow("x", None, None), "delta1") is None
 
 
 def test_paired_table_gives_the_per_image_difference():
@@ -107,17 +107,16 @@ def _noisy(mean: float, n: int = 200, seed: int = 0, spread: float = 0.2) -> lis
     return list(mean + difficulty + np.random.default_rng(seed).normal(0, 0.01, n))
 
 
-def _model(run: str, d1: list[float], rel: list[float], test: list | None = None) -> dict:
-    from depthutils.compare import _row
+def _model(run: str, d1: list[float], rel: list[float], test: list | None = None) -> TableRow:
     from depthutils.metrics import bootstrap_ci
 
     res = _result(d1, rel, run, test)
     res["protocols"]["standard"]["ci"] = {k: list(bootstrap_ci(v)) for k, v in res["per_image"]["standard"].items()}
-    return _row(run, run, res)
+    return TableRow(run, run, res)
 
 
-def _baselines(d1: float, rel: float, n: int = 200) -> list[dict]:
-    file = {"rows": {"mean_map": _model("mean", _noisy(d1, n), _noisy(rel, n))["results"]}, "test_indices": None}
+def _baselines(d1: float, rel: float, n: int = 200) -> list[TableRow]:
+    file = {"rows": {"mean_map": _model("mean", _noisy(d1, n), _noisy(rel, n)).results}, "test_indices": None}
     file["test_indices"] = list(range(n))
     return baseline_rows(file)
 
@@ -135,7 +134,7 @@ def test_baseline_verdicts_need_intervals_clear_of_every_baseline_on_the_same_im
         _model("clear", _noisy(0.6), _noisy(0.25)),
         _model("half", _noisy(0.6), _noisy(0.40, seed=2)),  # δ1 clear, AbsRel inside the baseline's interval
         _model("other_split", _noisy(0.6), _noisy(0.25), test=list(range(1000, 1200))),
-        {"row": "missing", "run": "m", "results": None, "kind": "model"},
+        TableRow("missing", "m", None),
     ] + base
     head, body = baseline_verdicts(rows)
     assert head[1:] == ["beats both baselines on δ1", "beats both baselines on AbsRel"]
@@ -160,7 +159,7 @@ def test_pairwise_table_marks_only_differences_the_paired_interval_resolves():
 
 
 def test_question_table_gives_each_paired_difference_with_its_interval():
-    (q1, a, b), (_, c, d) = QUESTIONS[0], QUESTIONS[3]
+    (q1, a, b), (c, d) = (QUESTIONS[0].question, QUESTIONS[0].a, QUESTIONS[0].b), (QUESTIONS[3].a, QUESTIONS[3].b)
     rows = [
         _model(a, _noisy(0.50), _noisy(0.30)),
         _model(b, _noisy(0.53, seed=1), _noisy(0.30, seed=1)),  # δ1 +0.03 on every image: resolved; AbsRel: not
@@ -183,23 +182,27 @@ def test_headline_rows_are_the_best_and_those_it_does_not_separate_then_the_base
         _model("best", _noisy(0.62, seed=1), _noisy(0.2)),
         _model("close", _noisy(0.60, seed=2), _noisy(0.2)),
     ]
-    rows[0]["results"]["protocols"]["standard"]["ci"]["delta1"] = [0.29, 0.31]  # clearly below
+    rows[0].results["protocols"]["standard"]["ci"]["delta1"] = [0.29, 0.31]  # clearly below
     got = headline_rows(rows + _baselines(0.43, 0.40))
-    assert [r["row"] for r in got] == ["best", "close", "mean"]
+    assert [r.title for r in got] == ["best", "close", "mean"]
     assert headline_rows([]) == []
 
 
 def test_generated_report_has_the_verdicts_the_resolved_pairs_and_the_contrasts(tmp_path):
-    a_run, b_run, what = CONTRASTS[0]  # b is on other test images: an unpaired difference
+    a_run, b_run, what = (
+        CONTRASTS[0].a,
+        CONTRASTS[0].b,
+        CONTRASTS[0].what,
+    )  # b is on other test images: an unpaired difference
     rows = [
         _model(a_run, _noisy(0.50), _noisy(0.30)),
         _model("other", _noisy(0.30), _noisy(0.45)),
         _model(b_run, _noisy(0.60, 150), _noisy(0.25, 150), test=list(range(1000, 1150))),
     ]
     for r in rows:
-        r["results"].update(
+        r.results.update(
             dataset={
-                **r["results"]["dataset"],
+                **r.results["dataset"],
                 "name": "n",
                 "kind": "real",
                 "split": "official",
@@ -212,8 +215,8 @@ def test_generated_report_has_the_verdicts_the_resolved_pairs_and_the_contrasts(
             versions={},
             git_commit="x",
         )
-        r["results"]["protocols"]["standard"]["protocol"] = {"gt_resolution_hw": [480, 640], "flip_tta": True}
-    rows[1]["results"]["config"] = {"image_size": [96, 128]}  # rows of two inputs: the provenance names both
+        r.results["protocols"]["standard"]["protocol"] = {"gt_resolution_hw": [480, 640], "flip_tta": True}
+    rows[1].results["config"] = {"image_size": [96, 128]}  # rows of two inputs: the provenance names both
     text = write_report_tables(rows + _baselines(0.43, 0.40), tmp_path / "t.md", {}).read_text()
     assert "model input (H×W) 128×128 or 96×128 (each row’s config.json says which)." in text
     assert "## Against the baselines" in text and f"| {a_run} | yes | yes |" in text
@@ -226,26 +229,25 @@ def test_generated_report_has_the_verdicts_the_resolved_pairs_and_the_contrasts(
     assert b_run not in readme  # the better row, but on other test images than most rows (its split)
     assert "rows are trained so far" not in readme  # every row of this table has results
     for r in rows:
-        r["report_epochs"] = 50
-    missing = {"row": "later", "run": "later", "results": None, "kind": "model", "report_epochs": 50}
+        r.report_epochs = 50
+    missing = TableRow("later", "later", None, report_epochs=50)
     text = headline_markdown([*rows, missing], figure=None, report="r.md")
     assert "**3 of the report's 4 rows are trained so far.**" in text
 
 
 def test_printed_values_are_counted_against_the_mean_map_under_each_reading(tmp_path):
-    from depthutils.compare import _row
 
     base = _baselines(0.43, 0.40)
-    base[0]["results"]["protocols"]["report"] = {
+    base[0].results["protocols"]["report"] = {
         "l1_global": 0.09,
         "l1_per_image": 0.29,
         "mse_global": 0.015,
         "mse_per_image": 0.2,
     }
     rows = [
-        _row("a", "a", None, printed=(0.085, 0.016)),  # L1 below the mean map ÷10 m, MSE above
-        _row("b", "b", None, printed=(0.100, 0.020)),  # both above ÷10 m
-        _row("no print", "c", None),  # a row the report did not print is not counted
+        TableRow("a", "a", None, 0.085, 0.016),  # L1 below the mean map ÷10 m, MSE above
+        TableRow("b", "b", None, 0.100, 0.020),  # both above ÷10 m
+        TableRow("no print", "c", None),  # a row the report did not print is not counted
     ]
     assert printed_against_baseline(rows + base) == [
         "÷10 m: 1 of 2 printed L1 and 0 of 2 printed MSE values are below the mean-map baseline (L1 0.0900, "

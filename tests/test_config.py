@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from depthutils.cli import build_parser
-from depthutils.config import REPORT_EPOCHS, REPORT_ROWS, TrainConfig, config_fields, parse_size
+from depthutils.config import TrainConfig, config_fields, parse_size
+from depthutils.study import report_rows
 
 
 def test_round_trip_through_json_types():
@@ -17,7 +18,28 @@ def test_round_trip_through_json_types():
     d = cfg.to_dict()
     assert d["image_size"] == [96, 128] and d["synth_size"] == [48, 64] and d["pretrained"] is False
     assert TrainConfig.from_dict(d) == cfg
-    assert TrainConfig.from_dict({**d, "field_from_a_newer_version": 1}) == cfg  # unknown keys are ignored
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"), [("learning_rate", None), ("batchsize", "batch_size"), ("epoch", "epochs"), ("spilt", "split")]
+)
+def test_an_unknown_setting_is_an_error_naming_the_nearest(key, hint):
+    with pytest.raises(ValueError, match=f"unknown setting '{key}'") as e:
+        TrainConfig.from_dict({"model": "resnet_unet", key: 1})
+    assert (f"did you mean '{hint}'" in str(e.value)) if hint else "did you mean" not in str(e.value)
+
+
+def test_configs_of_every_committed_run_still_load():
+    """Old runs lack the settings added since (cutdepth, teacher, …): they load with those settings' defaults."""
+    import json
+    from pathlib import Path
+
+    paths = sorted(Path(__file__).resolve().parents[1].glob("results/*/runs/*/results.json"))
+    assert paths, "no committed results found"
+    for p in paths:
+        stored = json.loads(p.read_text())["config"]
+        cfg = TrainConfig.from_dict(stored)
+        assert {k: v for k, v in cfg.to_dict().items() if k in stored} == stored, p
 
 
 def test_sizes_are_height_by_width():
@@ -31,7 +53,9 @@ def test_sizes_are_height_by_width():
 def test_epochs_stay_unset_until_resolved_and_derive_from_the_report_rows():
     cfg = TrainConfig(model="densenet_unet")
     assert cfg.epochs is None and cfg.resolved_epochs() == 100
-    assert REPORT_EPOCHS == {r.model: r.epochs for r in REPORT_ROWS}
+    for r in report_rows():
+        assert TrainConfig(model=r.model).resolved_epochs() == r.epochs
+    assert TrainConfig(model="regnet_unet").resolved_epochs() == 50  # a model the report did not train
     assert TrainConfig(model="densenet_unet", epochs=3).resolved_epochs() == 3
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import pattern_depth, pattern_rgb, shared_or_skip, write_folder, write_mat
 
+from conftest import pattern_depth, pattern_rgb, shared_or_skip, write_folder, write_mat
 from depthutils.data import (
     DataError,
     augment_batch,
@@ -186,7 +186,7 @@ def test_real_folder_reads_and_matches_16bit_sample():
 
 def test_real_small_copy_loads_with_split():
     root = shared_or_skip("nyu_v2_labeled_256x192")
-    ds = load_dataset(root, split="official", limit=4, test_limit=3)
+    ds = load_dataset(root, split="official", val_fraction=0.0, limit=4, test_limit=3)
     assert ds.rgb.shape == (7, 192, 256, 3) and ds.identity["kind"] == "real"
     assert ds.identity["split"] == "official" and len(ds.identity["test_indices"]) == 3
     assert 0.5 < np.median(ds.depth[ds.depth > 0]) < 10
@@ -224,7 +224,7 @@ def test_synthetic_mat_same_reader(tmp_path):
 
 
 def test_load_dataset_synthetic_default_identity():
-    ds = load_dataset(synth_count=12, synth_size=(48, 64))
+    ds = load_dataset(split="report", val_fraction=0.0, synth_count=12, synth_size=(48, 64))
     assert ds.is_synthetic and ds.identity["name"] == "synthetic rooms"
     assert len(ds.train) + len(ds.test) == 12 and ds.rgb.shape[1:] == (48, 64, 3)
 
@@ -486,17 +486,17 @@ def test_gt_data_is_read_at_full_resolution_and_checked(tmp_path):
     rgb, depth = pattern_rgb(10, 12, 16), pattern_depth(10, 12, 16)
     small = write_folder(tmp_path / "small", rgb[:, ::2, ::2], (depth[:, ::2, ::2] * 1000).astype(np.uint16))
     full = write_folder(tmp_path / "full", rgb, (depth * 1000).astype(np.uint16))
-    ds = load_dataset(small, split="report", gt_data=full)
+    ds = load_dataset(small, split="report", val_fraction=0.0, gt_data=full)
     assert ds.test_gt.shape == (len(ds.test), 12, 16) and ds.identity["gt_resolution_hw"] == [12, 16]
     np.testing.assert_allclose(ds.test_gt, depth[ds.identity["test_indices"]], atol=1e-3)
     with pytest.raises(FileNotFoundError, match="no_such"):
-        load_dataset(small, split="report", gt_data=tmp_path / "no_such")
+        load_dataset(small, split="report", val_fraction=0.0, gt_data=tmp_path / "no_such")
     fewer = write_folder(tmp_path / "fewer", rgb[:9], (depth[:9] * 1000).astype(np.uint16))
     with pytest.raises(DataError, match="holds 9 pairs but the training data holds 10"):
-        load_dataset(small, split="report", gt_data=fewer)
+        load_dataset(small, split="report", val_fraction=0.0, gt_data=fewer)
     other = write_folder(tmp_path / "other", rgb[:, :, :12], (depth[:, :, :12] * 1000).astype(np.uint16))
     with pytest.raises(DataError, match="aspect"):
-        load_dataset(small, split="report", gt_data=other)
+        load_dataset(small, split="report", val_fraction=0.0, gt_data=other)
 
 
 def test_split_without_test_images_and_bad_limits(tmp_path):
@@ -506,10 +506,10 @@ def test_split_without_test_images_and_bad_limits(tmp_path):
     root = write_folder(tmp_path / "f", rgb, (depth * 1000).astype(np.uint16))
     savemat(root / "splits.mat", {"trainNdxs": np.array([[1], [2], [3], [4]]), "testNdxs": np.zeros((0, 1))})
     with pytest.raises(DataError, match="0 test images"):
-        load_dataset(root, split="official")
+        load_dataset(root, split="official", val_fraction=0.0)
     for bad in (0, -3):
         with pytest.raises(ValueError, match="positive"):
-            load_dataset(root, split="report", limit=bad)
+            load_dataset(root, split="report", val_fraction=0.0, limit=bad)
 
 
 # --- data validation ------------------------------------------------------------------------------------------
@@ -529,7 +529,7 @@ def test_all_zero_depth_is_refused(tmp_path):
     depth[2] = 0.0
     root = write_folder(tmp_path / "f", rgb, (depth * 1000).astype(np.uint16))
     with pytest.raises(DataError, match=r"1 image\(s\) have no valid depth pixel.*\[2\]"):
-        load_dataset(root, split="report")
+        load_dataset(root, split="report", val_fraction=0.0)
 
 
 def test_mat_with_millimetre_depths_is_refused(tmp_path):

@@ -36,6 +36,7 @@ def server():
     app.close()
 
 
+@pytest.mark.slow
 def test_the_page_answers_with_depth_and_survives_bad_input(server, tmp_path):
     from gradio_client import Client, handle_file
 
@@ -61,6 +62,7 @@ def test_the_page_answers_with_depth_and_survives_bad_input(server, tmp_path):
     assert "500 px (given)" in again[3]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["L", "I;16", "RGBA", "CMYK"])
 def test_odd_photos_become_rgb(tmp_path, mode):
     from PIL import Image
@@ -93,6 +95,17 @@ def _chromium() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
+def _drawn(png: bytes) -> bool:
+    """Whether a screenshot of the 3D viewer shows something: over 5% of its pixels differ from its background."""
+    import io
+
+    from PIL import Image
+
+    a = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return float((np.abs(a - a[0, 0]).sum(-1) > 30).mean()) > 0.05
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="headless Chromium and chromedriver are not installed")
 def test_a_browser_uploads_a_photo_and_sees_depth_and_the_3d_viewer(server):
     webdriver = pytest.importorskip("selenium.webdriver")
@@ -103,8 +116,10 @@ def test_a_browser_uploads_a_photo_and_sees_depth_and_the_3d_viewer(server):
     browser, driver_path = _chromium()
     opts = webdriver.ChromeOptions()
     opts.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1100", "--use-gl=swiftshader"):
+    # WebGL on the CPU (SwiftShader through ANGLE), so that the 3D viewer draws in a machine without a GPU
+    for arg in ("--headless=new", "--no-sandbox", "--window-size=1400,1100", "--use-angle=swiftshader"):
         opts.add_argument(arg)
+    opts.add_argument("--enable-unsafe-swiftshader")
     drv = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=driver_path))
     try:
         drv.get(server)
@@ -114,8 +129,9 @@ def test_a_browser_uploads_a_photo_and_sees_depth_and_the_3d_viewer(server):
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "img")))
         drv.find_element(By.XPATH, "//button[contains(., 'Estimate depth')]").click()
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#depth-figure img")))
-        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#point-cloud canvas")))
+        canvas = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#point-cloud canvas")))
         assert "focal length" in drv.find_element(By.ID, "depth-info").text
+        wait.until(lambda _: _drawn(canvas.screenshot_as_png))  # the surface is drawn, not an empty canvas
         drv.save_screenshot(str(SCREENSHOT))
     finally:
         drv.quit()

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from depthutils.config import TrainConfig
-from depthutils.data import cut_depth
+from depthutils.data import cut_depth, load_data
 from depthutils.distill import teacher_depth, teacher_paths
 from depthutils.engine import DeviceData, train_step
 from depthutils.losses import get_loss
 from depthutils.models import build_model
-from depthutils.train import fit, load_data
+from depthutils.train import fit
 
 
 def test_teacher_paths_split_on_commas():
@@ -43,6 +43,7 @@ def _step(depth: torch.Tensor, distill_weight: float) -> float:
     return float(train_step(model, opt, get_loss("l1"), rgb, depth, distill_weight=distill_weight, **kw))
 
 
+@pytest.mark.slow
 def test_train_step_adds_the_teacher_loss():
     depth = torch.full((4, 1, 64, 64), 3.0)
     plain = _step(depth, 1.0)
@@ -65,6 +66,7 @@ TINY = dict(
 )
 
 
+@pytest.mark.slow
 def test_teacher_trained_on_held_out_images_is_refused(tmp_path):
     fit(TrainConfig(model="resnete_decoder_v3", seed=1, **TINY), tmp_path / "t", progress=False)  # another split
     student = load_data(TrainConfig(model="regnet_unet", seed=0, **TINY))

@@ -13,6 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow  # both tests train ladder steps
+
 #: Training settings that take seconds: tiny synthetic rooms, 64×64, a third of the training split validates.
 TINY_BASE = dict(
     data="synthetic",

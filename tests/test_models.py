@@ -35,6 +35,7 @@ def test_unknown_name_lists_valid():
         build_model("resnet_unett")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("size", [(64, 96), (128, 128)])
 def test_forward_backward(name, size):
@@ -95,6 +96,7 @@ def _fake_imagenet(family: str) -> dict:
     return sd
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnete_decoder_v1", "densenet_unet", "regnet_unet"])
 def test_pretrained_loads_cached_weights(torch_home, name):
     fam = build_model(name).encoder.family
@@ -154,6 +156,7 @@ PINNED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_architecture_is_pinned(name):
     torch.manual_seed(0)
@@ -167,6 +170,7 @@ def test_architecture_is_pinned(name):
     assert {n.split(".")[0] for n, _ in m.named_children()} == {"encoder", "decoder", "head"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", ["relu", "sigmoid", "exp"])
 def test_heads_start_near_three_metres_and_cannot_go_negative(head):
     torch.manual_seed(0)

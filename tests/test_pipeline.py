@@ -9,8 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from depthutils.config import REPORT_ROWS
 from depthutils.pipeline import NOTEBOOK_DIR, jobs, pipeline_status, run_pipeline
+from depthutils.study import pipeline_rows, report_rows
 
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
@@ -39,6 +39,7 @@ def test_notebook_is_thin_with_literal_parameters(path):
         assert ".backward(" not in c.source and ".step(" not in c.source, path.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_help_notebook_documents_every_parameter(path):
     import subprocess
@@ -56,9 +57,9 @@ def test_help_notebook_documents_every_parameter(path):
         assert f"  {name}: " in text, name
 
 
-def test_jobs_cover_every_table_row_and_the_report_split_row():
+def test_jobs_cover_every_pipeline_row_of_the_manifest():
     j = jobs("cpu", "synthetic", None, Path("/o"), Path("/f"), Path("/t.md"))
-    names = [job["name"] for job in j]
+    names = [job.name for job in j]
     assert names[0] == "01_data_exploration" and names[-1] == "08_compare"
     assert {
         "05_resnet_unet_l1",
@@ -67,18 +68,20 @@ def test_jobs_cover_every_table_row_and_the_report_split_row():
         "05_resnet_unet_l1_report_split",
         "04_resnete_decoder_v3_aspect",
     } <= set(names)
-    assert len([job for job in j if job["run"]]) == len(REPORT_ROWS) + 2
-    epochs = {job["name"]: job["params"].get("epochs") for job in j}
+    assert [job.row for job in j if job.row] == pipeline_rows() and len(pipeline_rows()) == len(report_rows()) + 2
+    epochs = {job.name: job.epochs for job in j}
     assert epochs["07_densenet_unet"] == 10 and epochs["03_resnete_decoder_v2"] == 3  # 25 / 10 rounded up
-    splits = {job["name"]: job["params"].get("split") for job in j}
-    assert splits["05_resnet_unet_l1"] == "official" and splits["05_resnet_unet_l1_report_split"] == "report"
-    assert {job["name"]: job["params"].get("image_size") for job in j}["04_resnete_decoder_v3_aspect"] == "96x128"
-    rep = {job["name"]: job["params"] for job in jobs("report", "synthetic", None, Path("/o"), Path("/f"), Path("/t"))}
-    for row in REPORT_ROWS:  # the report's schedule, derived from REPORT_ROWS
-        name = next(n for n, p in rep.items() if p.get("row_title") == row.title)
-        assert rep[name]["epochs"] == row.epochs and rep[name]["run_dir"].endswith(row.run_name)
-    assert rep["07_densenet_unet"]["image_size"] == "128" and rep["07_densenet_unet"]["batch_size"] == 64
-    assert rep["07_densenet_unet"]["limit"] is None and rep["07_densenet_unet"]["pretrained"] == "false"
+    for job in j[1:-1]:  # a row's notebook gets its name and the profile; the manifest makes its configuration
+        assert job.params["row"] == job.row.name and job.params["profile"] == "cpu"
+        assert job.run == Path("/o/runs") / job.row.name and job.params["run_dir"] == str(job.run)
+
+
+def test_every_job_passes_only_parameters_its_notebook_declares():
+    import papermill as pm
+
+    for job in jobs("smoke", "synthetic", None, Path("/o"), Path("/f"), Path("/t.md")):
+        declared = pm.inspect_notebook(str(NOTEBOOK_DIR / f"{job.notebook}.ipynb"))
+        assert set(job.params) <= set(declared), (job.notebook, set(job.params) - set(declared))
 
 
 def _histories(out: Path) -> dict[str, list[dict]]:
@@ -93,6 +96,7 @@ def _histories(out: Path) -> dict[str, list[dict]]:
     }
 
 
+@pytest.mark.slow
 def test_smoke_pipeline_end_to_end_and_resume_after_a_kill(tmp_path, capsys):
     out = tmp_path / "smoke"
     assert run_pipeline(profile="smoke", data="synthetic", out=out) == 0
@@ -150,6 +154,7 @@ def test_smoke_pipeline_end_to_end_and_resume_after_a_kill(tmp_path, capsys):
         run_pipeline(profile="cpu", data="synthetic", out=out)
 
 
+@pytest.mark.slow
 def test_failing_notebook_is_named(tmp_path, capsys):
     rc = run_pipeline(profile="smoke", data=str(tmp_path / "no_such_data"), out=tmp_path / "f", only="01")
     assert rc == 1
@@ -157,6 +162,7 @@ def test_failing_notebook_is_named(tmp_path, capsys):
     assert "notebook 01_data_exploration.ipynb" in err and "cell" in err and "FileNotFoundError" in err
 
 
+@pytest.mark.slow
 def test_a_row_trained_on_its_own_is_found_finished_by_the_pipeline(tmp_path, capsys):
     from depthutils.cli import main
 
@@ -174,4 +180,7 @@ def test_a_row_trained_on_its_own_is_found_finished_by_the_pipeline(tmp_path, ca
     assert (row / "history.csv").read_text() == history  # the notebook resumed a finished run: nothing retrained
     capsys.readouterr()
     assert main(["pipeline", "--profile", "smoke", "--out", str(out), "--row", "nope"]) == 2
-    assert "no row 'nope' in profile 'smoke'; rows: resnete_decoder_v1" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown row 'nope'" in err and "resnete_decoder_v1" in err  # the message lists the valid rows
+    assert main(["pipeline", "--profile", "smoke", "--out", str(out), "--row", "compact"]) == 2
+    assert "trained by tools/compact_ablation.py, not by the pipeline" in capsys.readouterr().err

@@ -15,6 +15,7 @@ def ckpt(tmp_path_factory):
     return out / "r" / "last.pt"
 
 
+@pytest.mark.slow
 def test_predict_odd_inputs(ckpt, tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -44,6 +45,7 @@ def test_predict_odd_inputs(ckpt, tmp_path):
     assert not list(out.glob("corrupt*")) and not list(out.glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_predict_real_samples(ckpt, tmp_path):
     from conftest import shared_or_skip
 
@@ -55,6 +57,7 @@ def test_predict_real_samples(ckpt, tmp_path):
     assert np.load(tmp_path / "o" / "nyu_test_224_0_rgb_depth.npy").shape == (224, 224)
 
 
+@pytest.mark.slow
 def test_predict_names_are_unique_and_nothing_is_overwritten(ckpt, tmp_path, capsys):
     src = tmp_path / "in"
     src.mkdir()
@@ -103,6 +106,7 @@ def test_valid_depth_is_never_written_as_invalid_and_colour_limits_are_robust():
     assert lo == pytest.approx(2.0) and hi == pytest.approx(3.0)
 
 
+@pytest.mark.slow
 def test_outputs_say_which_model_made_them_and_synthetic_models_are_labelled(ckpt, tmp_path, capsys):
     src = tmp_path / "p.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtype=np.uint8)).save(src)

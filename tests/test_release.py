@@ -32,6 +32,7 @@ def root(tmp_path, monkeypatch):
     return tmp_path / "weights"
 
 
+@pytest.mark.slow
 def test_export_writes_fp16_safetensors_meta_and_card_and_loads_back(run, root):
     w = export_weights(run, "tiny", root=root)
     assert sorted(p.name for p in w.folder.iterdir()) == ["README.md", "meta.json", "model.safetensors"]
@@ -66,6 +67,7 @@ def test_export_writes_fp16_safetensors_meta_and_card_and_loads_back(run, root):
     assert export_weights(run, "tiny", root=root, overwrite=True).meta["sha256"] == w.meta["sha256"]
 
 
+@pytest.mark.slow
 def test_damaged_or_unknown_weights_are_clear_errors(run, root):
     w = export_weights(run, "tiny", root=root)
     data = bytearray(w.file.read_bytes())
@@ -91,6 +93,7 @@ def test_the_shipped_model_loads_and_sees_a_room(tmp_path):
     assert np.percentile(depth, 95) - np.percentile(depth, 5) > 0.5  # not flat
 
 
+@pytest.mark.slow
 def test_evaluate_weights_reproduces_the_model_card(tmp_path):
     """[release]: the shipped fp16 file, evaluated on the real test set, gives the card's numbers to 0.002."""
     from conftest import shared_or_skip

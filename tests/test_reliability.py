@@ -50,6 +50,7 @@ def test_synth_count_zero_is_refused(tmp_path):
     assert e.value.code == 2 and not (tmp_path / "s.mat").exists()
 
 
+@pytest.mark.slow
 def test_best_is_written_before_last(tmp_path, monkeypatch):
     order = []
     real = RunFolder.save_checkpoint
@@ -64,6 +65,7 @@ def test_best_is_written_before_last(tmp_path, monkeypatch):
     assert order[0] == (1, "best.pt")  # the first evaluated epoch is always a new best
 
 
+@pytest.mark.slow
 def test_bytes_overwritten_inside_last_pt_are_caught(tmp_path, capsys):
     out = tmp_path / "r"
     assert main([*TRAIN, "--out", str(out), "--epochs", "1", *TINY]) == 0
@@ -79,6 +81,7 @@ def test_bytes_overwritten_inside_last_pt_are_caught(tmp_path, capsys):
     assert ((out / "history.csv").read_text(), (out / "results.json").read_text()) == before  # nothing overwritten
 
 
+@pytest.mark.slow
 def test_full_disk_is_named(tmp_path, capsys, monkeypatch):
     import depthutils.run_folder as rf
 
@@ -111,7 +114,13 @@ def _tiny_run(tmp_path):
 
 @pytest.mark.parametrize(
     "case",
-    ["synth_over_splits", "synth_over_mat", "baselines_over_results", "evaluate_twice", "bench_over_report"],
+    [
+        "synth_over_splits",
+        "synth_over_mat",
+        pytest.param("baselines_over_results", marks=pytest.mark.slow),  # trains a run first
+        pytest.param("evaluate_twice", marks=pytest.mark.slow),
+        "bench_over_report",
+    ],
 )
 def test_no_command_replaces_a_file_it_did_not_write(tmp_path, capsys, case):
     """Every command that writes a file refuses to replace an existing one unless --overwrite is given."""
@@ -150,6 +159,7 @@ def test_out_of_the_wrong_kind_is_named(tmp_path, capsys):
     assert "is a folder; give a file name" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_resume_before_the_first_checkpoint_keeps_the_runs_own_schedule(tmp_path):
     """Killed during the first epoch (config.json, no last.pt): --resume goes on with the run's --epochs 3, not
     the report's schedule for the model."""
@@ -162,6 +172,7 @@ def test_resume_before_the_first_checkpoint_keeps_the_runs_own_schedule(tmp_path
     assert json.loads((out / "config.json").read_text())["config"]["epochs"] == 3
 
 
+@pytest.mark.slow
 def test_the_checksum_covers_the_stored_settings(tmp_path):
     out = tmp_path / "r"
     assert main([*TRAIN, "--out", str(out), "--epochs", "1", *TINY]) == 0
@@ -172,6 +183,7 @@ def test_the_checksum_covers_the_stored_settings(tmp_path):
         load_checkpoint(out / "last.pt")
 
 
+@pytest.mark.slow
 def test_a_kill_between_the_first_best_and_last_resumes_with_plain_resume(tmp_path):
     ref, out = tmp_path / "ref", tmp_path / "killed"
     for o in (ref, out):
@@ -202,10 +214,11 @@ def test_bad_split_files_are_refused_by_name(tmp_path, train, test, message):
     root = write_folder(tmp_path / "d", pattern_rgb(6, 8, 8), pattern_depth(6, 8, 8) * 1000)
     savemat(root / "splits.mat", {"trainNdxs": np.array(train, float)[:, None], "testNdxs": np.array(test)[:, None]})
     with pytest.raises(DataError, match=message) as e:
-        load_dataset(str(root), split="official")
+        load_dataset(str(root), split="official", val_fraction=0.0)
     assert "splits.mat" in str(e.value)
 
 
+@pytest.mark.slow
 def test_evaluating_on_trained_images_is_refused(tmp_path, capsys):
     out = tmp_path / "r"
     assert main([*TRAIN, "--out", str(out), "--epochs", "1", *TINY, "--split", "report"]) == 0
@@ -261,6 +274,7 @@ def test_two_files_for_one_index_are_an_error(tmp_path):
         read_rgbd_folder(root)
 
 
+@pytest.mark.slow
 def test_depth_all_beyond_max_depth_is_refused_not_scored_as_null(tmp_path, capsys):
     out = tmp_path / "r"
     assert main([*TRAIN, "--out", str(out), "--epochs", "1", *TINY]) == 0
@@ -365,6 +379,7 @@ def test_download_never_keeps_a_wrong_file(tmp_path):
         download_file("http://127.0.0.1:9/unused", wrong, progress=False, size=99)
 
 
+@pytest.mark.slow
 def test_a_huge_image_size_is_refused_before_the_first_step(tmp_path, capsys):
     out = tmp_path / "big"
     argv = [*TRAIN, "--out", str(out), *TINY, "--image-size", "8192x8192", "--batch-size", "64", "--epochs", "1"]

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, shared_or_skip
 
+from conftest import TINY, shared_or_skip
 from depthutils.cli import main
 from depthutils.engine import cpu_has_native_bf16
 from depthutils.run_folder import CheckpointError, load_checkpoint
+
+pytestmark = pytest.mark.slow  # every test here trains (9 s to 3 min each); `pytest -m "not slow"` skips them
 
 BF16 = pytest.param("bf16", marks=pytest.mark.skipif(not cpu_has_native_bf16(), reason="CPU has no native bf16"))
 

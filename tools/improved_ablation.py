@@ -26,10 +26,11 @@ from pathlib import Path
 from depthutils._io import write_json_atomic, write_text_atomic
 from depthutils.baselines import BASELINES, baseline_models
 from depthutils.config import TrainConfig
+from depthutils.data.dataset import load_data
 from depthutils.engine import DeviceData, evaluate, resolve_precision
 from depthutils.metrics import bootstrap_diff_ci
 from depthutils.run_folder import load_checkpoint, model_from_checkpoint, read_history
-from depthutils.train import fit, load_data
+from depthutils.train import fit
 
 #: The synthetic pretraining of the last step: rendered rooms at the stored size of the NYU copy, and epochs.
 PRETRAIN = {"synth_count": 4000, "synth_size": (192, 256), "epochs": 10}

@@ -24,15 +24,15 @@ import torch.nn.functional as F
 from depthutils import plots
 from depthutils._io import write_text_atomic
 from depthutils.baselines import BASELINES, baseline_models
-from depthutils.compare import EXTRA_ROWS, extra_row_title
 from depthutils.config import TrainConfig
 from depthutils.data import read_depth_png, read_rgb
+from depthutils.data.dataset import load_data
 from depthutils.engine import resolve_precision
 from depthutils.metrics import bootstrap_ci
 from depthutils.other_cameras import evaluate_frames, list_frames
 from depthutils.predict import predict_image
 from depthutils.run_folder import load_checkpoint, model_from_checkpoint
-from depthutils.train import load_data
+from depthutils.study import ROWS, row_title
 
 #: The figure's frames: one per camera that is not NYU's.
 FIGURE_FRAMES = ("redwood_0", "tum_0", "sunrgbd_0", "kinect2_esanet_0")
@@ -74,7 +74,8 @@ def main() -> int:
             return 2
         ck = load_checkpoint(ck_path)
         cfg = TrainConfig.from_dict(ck["config"])
-        title = extra_row_title(run.name, res) if run.name in EXTRA_ROWS else res["title"]
+        extra = {r.name: r for r in ROWS if not r.in_report_table}  # the study's extra rows keep their table titles
+        title = row_title(extra[run.name], res) if run.name in extra else res["title"]
         models[title] = (model_from_checkpoint(ck), cfg, res)
         evals[title] = evaluate_frames(
             models[title][0], a.frames, image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision

@@ -1,6 +1,6 @@
 """Data layer: readers for NYU's .mat and RGB-D folders, splits, synthetic rooms, download, augmentation."""
 
-from .dataset import DATA_ENV, SYNTHETIC, DepthData, load_dataset, resolve_data, synthetic_path
+from .dataset import DATA_ENV, SYNTHETIC, DepthData, load_data, load_dataset, resolve_data, synthetic_path
 from .download import NYU_FILES, download_file, download_nyu
 from .folder import list_rgbd_pairs, read_depth_png, read_rgb, read_rgbd_folder
 from .nyu import (
@@ -20,6 +20,7 @@ __all__ = [
     "SYNTHETIC",
     "DepthData",
     "load_dataset",
+    "load_data",
     "resolve_data",
     "synthetic_path",
     "NYU_FILES",

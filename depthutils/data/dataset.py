@@ -5,14 +5,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .folder import list_rgbd_pairs, read_rgbd_folder
-from .nyu import DataError, official_split, read_nyu_mat, report_split, validation_split
+from .nyu import NYU_N, DataError, official_split, read_nyu_mat, report_split, validation_split
 
-__all__ = ["DepthData", "load_dataset", "resolve_data", "synthetic_path", "DATA_ENV", "SYNTHETIC"]
+if TYPE_CHECKING:  # a type only: the data layer imports nothing above it at run time
+    from ..config import TrainConfig
+
+__all__ = [
+    "DepthData",
+    "load_dataset",
+    "load_data",
+    "resolve_data",
+    "synthetic_path",
+    "DATA_ENV",
+    "SYNTHETIC",
+    "SYNTH_COUNT",
+    "SYNTH_SIZE",
+]
 
 #: Environment variable that points the pipeline and CLI at real data (a .mat file or an RGB-D folder).
 DATA_ENV = "DEPTHUTILS_DATA"
@@ -41,6 +54,12 @@ class DepthData:
     @property
     def is_synthetic(self) -> bool:
         return self.identity.get("kind") == "synthetic"
+
+
+#: The synthetic set a run uses unless told otherwise: as many rooms as NYU's labeled pairs, rendered at 192×256.
+#: TrainConfig's ``synth_count`` / ``synth_size`` defaults are these.
+SYNTH_COUNT: int = NYU_N
+SYNTH_SIZE: tuple[int, int] = (192, 256)
 
 
 def resolve_data(data: str | os.PathLike | None) -> str:
@@ -121,15 +140,15 @@ def _read_gt(
 def load_dataset(
     data: str | os.PathLike | None = None,
     *,
-    split: str = "report",
+    split: str,
+    val_fraction: float,
     split_seed: int = 0,
-    val_fraction: float = 0.0,
     limit: int | None = None,
     test_limit: int | None = None,
     with_train: bool = True,
     gt_data: str | os.PathLike | None = None,
-    synth_count: int = 1449,
-    synth_size: tuple[int, int] = (192, 256),
+    synth_count: int = SYNTH_COUNT,
+    synth_size: tuple[int, int] = SYNTH_SIZE,
     synth_seed: int = 0,
     depth_scale: float = 0.001,
 ) -> DepthData:
@@ -138,9 +157,10 @@ def load_dataset(
     data: ``'synthetic'`` (default when ``$DEPTHUTILS_DATA`` is unset), a ``.mat`` file in the official layout,
         or a folder of ``rgb/`` + ``depth/`` pairs (depth PNG × ``depth_scale`` = metres).
     split: ``'report'`` (seeded random 1111/338 on 1449 pairs, same fraction otherwise) or ``'official'``
-        (795/654 from ``splits.mat`` beside the file or in the folder).
+        (795/654 from ``splits.mat`` beside the file or in the folder). No default here: a run's is TrainConfig's.
     val_fraction: share of the training split held out as validation (contiguous blocks, see
         :func:`validation_split`); it is chosen before ``limit`` applies, so it is the same for every limit.
+        No default here either (0.0: no validation images).
     limit / test_limit: keep only the first N training / test indices (None: all). Only the kept pairs are read.
     with_train: False reads no training (and no validation) images, for evaluation.
     gt_data: the same pairs at full resolution; the test images' depth is read from it into ``test_gt``.
@@ -156,25 +176,7 @@ def load_dataset(
         path = Path(spec).expanduser()
     path, n, synthetic, splits_file = _source(str(path))
 
-    if split == "official":
-        if not splits_file.exists():
-            raise DataError(f"split 'official' needs {splits_file}; it is missing. Use --split report instead.")
-        train, test = official_split(splits_file, n)
-        if len(test) == 0 or len(train) == 0:
-            raise DataError(
-                f"{splits_file} lists {len(train)} training and {len(test)} test images; the official "
-                f"split needs both (no test images: nothing to score). Use --split report."
-            )
-        if max(train.max(), test.max()) >= n:
-            raise DataError(
-                f"{splits_file} indexes up to {max(train.max(), test.max()) + 1} but {path} holds {n} pairs."
-            )
-    elif split == "report":
-        train, test = report_split(n, seed=split_seed)
-    else:
-        raise ValueError(f"unknown split {split!r}; use 'report' or 'official'")
-    if len(test) == 0:
-        raise DataError(f"the {split!r} split of {path} has no test images; use another split or data.")
+    train, test = _split(split, path, n, splits_file, split_seed)
     train, val = validation_split(train, val_fraction)
     split_sizes = {"train": int(len(train)), "val": int(len(val)), "test": int(len(test))}  # before any limit
     train, test = train[:limit], test[:test_limit]
@@ -192,11 +194,7 @@ def load_dataset(
     kind = "synthetic" if synthetic or spec == SYNTHETIC else "real"
     identity = {
         "kind": kind,
-        "name": "synthetic rooms"
-        if kind == "synthetic"
-        else f"NYU-Depth V2 labeled ({path.name})"
-        if "nyu" in str(path).lower()
-        else path.name,
+        "name": _name(kind, path),
         "path": str(path),
         "n_pairs_in_source": n,
         "resolution_wh": [int(rgb.shape[2]), int(rgb.shape[1])] if len(rgb) else None,
@@ -204,12 +202,7 @@ def load_dataset(
         "split_seed": split_seed if split == "report" else None,
         "val_fraction": val_fraction,
         "split_sizes": split_sizes,
-        "n_train": int(len(train)),
-        "n_val": int(len(val)),
-        "n_test": int(len(test)),
-        "train_indices": train.tolist(),
-        "val_indices": val.tolist(),
-        "test_indices": test.tolist(),
+        **_indices(train, val, test),
     }
     if spec == SYNTHETIC:
         identity.update(synth_count=synth_count, synth_size_hw=list(synth_size), synth_seed=synth_seed)
@@ -219,3 +212,64 @@ def load_dataset(
         identity.update(gt_identity)
     a, b = len(train), len(train) + len(val)
     return DepthData(rgb, depth, np.arange(a), np.arange(b, len(keep)), identity, val=np.arange(a, b), test_gt=test_gt)
+
+
+def _split(split: str, path: Path, n: int, splits_file: Path, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) 0-based indices of ``split`` for the ``n`` pairs at ``path``; refused when it is unusable."""
+    if split == "official":
+        if not splits_file.exists():
+            raise DataError(f"split 'official' needs {splits_file}; it is missing. Use --split report instead.")
+        train, test = official_split(splits_file, n)
+        if len(test) == 0 or len(train) == 0:
+            raise DataError(
+                f"{splits_file} lists {len(train)} training and {len(test)} test images; the official "
+                f"split needs both (no test images: nothing to score). Use --split report."
+            )
+        if max(train.max(), test.max()) >= n:
+            raise DataError(
+                f"{splits_file} indexes up to {max(train.max(), test.max()) + 1} but {path} holds {n} pairs."
+            )
+    elif split == "report":
+        train, test = report_split(n, seed=seed)
+    else:
+        raise ValueError(f"unknown split {split!r}; use 'report' or 'official'")
+    if len(test) == 0:
+        raise DataError(f"the {split!r} split of {path} has no test images; use another split or data.")
+    return train, test
+
+
+def _name(kind: str, path: Path) -> str:
+    """The data's name in tables and figure titles."""
+    if kind == "synthetic":
+        return "synthetic rooms"
+    return f"NYU-Depth V2 labeled ({path.name})" if "nyu" in str(path).lower() else path.name
+
+
+def _indices(train: np.ndarray, val: np.ndarray, test: np.ndarray) -> dict[str, Any]:
+    """The counts and source indices a run records of its data (resume and evaluation check them)."""
+    return {
+        "n_train": int(len(train)),
+        "n_val": int(len(val)),
+        "n_test": int(len(test)),
+        "train_indices": train.tolist(),
+        "val_indices": val.tolist(),
+        "test_indices": test.tolist(),
+    }
+
+
+def load_data(cfg: TrainConfig, *, with_train: bool = True) -> DepthData:
+    """The data of a run as its config describes it (``--data``, split, validation share, limits, full-size GT,
+    synthetic settings): :func:`load_dataset` with the run's settings. ``with_train=False`` reads the test images
+    only, for evaluation."""
+    return load_dataset(
+        cfg.data,
+        split=cfg.split,
+        split_seed=cfg.seed,
+        val_fraction=cfg.val_fraction,
+        limit=cfg.limit,
+        test_limit=cfg.test_limit,
+        with_train=with_train,
+        gt_data=cfg.gt_data,
+        synth_count=cfg.synth_count,
+        synth_size=cfg.synth_size,
+    )

@@ -97,8 +97,6 @@ def download_file(
     ``.part``. A server that ignores the range, or a ``.part`` longer than the remote file (HTTP 416), starts the
     download over. A file already at ``dest`` is not downloaded again.
     """
-    from tqdm.auto import tqdm
-
     dest = Path(dest)
     if dest.exists():  # verified like a fresh download before it is reported as done
         _verify_existing(dest, size=size, sha256=sha256, validate=validate)
@@ -106,59 +104,86 @@ def download_file(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
+    opened = _open(url, dest, have, timeout=timeout, may_restart=_retry)
+    if opened is None:  # the .part is longer than the remote file: start over, once
+        part.unlink()
+        return download_file(
+            url, dest, sha256=sha256, size=size, validate=validate, progress=progress, timeout=timeout, _retry=False
+        )
+    resp, total = opened
+    if resp is not None:
+        total = _receive(resp, url, part, have, desc=dest.name, progress=progress)
+    _check_part(part, url, dest, total=total, size=size, validate=validate, sha256=sha256)
+    os.replace(part, dest)
+    return dest
+
+
+def _open(url: str, dest: Path, have: int, *, timeout: float, may_restart: bool):
+    """The response for the bytes from ``have`` on, as (response, None); (None, total) when the ``.part`` is
+    already complete; None when it is longer than the remote file and ``may_restart``. Refusals are named."""
     req = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-    total = None
     try:
         resp = urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as e:
         remote = _total_from_content_range(e.headers.get("Content-Range") if e.headers else None)
         if e.code == 416 and have and (remote is None or remote == have):  # the .part is already complete
-            resp, total = None, remote
-        elif e.code == 416 and have and _retry:  # the .part is longer than the remote file: start over
-            part.unlink()
-            return download_file(
-                url, dest, sha256=sha256, size=size, validate=validate, progress=progress, timeout=timeout, _retry=False
-            )
-        else:
-            raise DownloadError(
-                f"downloading {url} failed: HTTP {e.code} {e.reason}. Check the address, or fetch "
-                f"the file by hand into {dest}."
-            ) from None
+            return None, remote
+        if e.code == 416 and have and may_restart:
+            return None
+        raise DownloadError(
+            f"downloading {url} failed: HTTP {e.code} {e.reason}. Check the address, or fetch "
+            f"the file by hand into {dest}."
+        ) from None
     except (urllib.error.URLError, OSError) as e:
         raise DownloadError(
             f"cannot reach {url} ({e}). Check the network, or fetch the file by hand into {dest}."
         ) from None
-
-    if resp is not None and "text/html" in (resp.headers.get("Content-Type") or "").lower():
+    if "text/html" in (resp.headers.get("Content-Type") or "").lower():
         resp.close()
         raise DownloadError(
             f"{url} answered with an HTML page (Content-Type {resp.headers.get('Content-Type')}), not the file; "
             f"nothing was written. Check the address (a login or error page?), or fetch the file by hand into {dest}."
         )
-    if resp is not None:
-        with resp:
-            cr_total = _total_from_content_range(resp.headers.get("Content-Range"))
-            cr_start = resp.headers.get("Content-Range", "").replace("bytes ", "").split("-")[0]
-            if resp.status == 206 and cr_start.strip() == str(have):  # partial content from where we are: append
-                total, mode = cr_total, "ab"
-            else:  # the server ignored the range (or sent another one): start over
-                have, mode = 0, "wb"
-                cl = resp.headers.get("Content-Length")
-                total = int(cl) if cl and resp.status == 200 else cr_total
-            with (
-                open(part, mode) as f,
-                tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar,
-            ):
-                try:
-                    while block := resp.read(1 << 20):
-                        f.write(block)
-                        bar.update(len(block))
-                except (http.client.HTTPException, OSError) as e:  # dropped mid-transfer: keep what arrived
-                    f.flush()
-                    raise DownloadError(
-                        f"{url}: connection lost after {f.tell()} bytes ({e}); kept {part}, run again to resume.",
-                        resumable=True,
-                    ) from None
+    return resp, None
+
+
+def _receive(resp, url: str, part: Path, have: int, *, desc: str, progress: bool) -> int | None:
+    """Write the response into ``part``: appended when the server continues from ``have`` (HTTP 206), else from
+    the start. Returns the total size the server announced (None: unknown). A dropped connection keeps what
+    arrived, for a resume."""
+    from tqdm.auto import tqdm
+
+    with resp:
+        cr_total = _total_from_content_range(resp.headers.get("Content-Range"))
+        cr_start = resp.headers.get("Content-Range", "").replace("bytes ", "").split("-")[0]
+        if resp.status == 206 and cr_start.strip() == str(have):  # partial content from where we are: append
+            total, mode = cr_total, "ab"
+        else:  # the server ignored the range (or sent another one): start over
+            have, mode = 0, "wb"
+            cl = resp.headers.get("Content-Length")
+            total = int(cl) if cl and resp.status == 200 else cr_total
+        with (
+            open(part, mode) as f,
+            tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar,
+        ):
+            try:
+                while block := resp.read(1 << 20):
+                    f.write(block)
+                    bar.update(len(block))
+            except (http.client.HTTPException, OSError) as e:  # dropped mid-transfer: keep what arrived
+                f.flush()
+                raise DownloadError(
+                    f"{url}: connection lost after {f.tell()} bytes ({e}); kept {part}, run again to resume.",
+                    resumable=True,
+                ) from None
+    return total
+
+
+def _check_part(
+    part: Path, url: str, dest: Path, *, total: int | None, size: int | None, validate, sha256: str | None
+) -> None:
+    """The finished ``part`` is the expected file, or it is kept (a resume can help) or deleted (it cannot), and
+    the error says which."""
     got = part.stat().st_size
     for expected in (total, size):
         if expected is not None and got < expected:
@@ -186,8 +211,6 @@ def download_file(
         bad = part.with_name(part.name + ".bad")
         os.replace(part, bad)
         raise DownloadError(f"{url}: SHA-256 mismatch; moved the file to {bad}. Run again to download afresh.")
-    os.replace(part, dest)
-    return dest
 
 
 def _verify_existing(dest: Path, *, size: int | None, sha256: str | None, validate) -> None:

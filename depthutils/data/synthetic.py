@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_path
+from .nyu import NYU_N
 
 __all__ = ["NYU_INTRINSICS", "render_scene", "write_synthetic_mat", "DEFAULT_SYNTH_SIZE"]
 
@@ -49,23 +50,21 @@ def _pattern(a: np.ndarray, b: np.ndarray, kind: int, period: float) -> np.ndarr
     return np.where(fa < 0.06, 1.0, 0.5 * tone).astype(np.float32)
 
 
-def render_scene(seed: int, index: int, width: int = 640, height: int = 480) -> tuple[np.ndarray, np.ndarray]:
-    """Render scene ``index`` of ``seed``: uint8 H×W×3 RGB and float32 H×W depth in metres (all valid)."""
-    rng = np.random.default_rng([seed, index])
-    s = width / 640.0
-    fx, fy = NYU_INTRINSICS[0] * s, NYU_INTRINSICS[1] * height / 480.0
-    cx, cy = (NYU_INTRINSICS[2] + 0.5) * s - 0.5, (NYU_INTRINSICS[3] + 0.5) * height / 480.0 - 0.5
-
+def _room_and_camera(rng: np.random.Generator) -> tuple:
+    """A room (W, H, D metres, its corners) and a camera in it: position, and a rotation looking roughly towards
+    the room centre (more floor and furniture in view), tilted down by up to 25°."""
     room = np.array([rng.uniform(3.0, 7.0), rng.uniform(2.4, 3.2), rng.uniform(3.0, 8.0)], np.float32)  # W, H, D
     lo_room, hi_room = np.array([-room[0] / 2, 0, -room[2] / 2]), np.array([room[0] / 2, room[1], room[2] / 2])
     cam = np.array(
         [rng.uniform(-0.4, 0.4) * room[0], rng.uniform(1.0, 1.7), rng.uniform(-0.4, 0.4) * room[2]], np.float32
     )
-    # Look roughly towards the room centre (more floor and furniture in view), tilted down by up to 25°.
     to_centre = np.arctan2(-cam[0], -cam[2]) if np.hypot(cam[0], cam[2]) > 0.2 else rng.uniform(0, 2 * np.pi)
     R = _rot(to_centre + np.deg2rad(rng.uniform(-50, 50)), np.deg2rad(rng.uniform(-5, 25)))
+    return room, lo_room, hi_room, cam, R
 
-    # Furniture: boxes standing on the floor, never containing the camera (0.4 m clearance).
+
+def _furniture(rng: np.random.Generator, cam: np.ndarray, lo_room: np.ndarray, hi_room: np.ndarray) -> list:
+    """Boxes standing on the floor as (lo, hi) corners, never containing the camera (0.4 m clearance)."""
     boxes = []
     for _ in range(rng.integers(3, 10)):
         for _try in range(10):
@@ -76,19 +75,18 @@ def render_scene(seed: int, index: int, width: int = 640, height: int = 480) -> 
             if not (np.all(cam[[0, 2]] > lo[[0, 2]] - 0.4) and np.all(cam[[0, 2]] < hi[[0, 2]] + 0.4)):
                 boxes.append((lo, hi))
                 break
+    return boxes
 
-    # Rays with camera-z = 1, so the hit parameter t *is* the depth.  dirs: (H*W, 3) in world coordinates.
-    u, v = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    d_cam = np.stack([(u - cx) / fx, -(v - cy) / fy, np.ones_like(u)], -1).reshape(-1, 3)
-    dirs = d_cam @ R.T
-    dirs = np.where(np.abs(dirs) < 1e-6, 1e-6, dirs)
+
+def _cast(dirs: np.ndarray, cam: np.ndarray, lo_room: np.ndarray, hi_room: np.ndarray, boxes: list) -> tuple:
+    """Each ray's first hit: (t, the axis of the face hit, the surface id: 0 floor, 1 ceiling, 2 wall, 3+k box k).
+    dirs: (N, 3) world directions with no zero component."""
     inv = 1.0 / dirs
-
     # Room interior: exit distance along each axis; the nearest wall is hit.
     t_axes = np.where(dirs > 0, (hi_room - cam) * inv, (lo_room - cam) * inv)
     axis = np.argmin(t_axes, axis=1)
     t = np.take_along_axis(t_axes, axis[:, None], 1)[:, 0]
-    surf = np.where(axis == 1, np.where(dirs[:, 1] < 0, 0, 1), 2)  # 0 floor, 1 ceiling, 2 wall, 3+k box k
+    surf = np.where(axis == 1, np.where(dirs[:, 1] < 0, 0, 1), 2)
     for k, (lo, hi) in enumerate(boxes):
         t1, t2 = (lo - cam) * inv, (hi - cam) * inv
         tmin_ax = np.minimum(t1, t2)
@@ -97,6 +95,24 @@ def render_scene(seed: int, index: int, width: int = 640, height: int = 480) -> 
         t = np.where(hit, tnear, t)
         axis = np.where(hit, tmin_ax.argmax(1), axis)
         surf = np.where(hit, 3 + k, surf)
+    return t, axis, surf
+
+
+def render_scene(seed: int, index: int, width: int = 640, height: int = 480) -> tuple[np.ndarray, np.ndarray]:
+    """Render scene ``index`` of ``seed``: uint8 H×W×3 RGB and float32 H×W depth in metres (all valid)."""
+    rng = np.random.default_rng([seed, index])
+    s = width / 640.0
+    fx, fy = NYU_INTRINSICS[0] * s, NYU_INTRINSICS[1] * height / 480.0
+    cx, cy = (NYU_INTRINSICS[2] + 0.5) * s - 0.5, (NYU_INTRINSICS[3] + 0.5) * height / 480.0 - 0.5
+
+    room, lo_room, hi_room, cam, R = _room_and_camera(rng)
+    boxes = _furniture(rng, cam, lo_room, hi_room)
+    # Rays with camera-z = 1, so the hit parameter t *is* the depth.  dirs: (H*W, 3) in world coordinates.
+    u, v = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    d_cam = np.stack([(u - cx) / fx, -(v - cy) / fy, np.ones_like(u)], -1).reshape(-1, 3)
+    dirs = d_cam @ R.T
+    dirs = np.where(np.abs(dirs) < 1e-6, 1e-6, dirs)
+    t, axis, surf = _cast(dirs, cam, lo_room, hi_room, boxes)
 
     p = cam + dirs * t[:, None]
     normal = np.zeros_like(p)
@@ -143,7 +159,7 @@ def _render_chunk(args: tuple[int, list[int], int, int]) -> tuple[list[int], np.
 def write_synthetic_mat(
     path: str | Path,
     *,
-    count: int = 1449,
+    count: int = NYU_N,
     seed: int = 0,
     size: tuple[int, int] = DEFAULT_SYNTH_SIZE,
     workers: int | None = None,
@@ -181,7 +197,7 @@ def write_synthetic_mat(
             if pool:
                 pool.shutdown()
         f.close()
-    n_test = max(1, round(count * 654 / 1449))
+    n_test = max(1, round(count * 654 / NYU_N))
     perm = np.random.default_rng([seed, 10**6]).permutation(count)
     with atomic_path(path.with_name("splits.mat"), ".mat") as tmp:
         savemat(

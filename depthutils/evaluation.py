@@ -1,0 +1,183 @@
+"""Scoring a trained model on the test set: the final evaluation of a run, a checkpoint or shipped weights
+evaluated as a library call, and the few samples the notebooks show.
+
+- :func:`final_evaluation`: both protocols with bootstrap intervals and per-image values, the layout of a run's
+  ``results.json`` (``fit`` calls it after the last epoch, the baselines call it for their rows);
+- :func:`evaluate_checkpoint`: what ``python -m depthutils evaluate`` computes, as a function: load a checkpoint or
+  shipped weights, refuse test images the model was trained or validated on, score, return the results dict;
+- :func:`predict_samples`: a few test pairs and their predictions at the data's stored resolution.
+
+This module sits above the engine and the run folder and below ``fit`` (:mod:`depthutils.train`): it imports
+neither ``train`` nor the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ._env import device_name, git_commit, resolve_device, versions
+from .config import TrainConfig
+from .data import DepthData
+from .data.dataset import load_data
+from .engine import DeviceData, evaluate, predict_batch, resolve_precision
+from .losses import get_loss
+
+__all__ = ["FINAL_PER_IMAGE", "final_evaluation", "evaluate_checkpoint", "predict_samples"]
+
+#: Per-image values kept in results.json (for bootstrap intervals and paired comparisons between rows).
+FINAL_PER_IMAGE = ("delta1", "abs_rel", "rmse", "l1_global")
+
+
+def final_evaluation(
+    model: nn.Module,
+    test: DeviceData,
+    *,
+    image_size: tuple[int, int],
+    max_depth: float,
+    precision: str,
+    loss: str | None,
+    flip_tta: bool,
+    edges: bool = True,
+) -> dict[str, Any]:
+    """Both protocols on the test set, with bootstrap intervals and per-image values (the layout of
+    results.json's ``protocols`` and ``per_image``)."""
+    kw = dict(
+        image_size=image_size, max_depth=max_depth, precision=precision, intervals=True, per_image=FINAL_PER_IMAGE
+    )
+    report = evaluate(model, test, protocol="report", loss_fn=get_loss(loss) if loss else None, edges=edges, **kw)
+    standard = evaluate(model, test, protocol="standard", flip_tta=flip_tta, **kw)
+    per_image = {"report": report.pop("per_image"), "standard": standard.pop("per_image")}
+    return {"protocols": {"report": report, "standard": standard}, "per_image": per_image}
+
+
+def _refuse_trained_images(test: dict[str, Any], trained: dict[str, Any]) -> None:
+    """Scoring images that the model was trained or validated on is not a test result: refused, by name.
+    ``test`` is the identity of the data to score, ``trained`` the model's (a checkpoint's ``dataset``)."""
+    if test.get("n_pairs_in_source") != trained.get("n_pairs_in_source", test.get("n_pairs_in_source")):
+        return  # other data than the model's: its indices say nothing about what the model saw
+    seen = set(trained.get("train_indices", [])) | set(trained.get("val_indices", []))
+    both = sorted(seen & set(test["test_indices"]))
+    if both:
+        raise ValueError(
+            f"{len(both)} of the {len(test['test_indices'])} images to score (0-based {both[:5]}…) were in the "
+            f"model's training or validation images ({trained.get('split')} split): that would not be a test "
+            f"result. Evaluate on the split it was trained with (--split {trained.get('split')}) or other data."
+        )
+
+
+def _load_scored_model(
+    checkpoint: str | Path | None, weights: str | None, device: torch.device, data: str | None
+) -> tuple[nn.Module, dict[str, Any], dict[str, Any], dict[str, Any], str | None]:
+    """(model on ``device``, its record: model_name / title / config, where it came from, the identity of the
+    data it was trained on, the precision its model card was measured in, or None) of a checkpoint or weights."""
+    if checkpoint is not None:
+        from .run_folder import load_checkpoint, model_from_checkpoint
+
+        ck = load_checkpoint(checkpoint)
+        source = {"checkpoint": str(checkpoint), "epochs": ck["epoch"], "pretrained": ck["pretrained"]}
+        return model_from_checkpoint(ck, device), ck, source, ck["dataset"], None
+    from .models import build_model, get_weights
+
+    w = get_weights(weights)
+    record = {"model_name": w.model, "title": w.meta["title"], "config": w.meta["recipe"]}
+    model = build_model(w.model, weights=w.name).to(device)
+    source = {"weights": w.name, "sha256": w.meta["sha256"], "dtype": w.meta["dtype"]}
+    if not data and not Path(str(w.meta["recipe"].get("data"))).exists():
+        raise ValueError(f"--data is required: the data {w.name} was trained on is not on this machine")
+    return model, record, source, w.meta["training"], w.meta["metrics"]["standard"]["protocol"]["precision"]
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path | None = None,
+    *,
+    weights: str | None = None,
+    data: str | None = None,
+    gt_data: str | None = None,
+    split: str | None = None,
+    test_limit: int | None = None,
+    flip_tta: bool = True,
+    precision: str | None = None,
+    device: str | torch.device = "auto",
+) -> dict[str, Any]:
+    """Test-set metrics of a checkpoint (a run's last.pt or best.pt) or of shipped ``weights`` (by name), both
+    protocols, as the dict that ``python -m depthutils evaluate`` writes.
+
+    ``data`` / ``gt_data`` / ``split`` default to the model's own; images it was trained or validated on are
+    refused. A ``data`` folder of ``NAME/rgb.png`` + ``NAME/depth.png`` frames from other cameras is scored raw
+    and median-scaled instead (:mod:`depthutils.other_cameras`). ``precision`` defaults to the model card's with
+    ``weights`` (so that any machine reproduces it), else ``'auto'``.
+    """
+    if (checkpoint is None) == (weights is None):
+        raise ValueError("give exactly one of a checkpoint and shipped weights")
+    device = device if isinstance(device, torch.device) else resolve_device(device)
+    model, record, source, trained, card_precision = _load_scored_model(checkpoint, weights, device, data)
+    precision = resolve_precision(precision or card_precision or "auto", device)
+    cfg = TrainConfig.from_dict(record["config"])
+    from .other_cameras import evaluate_frames, is_frames_folder
+
+    if data and is_frames_folder(data):
+        res = evaluate_frames(
+            model, data, image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision, flip_tta=flip_tta
+        )
+    else:
+        over = {
+            "data": data or cfg.data,
+            "split": split or cfg.split,
+            "test_limit": test_limit,
+            "gt_data": gt_data if gt_data is not None else cfg.gt_data,
+        }
+        test_data = load_data(TrainConfig.from_dict({**cfg.to_dict(), **over}), with_train=False)
+        _refuse_trained_images(test_data.identity, trained)
+        res = final_evaluation(
+            model,
+            DeviceData(test_data, test_data.test, device, gt=test_data.test_gt),
+            image_size=cfg.image_size,
+            max_depth=cfg.max_depth,
+            precision=precision,
+            loss=cfg.loss,
+            flip_tta=flip_tta,
+        )
+        res["dataset"] = test_data.identity
+    return {
+        "model_name": record["model_name"],
+        "title": record["title"],
+        **source,
+        "train_config": record["config"],
+        "precision": precision,
+        **res,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "device": device_name(device),
+    }
+
+
+@torch.no_grad()
+def predict_samples(
+    model: nn.Module,
+    data: DepthData,
+    idx: np.ndarray | list[int],
+    *,
+    image_size: tuple[int, int],
+    max_depth: float = 10.0,
+    precision: str = "fp32",
+    flip_tta: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A few pairs as the standard protocol sees them, at the data's stored resolution: RGB N×H×W×3 uint8,
+    ground truth N×H×W metres, and the prediction made at the model's input size and upsampled bilinearly to
+    H×W. Every model's samples thus share one size, whatever its input (square or 4:3)."""
+    import torch.nn.functional as F
+
+    from .data import resize_batch
+
+    dev = next(model.parameters()).device
+    d = DeviceData(data, np.asarray(idx), dev)
+    rgb, _, _ = resize_batch(d.rgb, d.depth, tuple(image_size))
+    pred = predict_batch(model.eval(), rgb, precision=precision, flip_tta=flip_tta)
+    pred = F.interpolate(pred, size=d.depth.shape[-2:], mode="bilinear", align_corners=False) * max_depth
+    full = d.rgb.permute(0, 2, 3, 1).cpu().numpy()
+    return full, d.depth[:, 0].cpu().numpy(), pred[:, 0].cpu().numpy()

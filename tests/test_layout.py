@@ -1,0 +1,108 @@
+"""The package's layout rules, checked on its source with ``ast`` (nothing is imported or run):
+
+- no function of ``depthutils/`` is longer than one screen: 80 lines, from the ``def`` line through the last line
+  of its body, docstring included (decorators are not counted);
+- nothing below the orchestration layer imports ``depthutils.train``: only the entry points (the CLI, the
+  pipeline, the package's public API) call ``fit``. Evaluation, data loading and the checkpoint policy live in
+  their own modules (docs/ARCHITECTURE.md: nothing flows backwards).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "depthutils"
+MAX_FUNCTION_LINES = 80
+#: The modules that may import depthutils.train (they sit above it).
+TRAIN_IMPORTERS = {"depthutils/cli.py", "depthutils/pipeline.py", "depthutils/__init__.py"}
+
+
+def _sources() -> Iterator[tuple[str, ast.Module]]:
+    """(path relative to the repository, parsed module) of every .py file of the package."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        yield path.relative_to(PACKAGE.parent).as_posix(), ast.parse(path.read_text(), filename=str(path))
+
+
+def _long_functions(tree: ast.Module, limit: int) -> list[tuple[str, int]]:
+    """(qualified name, lines) of every function or method (nested ones too) longer than ``limit`` lines."""
+    out = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            name = prefix
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                if not isinstance(child, ast.ClassDef):
+                    length = child.end_lineno - child.lineno + 1
+                    if length > limit:
+                        out.append((name, length))
+                name += "."
+            visit(child, name)
+
+    visit(tree, "")
+    return out
+
+
+def _module_name(rel: str) -> str:
+    """'depthutils/data/dataset.py' → 'depthutils.data.dataset'; a package's __init__.py → the package."""
+    parts = rel[: -len(".py")].split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(rel: str, tree: ast.Module) -> set[str]:
+    """Every module ``rel`` imports, anywhere in the file (inside functions too), as absolute dotted names;
+    ``from X import y`` counts as importing X and X.y (y may be a submodule)."""
+    module = _module_name(rel)
+    package = module if rel.endswith("__init__.py") else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: level 1 is the file's own package, each further level one up
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            found.add(source)
+            found.update(f"{source}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _imports_train(rel: str, tree: ast.Module) -> bool:
+    return any(m == "depthutils.train" or m.startswith("depthutils.train.") for m in _imports(rel, tree))
+
+
+def test_no_function_is_longer_than_one_screen():
+    offenders = []
+    for rel, tree in _sources():
+        for name, length in _long_functions(tree, MAX_FUNCTION_LINES):
+            offenders.append(f"{rel}:{name}:{length}")
+    assert not offenders, (
+        f"functions longer than {MAX_FUNCTION_LINES} lines (file:name:lines); split them into helpers: "
+        + ", ".join(offenders)
+    )
+
+
+def test_only_the_entry_points_import_train():
+    # the check itself, on the forms an import of train can take
+    for rel, src in [
+        ("depthutils/baselines.py", "def f():\n    from .train import load_data\n"),
+        ("depthutils/data/dataset.py", "from ..train import fit\n"),
+        ("depthutils/evaluation.py", "from . import train\n"),
+        ("depthutils/bench.py", "import depthutils.train as t\n"),
+        ("depthutils/compare.py", "from depthutils import train\n"),
+    ]:
+        assert _imports_train(rel, ast.parse(src)), src
+    assert not _imports_train(
+        "depthutils/data/dataset.py", ast.parse("from .train_utils import x\nfrom . import nyu\n")
+    )
+
+    importers = sorted(rel for rel, tree in _sources() if _imports_train(rel, tree))
+    assert set(importers) <= TRAIN_IMPORTERS, (
+        f"only {sorted(TRAIN_IMPORTERS)} may import depthutils.train (the orchestration layer); also importing it: "
+        f"{sorted(set(importers) - TRAIN_IMPORTERS)}. Import evaluation from depthutils.evaluation, load_data from "
+        "depthutils.data.dataset."
+    )
