@@ -140,8 +140,8 @@ def _evaluate(a: argparse.Namespace) -> int:
     out = Path(a.out or (Path(a.checkpoint).with_name("evaluation.json") if a.checkpoint else "evaluation.json"))
     refuse_to_replace(out, overwrite=a.overwrite)
     res = evaluate_checkpoint(
-        a.checkpoint or None,  # an empty --checkpoint means none: the shipped weights
-        weights=a.weights,
+        a.checkpoint or None,  # an empty --checkpoint means none: the shipped weights (the default ones)
+        weights=a.weights if (a.weights or a.checkpoint) else "",
         data=a.data,
         gt_data=a.gt_data,
         split=a.split,

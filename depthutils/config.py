@@ -64,6 +64,27 @@ def parse_size(v: Any) -> tuple[int, int]:
     return h, w
 
 
+#: Other names users give settings (other libraries' spellings), for the hint of an unknown key; spelling slips
+#: are caught by their similarity instead.
+_SYNONYMS = {
+    "learning_rate": "lr",
+    "lr_rate": "lr",
+    "batch": "batch_size",
+    "bs": "batch_size",
+    "num_epochs": "epochs",
+    "n_epochs": "epochs",
+    "max_epochs": "epochs",
+    "input_size": "image_size",
+    "img_size": "image_size",
+    "resolution": "image_size",
+    "wd": "weight_decay",
+    "scheduler": "lr_schedule",
+    "amp": "precision",
+    "dtype": "precision",
+    "dataset": "data",
+}
+
+
 def _f(default: Any, help: str, **meta: Any) -> Any:
     """A dataclass field whose help text (and CLI choices) live in its metadata."""
     kw = {"default_factory": default} if callable(default) else {"default": default}
@@ -216,7 +237,7 @@ class TrainConfig:
         if unknown:
             hints = []
             for k in unknown:
-                near = difflib.get_close_matches(k, names, n=1)
+                near = [_SYNONYMS[k]] if k in _SYNONYMS else difflib.get_close_matches(k, names, n=1)
                 hints.append(f"{k!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
             raise ValueError(
                 f"unknown setting{'s' * (len(unknown) > 1)} {', '.join(hints)}; the settings are TrainConfig's "

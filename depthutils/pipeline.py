@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import study
 from ._io import write_json_atomic
 from .data.dataset import SYNTHETIC, resolve_data
-from .study import PROFILES, Row, get_profile, get_row, pipeline_rows, train_config
+from .study import PROFILES, Row, get_profile, pipeline_rows, train_config
 
 __all__ = ["Job", "jobs", "run_pipeline", "train_row", "pipeline_status", "NOTEBOOK_DIR"]
 
@@ -134,9 +135,11 @@ def train_row(
     from .train import fit
 
     data, gt_data, out, _, _ = _paths(profile, data, gt_data, out, None, None)
-    if get_row(row).notebook is None:
-        names = ", ".join(r.name for r in pipeline_rows())
-        raise ValueError(f"row {row!r} is trained by {get_row(row).trained_by}, not by the pipeline; rows: {names}")
+    names = [r.name for r in pipeline_rows()]
+    if row not in names:
+        tool = next((r.trained_by for r in study.ROWS if r.name == row), None)
+        why = f"it is trained by {tool}, not by the pipeline" if tool else f"no row {row!r} in profile {profile!r}"
+        raise ValueError(f"{why}; rows: {', '.join(names)}")
     cfg = train_config(row, profile, data=data, gt_data=gt_data, precision=precision)
     return fit(cfg, out / "runs" / row, resume=True, progress=True)
 

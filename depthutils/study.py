@@ -73,7 +73,8 @@ class Row:
     @property
     def executed_name(self) -> str:
         """The executed notebook's name (the pipeline's record of what is done)."""
-        assert self.notebook is not None, f"row {self.name} has no notebook"
+        if self.notebook is None:
+            raise ValueError(f"row {self.name!r} is trained by {self.trained_by}, not by a notebook")
         return self.executed or self.notebook
 
 
@@ -295,7 +296,9 @@ def report_rows() -> list[Row]:
 def pipeline_rows() -> list[Row]:
     """The rows the pipeline trains, in run order: the report's table by notebook (a notebook's rows in the
     table's order), then the extra rows."""
-    return sorted((r for r in ROWS if r.notebook), key=lambda r: (not r.in_report_table, r.notebook or ""))
+    return sorted(  # stable: the extra rows keep the manifest's order
+        (r for r in ROWS if r.notebook), key=lambda r: (not r.in_report_table, r.notebook if r.in_report_table else "")
+    )
 
 
 def report_epochs(model: str) -> int | None:
@@ -317,6 +320,12 @@ def train_config(
     from .config import TrainConfig
 
     r, p = get_row(row), get_profile(profile)
+    reserved = sorted(set(overrides) & {"model", "data", "gt_data", "extra"})
+    if reserved:
+        raise ValueError(
+            f"overrides cannot set {', '.join(reserved)}: the row decides the model, data and gt_data are "
+            f"arguments of their own, and extra records the profile and row"
+        )
     if r.notebook is None:
         raise ValueError(f"row {row!r} is trained by {r.trained_by}, not by the pipeline's notebooks")
     settings = {

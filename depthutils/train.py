@@ -10,7 +10,7 @@ Fault tolerance: after every completed epoch ``best.pt`` (when the validation L1
 optimiser state), then ``last.pt`` (weights and optimiser state: what a resume needs; dropped once the run is
 finished), then ``history.csv`` are written atomically, so a run killed at any moment resumes from its last
 completed epoch and never loses its best checkpoint. Every epoch draws its shuffling and augmentation from a
-generator seeded by (seed, epoch), so a resumed CPU run is bit-identical to an uninterrupted one, in fp32 and in
+generator seeded by (seed, epoch, rank), so a resumed CPU run is bit-identical to an uninterrupted one, in fp32 and in
 bf16. A non-finite training loss stops the run with an error before anything of that epoch is written.
 """
 

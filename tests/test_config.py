@@ -21,7 +21,8 @@ def test_round_trip_through_json_types():
 
 
 @pytest.mark.parametrize(
-    ("key", "hint"), [("learning_rate", None), ("batchsize", "batch_size"), ("epoch", "epochs"), ("spilt", "split")]
+    ("key", "hint"),
+    [("learning_rate", "lr"), ("batchsize", "batch_size"), ("epoch", "epochs"), ("spilt", "split"), ("colour", None)],
 )
 def test_an_unknown_setting_is_an_error_naming_the_nearest(key, hint):
     with pytest.raises(ValueError, match=f"unknown setting '{key}'") as e:
