@@ -13,7 +13,17 @@ from .data import DataError, load_dataset  # noqa: E402
 from .engine import evaluate, train_step  # noqa: E402
 from .models import build_model, list_models  # noqa: E402
 from .run_folder import load_checkpoint, model_from_checkpoint  # noqa: E402
-from .train import fit  # noqa: E402
+
+
+def __getattr__(name: str):
+    """``depthutils.fit``, imported on first use: the orchestration layer (train.py) loads only for a caller that
+    trains, so that nothing else in the package depends on it (tests/test_layout.py)."""
+    if name == "fit":
+        from .train import fit
+
+        return fit
+    raise AttributeError(f"module 'depthutils' has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",

@@ -109,3 +109,18 @@ def test_only_the_entry_points_import_train():
         f"{sorted(set(importers) - TRAIN_IMPORTERS)}. Import evaluation from depthutils.evaluation, load_data from "
         "depthutils.data.dataset."
     )
+
+
+def test_importing_the_library_does_not_load_the_training_loop():
+    """The layering at run time: the package, its comparison, evaluation and prediction import without train.py,
+    and ``depthutils.fit`` still works (loaded on first use)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, depthutils, depthutils.compare, depthutils.evaluation, depthutils.predict, depthutils.pipeline\n"
+        "assert 'depthutils.train' not in sys.modules, 'train.py was imported'\n"
+        "from depthutils import fit\n"
+        "assert fit.__module__ == 'depthutils.train'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
