@@ -74,11 +74,11 @@ def depth_for_photo(
     depth = predict_image(
         predictor.model, rgb, image_size=predictor.image_size, max_depth=predictor.max_depth, flip_tta=True
     )
-    (fx_, fy, cx, cy), source = camera_intrinsics(rgb.shape[1], rgb.shape[0], photo, fx)
-    if source == "exif" and max(Image.open(photo).size) != max(rgb.shape[:2]):  # the photo was downscaled
-        k = max(rgb.shape[:2]) / max(Image.open(photo).size)
-        fx_, fy = fx_ * k, fy * k  # EXIF gives the focal length of the full-size photo
-    intrinsics = (fx_, fy, cx, cy)
+    if fx is not None:  # the user's focal length is in the pixels of their photo, which may have been downscaled
+        with Image.open(photo) as im:
+            fx *= max(rgb.shape[:2]) / max(im.size)
+    # EXIF's 35 mm-equivalent focal length and NYU's intrinsics are scaled to the size given here by the function
+    intrinsics, source = camera_intrinsics(rgb.shape[1], rgb.shape[0], photo, fx)
     out = Path(out_dir or tempfile.mkdtemp(prefix="depthutils-demo-"))
     stem = "depth"
     files = {

@@ -76,6 +76,28 @@ def test_odd_photos_become_rgb(tmp_path, mode):
     assert res["depth"].shape == (72, 96) and res["figure"].shape[-1] == 3
 
 
+@pytest.mark.slow
+def test_a_downscaled_photo_keeps_its_focal_length(tmp_path):
+    """A photo over WORK_SIDE is downscaled before prediction: EXIF's focal length is read for the working size
+    (35 mm equivalent × long side / 36 mm) and a focal length the user gives, in their photo's pixels, is scaled."""
+    from PIL import Image
+
+    from depthutils.demo import WORK_SIDE, depth_for_photo
+    from depthutils.predict import load_predictor
+
+    path = tmp_path / "big.jpg"
+    im = Image.open(PHOTO).convert("RGB").resize((2 * WORK_SIDE, 2 * WORK_SIDE * 3 // 4))
+    exif = im.getexif()
+    exif.get_ifd(0x8769)[41989] = 28  # FocalLengthIn35mmFilm
+    im.save(path, exif=exif)
+    predictor = load_predictor()
+    res = depth_for_photo(predictor, path, out_dir=tmp_path / "a")
+    assert res["depth"].shape == (WORK_SIDE * 3 // 4, WORK_SIDE) and res["source"] == "exif"
+    assert res["intrinsics"][0] == pytest.approx(28 * WORK_SIDE / 36)
+    res = depth_for_photo(predictor, path, fx=2000.0, out_dir=tmp_path / "b")
+    assert res["source"] == "given" and res["intrinsics"][0] == pytest.approx(1000.0)
+
+
 def test_huge_photo_is_refused_with_its_size(tmp_path):
     from PIL import Image
 
