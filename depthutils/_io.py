@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -55,6 +56,15 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Standard JSON: NaN and infinities are written as null (json.dumps would write bare NaN)."""
     text = json.dumps(_finite(obj), indent=2, sort_keys=False, default=_json_default, allow_nan=False)
     write_text_atomic(path, text + "\n")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _umask() -> int:

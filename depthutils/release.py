@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ._io import write_json_atomic, write_text_atomic
-from .models.weights import _FILE, _META, WEIGHTS_ROOT, Weights, get_weights, sha256_file
+from ._io import sha256_file, write_json_atomic, write_text_atomic
+from .models.weights import _FILE, _META, WEIGHTS_ROOT, Weights, get_weights
 from .run_folder import load_checkpoint
 
 __all__ = ["export_weights", "model_card", "WEIGHTS_FORMAT", "DATA_TERMS"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from .._io import sha256_file
 
 __all__ = ["NYU_FILES", "NYU_CHECKS", "DownloadError", "download_file", "download_nyu", "check_mat_file"]
 
@@ -62,14 +63,6 @@ def check_mat_file(path: str | os.PathLike) -> None:
         ) from e
     if "labeled" in path.name and not {"images", "depths"} <= keys:
         raise DownloadError(f"{path} lacks the datasets 'images' and 'depths' (found {sorted(keys)[:8]}).")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _total_from_content_range(value: str | None) -> int | None:
@@ -207,7 +200,7 @@ def _check_part(
                 f"{e} Deleted {part}: it is not the expected file, so resuming it cannot help. Check the address, "
                 f"or fetch the file by hand into {dest}."
             ) from None
-    if sha256 and _sha256(part) != sha256.lower():
+    if sha256 and sha256_file(part) != sha256.lower():
         bad = part.with_name(part.name + ".bad")
         os.replace(part, bad)
         raise DownloadError(f"{url}: SHA-256 mismatch; moved the file to {bad}. Run again to download afresh.")
@@ -219,7 +212,7 @@ def _verify_existing(dest: Path, *, size: int | None, sha256: str | None, valida
         got = dest.stat().st_size
         if size is not None and got != size:
             raise DownloadError(f"its size is {got} bytes, not {size}")
-        if sha256 and _sha256(dest) != sha256.lower():
+        if sha256 and sha256_file(dest) != sha256.lower():
             raise DownloadError("its SHA-256 does not match")
         if validate is not None:
             validate(dest)

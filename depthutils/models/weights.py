@@ -15,7 +15,6 @@ before a byte of it is used.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["Weights", "WeightsError", "WEIGHTS_ROOT", "DEFAULT_WEIGHTS", "get_weights", "list_weights", "sha256_file"]
+from .._io import sha256_file
+
+__all__ = ["Weights", "WeightsError", "WEIGHTS_ROOT", "DEFAULT_WEIGHTS", "get_weights", "list_weights"]
 
 #: Where the shipped weights live (inside the package, so that an installed copy finds them too).
 WEIGHTS_ROOT = Path(__file__).resolve().parents[1] / "weights"
@@ -35,14 +36,6 @@ _META = "meta.json"
 
 class WeightsError(RuntimeError):
     """Shipped weights are missing, damaged (checksum) or do not fit the architecture asked for."""
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
