@@ -217,6 +217,19 @@ def _export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _retrain(a: argparse.Namespace) -> int:
+    from .retrain import RETRAIN_FILE, retrain
+
+    report = retrain(a.weights, data=a.data, gt_data=a.gt_data, out=a.out, progress=not a.quiet)
+    print(f"{a.weights} retrained into {report['run']}, scored on {report['n_images']} test images:")
+    for k, m in report["metrics"].items():
+        lo, hi = m["card_ci95"]
+        where = "within" if m["within_ci95"] else "OUTSIDE"
+        print(f"  {k}: {m['retrained']:.4f} (card {m['card']:.4f}, 95% CI [{lo:.4f}, {hi:.4f}]: {where})")
+    print(f"wrote {Path(a.out) / RETRAIN_FILE}")
+    return 0
+
+
 def _pipeline(a: argparse.Namespace) -> int:
     from .pipeline import default_out, pipeline_status, run_pipeline, train_row
 
@@ -371,8 +384,8 @@ def _add_use_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--extra-time-s",
         type=_finite(0, inclusive=True),
-        default=0.0,
-        help="training outside the run (pretraining, teachers)",
+        default=None,
+        help="training outside the run (default: the recorded time of its pretraining and teachers)",
     )
     s.add_argument(
         "--metrics", default=None, help="evaluate's JSON for RUN/last.pt to quote (default: RUN/results.json)"
@@ -383,7 +396,7 @@ def _add_use_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_study_commands(sub: argparse._SubParsersAction) -> None:
-    """pipeline, bench."""
+    """pipeline, bench, retrain."""
     from .config import PRECISIONS
     from .study import PROFILES
 
@@ -418,6 +431,14 @@ def _add_study_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", default=None, help="default: report/benchmark-<device>.json (--zoo: benchmark-zoo-cpu)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --out and its .md")
     s.set_defaults(fn=_bench)
+
+    s = sub.add_parser("retrain", help="retrain shipped weights from their card and check them against it")
+    s.add_argument("weights", help="the shipped weights' name, e.g. nyu-regnet-unet")
+    s.add_argument("--data", required=True, help="your copy of the training data the card names")
+    s.add_argument("--gt-data", default=None, help="full-resolution ground truth, when the card was scored on it")
+    s.add_argument("--out", required=True, help="folder for the runs (resumes what is there)")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.set_defaults(fn=_retrain)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ._io import sha256_file, write_json_atomic, write_text_atomic
 from .models.weights import _FILE, _META, WEIGHTS_ROOT, Weights, get_weights
-from .run_folder import load_checkpoint
+from .run_folder import load_checkpoint, read_history
 
 __all__ = ["export_weights", "model_card", "WEIGHTS_FORMAT", "DATA_TERMS"]
 
@@ -35,9 +35,10 @@ _LABELS = {"delta1": "δ1", "abs_rel": "AbsRel", "rmse": "RMSE [m]"}
 
 
 def _meta(
-    name: str, ck: dict, results: dict, file: Path, run: Path, extra_time_s: float, evaluation: dict | None
+    name: str, ck: dict, results: dict, file: Path, run: Path, extra_time_s: float | None, evaluation: dict | None
 ) -> dict[str, Any]:
     cfg, data = results["config"], results["dataset"]
+    lineage = _lineage(cfg)
     scored = evaluation or results  # the metrics: the run's own final evaluation, or `evaluate`'s of last.pt
     std, test = scored["protocols"]["standard"], scored["dataset"]
     return {
@@ -58,6 +59,7 @@ def _meta(
             "flip_tta": bool(cfg.get("flip_tta", True)),
         },
         "recipe": cfg,
+        "lineage": lineage,
         "training": {
             "data": data["name"],
             "split": data["split"],
@@ -68,7 +70,7 @@ def _meta(
             "val_indices": data["val_indices"],
             "epochs": results["epochs"],
             "train_time_s": results["train_time_s"],
-            "extra_time_s": extra_time_s,
+            "extra_time_s": _lineage_time_s(lineage) if extra_time_s is None else extra_time_s,
             "device": results["device"],
             "precision": results["precision"],
             "encoder_init": results["pretrained"]["used"],
@@ -84,11 +86,48 @@ def _meta(
                 "n_images": std["n_images"],
                 "protocol": std["protocol"],
                 "test_set": f"{test['name']}, {test['split']} split, {test['n_test']} test images",
+                # the full-resolution ground truth it was scored on (a folder name; None: the data's own depth)
+                "gt_data": Path(test["gt_path"]).name if test.get("gt_path") else None,
                 "source": "evaluate (python -m depthutils evaluate)" if evaluation else "the run's results.json",
             }
         },
         "licence": DATA_TERMS,
     }
+
+
+def _lineage(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The runs that ``cfg`` started from, recursively: ``init_from`` (e.g. a synthetic pretraining) and
+    ``teacher`` (one per checkpoint), each as its settings, folder and training time (what ``retrain`` needs)."""
+    out: dict[str, Any] = {}
+    if cfg.get("init_from"):
+        out["init_from"] = _ancestor(cfg["init_from"])
+    if cfg.get("teacher"):
+        out["teacher"] = [_ancestor(p) for p in cfg["teacher"].split(",")]
+    return out
+
+
+def _ancestor(checkpoint: str) -> dict[str, Any]:
+    folder = Path(checkpoint).parent
+    config, history = folder / "config.json", folder / "history.csv"
+    if not config.exists() or not history.exists():
+        raise FileNotFoundError(
+            f"{config} or {history} is missing: the model started from {checkpoint}, and its card records the "
+            "settings of that run so that one command can retrain the model. Export on the machine that trained it."
+        )
+    cfg = json.loads(config.read_text())["config"]
+    seconds = sum(r["epoch_time_s"] or 0.0 for r in read_history(history))
+    return {"config": cfg, "run": str(folder), "train_time_s": seconds, "lineage": _lineage(cfg)}
+
+
+def _lineage_nodes(lineage: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every run of a lineage, recursively (a run that two teachers share appears twice)."""
+    nodes = [n for n in [lineage.get("init_from"), *lineage.get("teacher", [])] if n is not None]
+    return [x for n in nodes for x in [n, *_lineage_nodes(n["lineage"])]]
+
+
+def _lineage_time_s(lineage: dict[str, Any]) -> float:
+    """The training time of the runs of a lineage, each counted once."""
+    return float(sum({n["run"]: n["train_time_s"] for n in _lineage_nodes(lineage)}.values()))
 
 
 def _yaml_str(text: str) -> str:
@@ -130,6 +169,29 @@ def _card_facts(m: dict[str, Any]) -> str:
         ("selection", f"{t['selection']}; the recipe was chosen on the validation images only"),
     ]
     return "\n".join(f"| {k} | {v} |" for k, v in facts)
+
+
+def _retrain_section(m: dict[str, Any]) -> str:
+    """The card's one command that retrains the model (its lineage first) and checks it against the card."""
+    r, t = m["recipe"], m["training"]
+    runs = len({n["run"] for n in _lineage_nodes(m.get("lineage", {}))})
+    before = f"the {runs} run{'s' if runs != 1 else ''} it started from first, then " if runs else ""
+    gt_data = m["metrics"]["standard"].get("gt_data")
+    gt = f"--gt-data ../shared/data/{gt_data} " if gt_data else ""
+    data = r["data"] if r["data"] == "synthetic" else f"../shared/data/{Path(r['data']).name}"
+    hours = (t["train_time_s"] + t["extra_time_s"]) / 3600
+    return f"""## Retrain
+
+One command from a clean checkout trains {before}the model ({hours:.1f} h on {t["device"]}; every run resumes):
+
+```bash
+.venv/bin/python -m depthutils retrain {m["name"]} --data {data} \\
+    {gt}--out runs/retrain-{m["name"]}
+```
+
+It scores the result as above and writes `retrain.json`: each metric beside this card's value and whether it lands
+in its 95% interval. Another machine or torch version is not bit-identical (bf16 kernels differ); the interval is
+the yardstick."""
 
 
 def model_card(w: Weights) -> str:
@@ -187,10 +249,13 @@ fp16 file.
 |---|---|---|
 {rows}
 
+{_retrain_section(m)}
+
 ## Use
 
 ```python
 from depthutils.models import build_model
+
 model = build_model("{m["model"]}", weights="{m["name"]}")  # checks the SHA-256, fp32, eval mode
 ```
 
@@ -212,7 +277,7 @@ def export_weights(
     name: str,
     *,
     root: Path | None = None,
-    extra_time_s: float = 0.0,
+    extra_time_s: float | None = None,
     metrics: str | Path | None = None,
     note: str = "",
     overwrite: bool = False,
@@ -221,7 +286,9 @@ def export_weights(
 
     The folder is written beside its final name and renamed into place once complete; an existing one is
     replaced only with ``overwrite``. ``extra_time_s``: training time outside the run (its synthetic pretraining,
-    its teachers), added to what the card reports. ``metrics``: the JSON that ``evaluate`` wrote for this run's
+    its teachers), added to what the card reports; default: the recorded training time of the runs it started
+    from (``lineage``, which the card keeps so that ``retrain`` can redo them). ``metrics``: the JSON that
+    ``evaluate`` wrote for this run's
     ``last.pt`` (e.g. on the full test set, for a run whose own evaluation used a few test images); default: the
     run's ``results.json``. ``note``: a sentence for the card (e.g. what the model is an interim for)."""
     from safetensors.torch import save_file
