@@ -264,6 +264,11 @@ QUESTIONS: list[Question] = [
         "densenet_unet",
         "improved",
     ),
+    Question(
+        "size: the improved row (24.9 M parameters) → the compact row (RegNet UNet, 5.7 M, its own ladder's recipe)",
+        "improved",
+        "compact",
+    ),
 ]
 
 

@@ -3,11 +3,13 @@
     python tools/other_cameras.py --frames ../shared/data/rgbd_samples \
         --run results/report-nyu/runs/resnet_unet --run results/report-nyu/runs/improved \
         --out report/other-cameras.md --figure figures/report-nyu/other_cameras.png
+    python tools/other_cameras.py --frames ../shared/data/rgbd_samples --weights nyu-regnet-unet \
+        --out report/other-cameras-shipped.md --figure figures/report-nyu/other_cameras_shipped.png
 
 Each ``--run`` is a row folder holding results.json and its checkpoint (checkpoints stay on the machine that
-trained them). Frames whose name starts with ``nyu_`` are NYU frames, not other cameras: they are listed apart
-and left out of the other-camera means. Only the numbers and the figure are committed; the frames stay where
-they are.
+trained them); each ``--weights`` is a shipped model (in the repository, so any clone can run it). Frames whose
+name starts with ``nyu_`` are NYU frames, not other cameras: they are listed apart and left out of the
+other-camera means. Only the numbers and the figure are committed; the frames stay where they are.
 """
 
 from __future__ import annotations
@@ -55,14 +57,32 @@ def _resize(a: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
     return t[0].permute(1, 2, 0).numpy() if a.ndim == 3 else t[0, 0].numpy()
 
 
+def _shipped(name: str) -> tuple[torch.nn.Module, TrainConfig, dict]:
+    """Shipped weights as a row: the model, its settings and the parts of a results.json the table names."""
+    from depthutils.models import build_model, get_weights
+
+    w = get_weights(name)
+    t = w.meta["training"]
+    res = {
+        "title": f"{w.meta['title']}, shipped `{name}`",
+        "dataset": {"name": t["data"], "split": t["split"], "train_indices": t["train_indices"]},
+        "epochs": t["epochs"],
+        "pretrained": {"used": t["encoder_init"]},
+    }
+    return build_model(w.model, weights=name), TrainConfig.from_dict(w.meta["recipe"]), res
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", required=True)
-    ap.add_argument("--run", action="append", required=True, help="a row folder (results.json + checkpoint)")
+    ap.add_argument("--run", action="append", default=[], help="a row folder (results.json + checkpoint)")
+    ap.add_argument("--weights", action="append", default=[], help="shipped weights by name (e.g. nyu-regnet-unet)")
     ap.add_argument("--out", required=True, help="the Markdown table")
     ap.add_argument("--figure", required=True, help="the PNG")
     ap.add_argument("--precision", default="auto")
     a = ap.parse_args()
+    if not a.run and not a.weights:
+        ap.error("give at least one --run or --weights")
     precision = resolve_precision(a.precision, torch.device("cpu"))
     frames = list_frames(a.frames)
     models, evals = {}, {}
@@ -79,6 +99,12 @@ def main() -> int:
         models[title] = (model_from_checkpoint(ck), cfg, res)
         evals[title] = evaluate_frames(
             models[title][0], a.frames, image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision
+        )
+    for name in a.weights:
+        model, cfg, res = _shipped(name)
+        models[res["title"]] = (model, cfg, res)
+        evals[res["title"]] = evaluate_frames(
+            model, a.frames, image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision
         )
     # the image-blind reference: the mean NYU training depth map, resized to each frame (no TTA: it ignores the image)
     first_cfg = next(iter(models.values()))[1]
