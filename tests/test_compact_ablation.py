@@ -85,3 +85,12 @@ def test_reference_row_pairs_the_improved_step_on_the_same_images(tool, tmp_path
     path.write_text(json.dumps({**ref, "val_indices": [4, 5, 6]}))
     with pytest.raises(ValueError, match="other validation images"):
         tool.reference_row([step], path)
+
+
+def test_the_final_row_is_refused_until_the_ladder_is_walked(tool, tmp_path):
+    """From a clean checkout the ladder's runs are missing: --final must not train a recipe nobody chose."""
+    a = _args(tool, tmp_path)
+    a.table, a.final, a.gt_data, a.final_out = None, 3, None, str(tmp_path / "final")
+    with pytest.raises(SystemExit, match="has not run C0, C1, C2, so its recipe is not decided"):
+        tool.ladder_tool.run(a, final_profile="compact")
+    assert not (tmp_path / "final").exists()
