@@ -103,3 +103,19 @@ def test_no_step_trains_after_a_missing_one(tool, tmp_path):
     recipe, rows, scored = tool.ladder(a, train=True)
     assert len(scored) == 1 and "| A1 | another network | not run |" in rows[1] and "| not run |" in rows[2]
     assert not (Path(a.out) / "A2").exists() and not (Path(a.out) / "A2-pretrain").exists()
+
+
+def test_train_time_says_when_other_work_shared_the_cpu(tool, tmp_path):
+    def history(folder: str, times: list[float]) -> None:
+        (tmp_path / folder).mkdir()
+        rows = "".join(f"{i + 1},0.1,0.001,{t}\n" for i, t in enumerate(times))
+        (tmp_path / folder / "history.csv").write_text("epoch,train_loss,lr,epoch_time_s\n" + rows)
+
+    a = argparse.Namespace(out=str(tmp_path))
+    history("S0", [60, 66, 54, 60])
+    assert tool._time_cell(a, "S0", {}) == "4"  # undisturbed: the sum alone
+    history("S1", [60, 600, 60, 66])  # one epoch shared the CPU with a test run
+    history("S1-pretrain", [120, 120])
+    assert tool._time_cell(a, "S1", {}) == "13 (4 undisturbed)"
+    assert tool._time_cell(a, "S1", {"pretrain": True}) == "17 (8 undisturbed)"
+    assert tool._minutes(a, "S1", {"pretrain": True}) == pytest.approx(1026 / 60)
