@@ -288,9 +288,9 @@ def export_weights(
     replaced only with ``overwrite``. ``extra_time_s``: training time outside the run (its synthetic pretraining,
     its teachers), added to what the card reports; default: the recorded training time of the runs it started
     from (``lineage``, which the card keeps so that ``retrain`` can redo them). ``metrics``: the JSON that
-    ``evaluate`` wrote for this run's
-    ``last.pt`` (e.g. on the full test set, for a run whose own evaluation used a few test images); default: the
-    run's ``results.json``. ``note``: a sentence for the card (e.g. what the model is an interim for)."""
+    ``evaluate`` wrote for this run's ``last.pt`` (e.g. on the full test set, for a run whose own evaluation used a
+    few test images); default: the run's ``results.json``. ``note``: a sentence for the card (e.g. what the model
+    is an interim for)."""
     from safetensors.torch import save_file
 
     run, root = Path(run), Path(root or WEIGHTS_ROOT)

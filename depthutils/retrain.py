@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._io import write_json_atomic
 from .config import TrainConfig
@@ -33,33 +33,44 @@ RETRAIN_FILE = "retrain.json"
 _METRICS = ("delta1", "abs_rel", "rmse")
 
 
-def _settings(cfg: dict[str, Any], lineage: dict[str, Any], *, data: str, out: Path, progress: bool) -> dict:
-    """``cfg`` with its real data replaced by ``data`` and its ``init_from`` / ``teacher`` by retrained runs
-    (trained here first, recursively)."""
+class _Where(NamedTuple):
+    """Where a retrain reads and writes: the user's data copies, the output folder, progress bars or not."""
+
+    data: str
+    gt_data: str | None
+    out: Path
+    progress: bool
+
+
+def _settings(cfg: dict[str, Any], lineage: dict[str, Any], where: _Where) -> dict:
+    """``cfg`` with its real data (and full-resolution ground truth) replaced by the user's copies and its
+    ``init_from`` / ``teacher`` by retrained runs (trained here first, recursively)."""
     cfg = dict(cfg)
     if cfg["data"] != "synthetic":  # a synthetic pretraining renders its own rooms; real data is the user's copy
-        cfg["data"] = data
+        cfg["data"] = where.data
+    if cfg.get("gt_data"):
+        if not where.gt_data:
+            raise ValueError(f"a run of the card was scored on {cfg['gt_data']}; pass --gt-data with your copy")
+        cfg["gt_data"] = where.gt_data
     if cfg.get("init_from"):
         parent = lineage.get("init_from")
         if parent is None:
             raise ValueError(f"the settings start from {cfg['init_from']}, but the card records no lineage for it")
-        cfg["init_from"] = str(_train(parent, role="init", data=data, out=out, progress=progress) / "last.pt")
+        cfg["init_from"] = str(_train(parent, "init", where) / "last.pt")
     if cfg.get("teacher"):
         parents = lineage.get("teacher") or []
         if len(parents) != len(cfg["teacher"].split(",")):
             raise ValueError(f"the settings distil from {cfg['teacher']}, but the card records no lineage for them")
-        cfg["teacher"] = ",".join(
-            str(_train(p, role="teacher", data=data, out=out, progress=progress) / "last.pt") for p in parents
-        )
+        cfg["teacher"] = ",".join(str(_train(p, "teacher", where) / "last.pt") for p in parents)
     return cfg
 
 
-def _train(node: dict[str, Any], *, role: str, data: str, out: Path, progress: bool) -> Path:
+def _train(node: dict[str, Any], role: str, where: _Where) -> Path:
     """Train (or resume, or find finished) one run of the lineage; returns its folder."""
-    cfg = _settings(node["config"], node.get("lineage", {}), data=data, out=out, progress=progress)
+    cfg = _settings(node["config"], node.get("lineage", {}), where)
     digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
-    folder = out / f"{role}-{digest}"
-    fit(TrainConfig.from_dict(cfg), folder, resume=True, progress=progress)
+    folder = where.out / f"{role}-{digest}"
+    fit(TrainConfig.from_dict(cfg), folder, resume=True, progress=where.progress)
     return folder
 
 
@@ -88,8 +99,8 @@ def retrain(
             f"copy (e.g. ../shared/data/{card_gt}), so that the retrained model is scored as the card was"
         )
     out = Path(out)
-    cfg = _settings(recipe, w.meta.get("lineage", {}), data=data, out=out, progress=progress)
-    cfg = {**cfg, "gt_data": gt_data if recipe.get("gt_data") else None, "extra": {**recipe["extra"], "retrain": name}}
+    cfg = _settings(recipe, w.meta.get("lineage", {}), _Where(data, gt_data, out, progress))
+    cfg["extra"] = {**recipe["extra"], "retrain": name}
     fit(TrainConfig.from_dict(cfg), out / "model", resume=True, progress=progress)
     scored = evaluate_checkpoint(  # as the card was scored: its test images (the first n), its precision
         out / "model" / "last.pt",
