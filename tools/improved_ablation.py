@@ -314,7 +314,7 @@ def run(a: argparse.Namespace, *, final_profile: str, extra_rows: Callable[[list
     optionally write its table (``extra_rows`` of the scored steps under the baselines), and train the final row
     with the chosen recipe when ``--final`` is given."""
     recipe, rows, scored = ladder(a, train=a.table is None and a.final is None)
-    undecided = [r.split(" | ")[0].strip("| ") for r in rows if "| not run |" in r]
+    undecided = [step for step, _, _ in _steps(a)[len(scored) :]]  # the ladder scores its steps in order
     if a.final and undecided:  # the recipe would stop at the last finished step: not the ladder's choice
         raise SystemExit(
             f"--final: the ladder in {a.out} has not run {', '.join(undecided)}, so its recipe is not decided. Walk "

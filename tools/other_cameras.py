@@ -97,13 +97,11 @@ def main() -> int:
         extra = {r.name: r for r in ROWS if not r.in_report_table}  # the study's extra rows keep their table titles
         title = row_title(extra[run.name], res) if run.name in extra else res["title"]
         models[title] = (model_from_checkpoint(ck), cfg, res)
-        evals[title] = evaluate_frames(
-            models[title][0], a.frames, image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision
-        )
     for name in a.weights:
         model, cfg, res = _shipped(name)
         models[res["title"]] = (model, cfg, res)
-        evals[res["title"]] = evaluate_frames(
+    for title, (model, cfg, _) in models.items():
+        evals[title] = evaluate_frames(
             model, a.frames, image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision
         )
     # the image-blind reference: the mean NYU training depth map, resized to each frame (no TTA: it ignores the image)
