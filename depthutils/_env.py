@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -11,13 +12,19 @@ import torch
 _CODE = ("depthutils", "notebooks", "tools", "pyproject.toml", "requirements.lock")
 
 
+#: Where the code travels without its .git (a copy of the working tree on a GPU machine), the sending checkout
+#: names its commit here (tools/gpu_session.sh); git's own answer wins wherever there is one.
+COMMIT_ENV = "DEPTHUTILS_GIT_COMMIT"
+
+
 def git_commit() -> str:
     root = Path(__file__).resolve().parents[1]
+    fallback = os.environ.get(COMMIT_ENV, "").strip() or "unknown"
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         sha = out.stdout.strip()
         if not sha:
-            return "unknown"
+            return fallback
         # "-dirty" only when the code that produces results differs from the commit: the pipeline's own
         # outputs (results/, figures/, report/) are rewritten by every run and must not count.
         dirty = subprocess.run(
@@ -28,7 +35,7 @@ def git_commit() -> str:
         ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return fallback
 
 
 def versions() -> dict[str, str]:
