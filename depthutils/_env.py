@@ -12,19 +12,22 @@ import torch
 _CODE = ("depthutils", "notebooks", "tools", "pyproject.toml", "requirements.lock")
 
 
-#: Where the code travels without its .git (a copy of the working tree on a GPU machine), the sending checkout
-#: names its commit here (tools/gpu_session.sh); git's own answer wins wherever there is one.
+#: Where the code travels as a copy of a working tree (to a GPU machine), the sending checkout names its commit here
+#: (tools/gpu_session.sh), and it wins: the copy's own .git, if it has one, may be stale (on the device tool's
+#: machine it named the session's first commit, not the one sent).
 COMMIT_ENV = "DEPTHUTILS_GIT_COMMIT"
 
 
 def git_commit() -> str:
+    named = os.environ.get(COMMIT_ENV, "").strip()
+    if named:
+        return named
     root = Path(__file__).resolve().parents[1]
-    fallback = os.environ.get(COMMIT_ENV, "").strip() or "unknown"
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         sha = out.stdout.strip()
         if not sha:
-            return fallback
+            return "unknown"
         # "-dirty" only when the code that produces results differs from the commit: the pipeline's own
         # outputs (results/, figures/, report/) are rewritten by every run and must not count.
         dirty = subprocess.run(
@@ -35,7 +38,7 @@ def git_commit() -> str:
         ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return fallback
+        return "unknown"
 
 
 def versions() -> dict[str, str]:

@@ -1,0 +1,67 @@
+"""tools/cpu_gpu_agreement.py: a row trained on two machines is compared on the same test images; overlapping
+intervals agree, separated ones are marked, and runs scored on other images are refused."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def tool():
+    spec = importlib.util.spec_from_file_location("cpu_gpu_agreement", ROOT / "tools" / "cpu_gpu_agreement.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _write(runs: Path, row: str, delta1: np.ndarray, *, device: str, test: list[int]) -> None:
+    per = {"delta1": delta1.tolist(), "abs_rel": (1 - delta1).tolist(), "rmse": (2 - delta1).tolist()}
+    res = {
+        "per_image": {"report": per},
+        "dataset": {"test_indices": test, "n_train": 10, "name": "nyu"},
+        "precision": "bf16",
+        "device": device,
+        "git_commit": "0123456789",
+        "versions": {"torch": "2"},
+        "train_time_s": 120.0,
+    }
+    (runs / row).mkdir(parents=True)
+    (runs / row / "results.json").write_text(json.dumps(res))
+
+
+def test_overlapping_rows_agree_and_separated_ones_are_marked(tool, tmp_path):
+    from depthutils.study import pipeline_rows
+
+    first, second = (r.name for r in pipeline_rows()[:2])
+    rng = np.random.default_rng(0)
+    d = rng.uniform(0.3, 0.7, 200)
+    test = list(range(200))
+    for runs, shift in ((tmp_path / "cpu", 0.0), (tmp_path / "gpu", 0.0)):
+        _write(runs, first, d + shift, device=runs.name, test=test)
+    _write(tmp_path / "cpu", second, d, device="cpu", test=test)
+    _write(tmp_path / "gpu", second, d + 0.2, device="gpu", test=test)  # far outside the other's interval
+    text = tool.table(tmp_path / "cpu", tmp_path / "gpu")
+    lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    titles = [r.title for r in pipeline_rows()[:2]]
+    assert "✗" not in lines[titles[0]] and "+0.000 [+0.000, +0.000]" in lines[titles[0]]
+    assert lines[titles[1]].count("✗") == 3 and "+0.200" in lines[titles[1]]
+    assert "3 of 6 metric pairs agree" in text
+    assert "not trained on both" in text  # the rows that neither folder holds
+
+
+def test_runs_on_other_test_images_are_refused(tool, tmp_path):
+    from depthutils.study import pipeline_rows
+
+    row = pipeline_rows()[0].name
+    d = np.full(10, 0.5)
+    _write(tmp_path / "cpu", row, d, device="cpu", test=list(range(10)))
+    _write(tmp_path / "gpu", row, d, device="gpu", test=list(range(1, 11)))
+    with pytest.raises(SystemExit, match="different test images"):
+        tool.table(tmp_path / "cpu", tmp_path / "gpu")
