@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # [gpu] The GPU session as one call of the device tool, run there from the repository root:
 #
-#   bash tools/gpu_session.sh COMMIT      # COMMIT: the sending checkout's HEAD (the copy there has no .git)
+#   bash tools/gpu_session.sh COMMIT      # COMMIT: the sending checkout's HEAD (the copy's own .git may be stale)
 #
 # carry: .whl (kornia's wheel; the image has the other dependencies) and .gpudata/nyu192 (the 192x144 NYU copy,
 # packed by tools/gpu_data.py to fit the device's 64 MiB). In order, within BUDGET seconds:
 #   1. the GPU's name and driver → $OUT/gpu.txt
 #   2. `bench --device cuda` (alone on the GPU) → $OUT/benchmark-cuda.{json,md}
-#   3. the report profile's pipeline rows, all at once (each process is launch-bound, so they share the GPU), into
-#      /dev/shm (a checkpoint every epoch costs nothing there) → $OUT/gpu-report-runs.tgz: every row's config.json,
-#      history.csv, results.json and log, no checkpoints. A row still training at the deadline is stopped
-#      (SIGTERM: it keeps its last finished epoch) and comes back unfinished.
+#   3. the report profile's pipeline rows, all at once, one process each (one row alone uses little of the GPU:
+#      MFU at most 0.06 in the benchmark), into /dev/shm (a checkpoint every epoch costs nothing there)
+#      → $OUT/gpu-report-runs.tgz: every row's config.json, history.csv, results.json and log, no checkpoints.
+#      A row still training at the deadline is stopped (SIGTERM: it keeps its last finished epoch) and comes back
+#      unfinished.
 # Local dry run (no GPU): DEVICE=cpu PROFILE=smoke QUICK=--quick OUT=/tmp/o bash tools/gpu_session.sh x
 set -uo pipefail
 : "${OUT:?the device tool sets OUT}"
 export DEPTHUTILS_GIT_COMMIT=${1:?usage: bash tools/gpu_session.sh COMMIT}
-BUDGET=${BUDGET:-540} DEVICE=${DEVICE:-cuda} PROFILE=${PROFILE:-report} QUICK=${QUICK:-}
+BUDGET=${BUDGET:-570} DEVICE=${DEVICE:-cuda} PROFILE=${PROFILE:-report} QUICK=${QUICK:-}
 DATA=/dev/shm/nyu192 RUNS=/dev/shm/gpu-$PROFILE
 exec > >(tee "$OUT/session.log") 2>&1
 say() { echo "[$SECONDS s] $*"; }
@@ -28,8 +29,8 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)" | tee -a "$OUT/gpu.txt"
 python3 tools/gpu_data.py unpack .gpudata/nyu192 "$DATA" || exit 1
 
-say "bench"
-timeout -k 10 200 python3 -m depthutils bench --device "$DEVICE" $QUICK --out "$OUT/benchmark-$DEVICE.json" --overwrite
+say "bench"  # on a cold H200 it took over 200 s (cuDNN autotuning, first kernels), on a warm one 137 s
+timeout -k 10 "${BENCH_S:-270}" python3 -m depthutils bench --device "$DEVICE" $QUICK --out "$OUT/benchmark-$DEVICE.json" --overwrite
 say "bench exit $?"
 
 rows=$(python3 -c "from depthutils.study import pipeline_rows; print(' '.join(r.name for r in pipeline_rows()))")
@@ -44,7 +45,7 @@ for row in $rows; do
 done
 wait "${pids[@]}"  # not a bare wait: that would also wait for the tee above, which never ends
 for row in $rows; do
-    say "$row: $(tail -c 300 "$RUNS/logs/$row.log" | tr '\r' '\n' | grep -v '^\s*$' | tail -1)"
+    say "$row: $(tail -c 300 "$RUNS/logs/$row.log" | tr '\r' '\n' | grep -av '^\s*$' | tail -1)"
 done
 tar czf "$OUT/gpu-$PROFILE-runs.tgz" --exclude='*.pt' -C "$RUNS" .
 say "done"
