@@ -21,7 +21,7 @@ def tool():
     return mod
 
 
-def _write(runs: Path, row: str, delta1: np.ndarray, *, device: str, test: list[int]) -> None:
+def _write(runs: Path, row: str, delta1: np.ndarray, *, device: str, test: list[int], epochs: int = 50) -> None:
     per = {"delta1": delta1.tolist(), "abs_rel": (1 - delta1).tolist(), "rmse": (2 - delta1).tolist()}
     res = {
         "per_image": {"report": per},
@@ -31,6 +31,7 @@ def _write(runs: Path, row: str, delta1: np.ndarray, *, device: str, test: list[
         "git_commit": "0123456789",
         "versions": {"torch": "2"},
         "train_time_s": 120.0,
+        "config": {"model": "m", "loss": "l1", "epochs": epochs, "seed": 0, "image_size": [128, 128]},
     }
     (runs / row).mkdir(parents=True)
     (runs / row / "results.json").write_text(json.dumps(res))
@@ -43,8 +44,8 @@ def test_overlapping_rows_agree_and_separated_ones_are_marked(tool, tmp_path):
     rng = np.random.default_rng(0)
     d = rng.uniform(0.3, 0.7, 200)
     test = list(range(200))
-    for runs, shift in ((tmp_path / "cpu", 0.0), (tmp_path / "gpu", 0.0)):
-        _write(runs, first, d + shift, device=runs.name, test=test)
+    for runs in (tmp_path / "cpu", tmp_path / "gpu"):
+        _write(runs, first, d, device=runs.name, test=test)
     _write(tmp_path / "cpu", second, d, device="cpu", test=test)
     _write(tmp_path / "gpu", second, d + 0.2, device="gpu", test=test)  # far outside the other's interval
     text = tool.table(tmp_path / "cpu", tmp_path / "gpu")
@@ -64,4 +65,15 @@ def test_runs_on_other_test_images_are_refused(tool, tmp_path):
     _write(tmp_path / "cpu", row, d, device="cpu", test=list(range(10)))
     _write(tmp_path / "gpu", row, d, device="gpu", test=list(range(1, 11)))
     with pytest.raises(SystemExit, match="different test images"):
+        tool.table(tmp_path / "cpu", tmp_path / "gpu")
+
+
+def test_runs_with_other_settings_are_refused(tool, tmp_path):
+    from depthutils.study import pipeline_rows
+
+    row = pipeline_rows()[0].name
+    d = np.full(10, 0.5)
+    _write(tmp_path / "cpu", row, d, device="cpu", test=list(range(10)))
+    _write(tmp_path / "gpu", row, d, device="gpu", test=list(range(10)), epochs=25)
+    with pytest.raises(SystemExit, match="differ in epochs"):
         tool.table(tmp_path / "cpu", tmp_path / "gpu")

@@ -1,5 +1,7 @@
 """depthutils._env: the commit a result records where the code travels without its .git."""
 
+from __future__ import annotations
+
 import subprocess
 
 import pytest

@@ -61,3 +61,12 @@ def test_a_damaged_pack_is_refused(tool, folder, tmp_path):
     (packed / "depth.npy.xz").write_bytes(lzma.compress(buf.getvalue()))
     with pytest.raises(SystemExit, match="differ"):
         tool.unpack(packed, tmp_path / "out")
+
+
+def test_a_changed_image_is_refused(tool, folder, tmp_path):
+    packed = tmp_path / "packed"
+    tool.pack(folder, packed)
+    first = sorted((packed / "rgb").iterdir())[0]
+    Image.fromarray(np.zeros((12, 16, 3), np.uint8)).save(first)
+    with pytest.raises(SystemExit, match="differ"):
+        tool.unpack(packed, tmp_path / "out")

@@ -34,7 +34,9 @@ def main() -> None:
     ap.add_argument("--final-out", type=Path, default=Path("results/report-nyu/runs/compact"))
     a = ap.parse_args()
 
-    sys.path.insert(0, str(Path.cwd() / "tools"))  # the worktree's own tools, at the ladder's commit
+    tools = str(Path.cwd() / "tools")  # the worktree's own tools, at the ladder's commit
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
     import compact_ablation as ladder
 
     from depthutils.config import TrainConfig
@@ -44,7 +46,7 @@ def main() -> None:
     line = re.search(r"^Chosen recipe: (\{.*\})\.$", table.read_text(), re.M)
     if not line:
         raise SystemExit(f"{table}: no 'Chosen recipe' line; walk the ladder (tools/compact_ablation.py) instead")
-    recipe = {k: v for k, v in json.loads(line.group(1)).items() if k != "model"}
+    recipe = json.loads(line.group(1))  # the model and the settings the ladder kept
     if "init_from" in recipe:  # the chosen step's pretraining: trained again from its committed settings
         step = Path(recipe["init_from"]).parent.name  # e.g. C3-pretrain
         pre = json.loads((a.records / step / "config.json").read_text())["config"]

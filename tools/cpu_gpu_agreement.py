@@ -26,6 +26,8 @@ from depthutils.metrics import bootstrap_ci, bootstrap_diff_ci
 from depthutils.study import pipeline_rows
 
 METRICS = (("delta1", "δ1 ↑", 3), ("abs_rel", "AbsRel ↓", 3), ("rmse", "RMSE [m] ↓", 3))
+#: The settings that make two runs the same row (the data path, device and precision may differ).
+SAME = ("model", "loss", "epochs", "batch_size", "image_size", "seed", "split", "lr", "augment", "head")
 
 
 def _load(runs: Path, row: str) -> dict | None:
@@ -39,8 +41,13 @@ def _cell(values: list[float], digits: int) -> tuple[str, tuple[float, float]]:
     return f"{v.mean():.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]", (lo, hi)
 
 
+def _join(names: set[str]) -> str:
+    return ", ".join(sorted(names))
+
+
 def table(cpu_runs: Path, gpu_runs: Path) -> str:
     lines, agree, total, first = [], 0, 0, {}
+    commits: dict[str, set[str]] = {"cpu": set(), "gpu": set()}
     for row in pipeline_rows():
         cpu, gpu = _load(cpu_runs, row.name), _load(gpu_runs, row.name)
         if cpu is None or gpu is None:
@@ -49,6 +56,11 @@ def table(cpu_runs: Path, gpu_runs: Path) -> str:
         first = first or {"cpu": cpu, "gpu": gpu}
         if cpu["dataset"]["test_indices"] != gpu["dataset"]["test_indices"]:
             raise SystemExit(f"{row.name}: the CPU and GPU runs were scored on different test images")
+        differ = [k for k in SAME if cpu["config"].get(k) != gpu["config"].get(k)]
+        if differ:
+            raise SystemExit(f"{row.name}: the CPU and GPU runs differ in {', '.join(differ)}: not the same row")
+        commits["cpu"].add(cpu["git_commit"][:7])
+        commits["gpu"].add(gpu["git_commit"][:7])
         cells = []
         for key, _, digits in METRICS:
             a, b = cpu["per_image"]["report"][key], gpu["per_image"]["report"][key]
@@ -70,9 +82,9 @@ def table(cpu_runs: Path, gpu_runs: Path) -> str:
         "# The study's rows on a CPU and on a GPU",
         "",
         f"Each row of the report profile trained twice from scratch (no ImageNet weights) with the same settings and "
-        f"seed, precision {c['precision']} on both: on `{c['device']}` (commit {c['git_commit'][:7]}, torch "
-        f"{c['versions']['torch']}, data `{c['dataset']['name']}`) and on `{g['device']}` (commit "
-        f"{g['git_commit'][:7]}, torch {g['versions']['torch']}, data `{g['dataset']['name']}`). Official split: "
+        f"seed, precision {c['precision']} on both: on `{c['device']}` (commits {_join(commits['cpu'])}, torch "
+        f"{c['versions']['torch']}, data `{c['dataset']['name']}`) and on `{g['device']}` (commits "
+        f"{_join(commits['gpu'])}, torch {g['versions']['torch']}, data `{g['dataset']['name']}`). Official split: "
         f"{c['dataset']['n_train']} training images; scored on the same {len(c['dataset']['test_indices'])} test "
         "images under the report protocol (image and ground truth resized to the model input, no crop, no flip "
         "TTA), the protocol both share. Brackets: 95% bootstrap intervals over test images. Δ: GPU − CPU, paired "
