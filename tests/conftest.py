@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -19,6 +21,14 @@ TINY = [
 ]
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def load_tool(name: str) -> ModuleType:
+    """A script of the repository's tools/ folder, imported as a module (tools/ is no package)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "tools" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def pattern_rgb(n: int, h: int, w: int) -> np.ndarray:

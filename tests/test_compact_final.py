@@ -3,13 +3,13 @@ pretraining from its recorded settings, then the final row from the chosen recip
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import load_tool
 from depthutils.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,10 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def tool():
-    spec = importlib.util.spec_from_file_location("compact_final", ROOT / "tools" / "compact_final.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("compact_final")
 
 
 def _records(tmp_path: Path, chosen: dict) -> Path:

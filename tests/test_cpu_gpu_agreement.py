@@ -3,22 +3,18 @@ intervals agree, separated ones are marked, and runs scored on other images are 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import load_tool
 
 
 @pytest.fixture
 def tool():
-    spec = importlib.util.spec_from_file_location("cpu_gpu_agreement", ROOT / "tools" / "cpu_gpu_agreement.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("cpu_gpu_agreement")
 
 
 def _write(runs: Path, row: str, delta1: np.ndarray, *, device: str, test: list[int], epochs: int = 50) -> None:

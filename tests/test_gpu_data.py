@@ -3,7 +3,6 @@ is refused."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import lzma
 from pathlib import Path
@@ -12,15 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import load_tool
 
 
 @pytest.fixture
 def tool():
-    spec = importlib.util.spec_from_file_location("gpu_data", ROOT / "tools" / "gpu_data.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("gpu_data")
 
 
 @pytest.fixture
