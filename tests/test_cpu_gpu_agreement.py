@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import load_tool
+from depthutils.metrics import bootstrap_ci
 
 
 @pytest.fixture
@@ -18,9 +19,12 @@ def tool():
 
 
 def _write(runs: Path, row: str, delta1: np.ndarray, *, device: str, test: list[int], epochs: int = 50) -> None:
-    per = {"delta1": delta1.tolist(), "abs_rel": (1 - delta1).tolist(), "rmse": (2 - delta1).tolist()}
+    per = {"delta1": delta1, "abs_rel": 1 - delta1, "rmse": 2 - delta1}
+    report = {k: float(v.mean()) for k, v in per.items()}  # as an evaluation stores them: means and intervals
+    report["ci"] = {k: list(bootstrap_ci(v)) for k, v in per.items()}
     res = {
-        "per_image": {"report": per},
+        "protocols": {"report": report},
+        "per_image": {"report": {k: v.tolist() for k, v in per.items()}},
         "dataset": {"test_indices": test, "n_train": 10, "name": "nyu"},
         "precision": "bf16",
         "device": device,

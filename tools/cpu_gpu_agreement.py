@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from depthutils._io import write_text_atomic
-from depthutils.metrics import bootstrap_ci, bootstrap_diff_ci
+from depthutils.metrics import bootstrap_diff_ci
 from depthutils.study import pipeline_rows
 
 METRICS = (("delta1", "δ1 ↑", 3), ("abs_rel", "AbsRel ↓", 3), ("rmse", "RMSE [m] ↓", 3))
@@ -35,10 +35,11 @@ def _load(runs: Path, row: str) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
-def _cell(values: list[float], digits: int) -> tuple[str, tuple[float, float]]:
-    v = np.asarray(values, dtype=np.float64)
-    lo, hi = bootstrap_ci(v)
-    return f"{v.mean():.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]", (lo, hi)
+def _cell(run: dict, key: str, digits: int) -> tuple[str, tuple[float, float]]:
+    """A run's report-protocol metric with the 95% interval its evaluation stored."""
+    m = run["protocols"]["report"]
+    lo, hi = m["ci"][key]
+    return f"{m[key]:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]", (lo, hi)
 
 
 def _join(names: set[str]) -> str:
@@ -63,9 +64,9 @@ def table(cpu_runs: Path, gpu_runs: Path) -> str:
         commits["gpu"].add(gpu["git_commit"][:7])
         cells = []
         for key, _, digits in METRICS:
+            ca, (alo, ahi) = _cell(cpu, key, digits)
+            cb, (blo, bhi) = _cell(gpu, key, digits)
             a, b = cpu["per_image"]["report"][key], gpu["per_image"]["report"][key]
-            ca, (alo, ahi) = _cell(a, digits)
-            cb, (blo, bhi) = _cell(b, digits)
             d, lo, hi = bootstrap_diff_ci(np.asarray(a), np.asarray(b), paired=True)
             overlap = alo <= bhi and blo <= ahi
             agree += overlap

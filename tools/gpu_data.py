@@ -50,11 +50,12 @@ def pack(src: Path, dest: Path) -> None:
     shutil.copy2(src / "splits.mat", dest / "splits.mat")
     jpegtran = shutil.which("jpegtran")
     optimised = 0
-    for p in rgb_files:
+    rgb = [_pixels(p) for p in rgb_files]  # the source's decoded pixels: each optimised file is checked against them
+    for p, pixels in zip(rgb_files, rgb, strict=True):
         out = dest / "rgb" / p.name
         if jpegtran:
             subprocess.run([jpegtran, "-optimize", "-copy", "none", "-outfile", str(out), str(p)], check=True)
-            if np.array_equal(_pixels(out), _pixels(p)):
+            if np.array_equal(_pixels(out), pixels):
                 optimised += 1
                 continue
         shutil.copy2(p, out)
@@ -68,7 +69,7 @@ def pack(src: Path, dest: Path) -> None:
         "source": str(src),
         "names": [p.stem for p in depth_files],
         "depth_sha256": _digest(list(depth)),
-        "rgb_sha256": _digest([_pixels(p) for p in rgb_files]),
+        "rgb_sha256": _digest(rgb),
     }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())

@@ -49,7 +49,7 @@ for k in "${!pids[@]}"; do  # each pid by name: a bare wait would also wait for 
     wait "${pids[$k]}"
     say "${names[$k]} exit $?"
 done
-for row in $rows; do
+for row in "${names[@]}"; do
     say "$row: $(tail -c 300 "$RUNS/logs/$row.log" | tr '\r' '\n' | grep -av '^\s*$' | tail -1)"
 done
 tar czf "$OUT/gpu-$PROFILE-runs.tgz" --exclude='*.pt' -C "$RUNS" .
