@@ -14,6 +14,7 @@ window gives images/s. ``speedup = engine / reference``.
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 import time
@@ -29,6 +30,7 @@ from ._io import write_json_atomic, write_text_atomic
 from .data.synthetic import render_scene
 from .losses import l1_loss
 from .models import build_model, list_models
+from .models.inference import fold_batchnorm
 from .study import report_rows
 
 __all__ = ["run_bench", "run_zoo_bench", "engine_step_fn", "reference_loader", "BF16_PEAK_TFLOPS", "ZOO_REFERENCES"]
@@ -185,10 +187,12 @@ def _train_flops(model: torch.nn.Module, dev: torch.device, size: tuple[int, int
 
 @torch.no_grad()
 def _latency(model_name: str, dev: torch.device, size: tuple[int, int], reps: int, precision: str) -> float:
-    """Median seconds to predict one 640×480 photo (resize → model → upsample), the predict path."""
+    """Median seconds to predict one 640×480 photo (resize → model, BatchNorm folded → upsample), the predict
+    path."""
     from .predict import predict_image
 
     model = build_model(model_name, pretrained=False).to(dev).eval()
+    fold_batchnorm(model)  # as load_predictor does
     img = render_scene(7, 0, 640, 480)[0]
     predict_image(model, img, image_size=size, max_depth=10.0, precision=precision)
     times = []
@@ -416,10 +420,11 @@ ZOO_REFERENCES = [("improved row (not shipped)", "resnete_decoder_v3", (96, 128)
 
 def run_zoo_bench(*, out: str | Path | None = None, rounds: int = 7, train_steps: int = 3) -> dict[str, Any]:
     """Speed of every shipped model beside the improved row's architecture, on the CPU, in one run: ms per
-    640×480 photo through ``predict`` (resize → model with flip TTA, fp32 as predict runs → upsample; the median
-    over ``rounds`` rounds that visit the models in turn, so that a slow spell of a shared machine hits them
-    alike) and training images/s of the engine's step at each recipe's input size and batch (bf16 where the CPU
-    has it). Ratios are to the first reference row. Writes ``report/benchmark-zoo-cpu.{json,md}``."""
+    640×480 photo through ``predict`` (resize → model with flip TTA, BatchNorm folded, fp32 as predict runs →
+    upsample; the median over ``rounds`` rounds that visit the models in turn, so that a slow spell of a shared
+    machine hits them alike; each model also unfolded, to show what the fold buys) and training images/s of the
+    engine's step at each recipe's input size and batch (bf16 where the CPU has it). Ratios are to the first
+    reference row. Writes ``report/benchmark-zoo-cpu.{json,md}``."""
     from .engine import resolve_precision
     from .models import get_weights, list_weights
     from .predict import predict_image
@@ -433,22 +438,28 @@ def run_zoo_bench(*, out: str | Path | None = None, rounds: int = 7, train_steps
         rows.append({"label": name, "weights": name, "model": w.model, "size": w.image_size, "batch": batch})
     rows += [{"label": lab, "weights": None, "model": m, "size": s, "batch": b} for lab, m, s, b in ZOO_REFERENCES]
     img = render_scene(7, 0, 640, 480)[0]
-    models = {}
+    # each model twice: as predict runs it (BatchNorm folded) and as trained, to measure what the fold buys
+    models: dict[tuple[str, bool], torch.nn.Module] = {}
     for r in rows:
-        models[r["label"]] = build_model(r["model"], weights=r["weights"]) if r["weights"] else build_model(r["model"])
-        models[r["label"]].eval()
-        predict_image(models[r["label"]], img, image_size=r["size"], max_depth=10.0, flip_tta=True)  # warm-up
-    times: dict[str, list[float]] = {r["label"]: [] for r in rows}
+        plain = build_model(r["model"], weights=r["weights"]) if r["weights"] else build_model(r["model"])
+        models[r["label"], False] = plain.eval()
+        models[r["label"], True] = copy.deepcopy(plain)
+        fold_batchnorm(models[r["label"], True])  # as load_predictor does
+    times: dict[tuple[str, bool], list[float]] = {k: [] for k in models}
+    size = {r["label"]: r["size"] for r in rows}
     with torch.no_grad():
+        for key, model in models.items():  # warm-up
+            predict_image(model, img, image_size=size[key[0]], max_depth=10.0, flip_tta=True)
         for _ in range(rounds):
-            for r in rows:
+            for key, model in models.items():
                 t0 = time.perf_counter()
-                predict_image(models[r["label"]], img, image_size=r["size"], max_depth=10.0, flip_tta=True)
-                times[r["label"]].append(time.perf_counter() - t0)
+                predict_image(model, img, image_size=size[key[0]], max_depth=10.0, flip_tta=True)
+                times[key].append(time.perf_counter() - t0)
     rgb, depth = _images(32, (256, 192))
     for r in rows:
-        r["predict_ms_640x480"] = 1000 * statistics.median(times[r["label"]])
-        r["predict_ms_rounds"] = [1000 * t for t in times[r["label"]]]
+        r["predict_ms_640x480"] = 1000 * statistics.median(times[r["label"], True])
+        r["predict_ms_rounds"] = [1000 * t for t in times[r["label"], True]]
+        r["predict_ms_not_folded"] = 1000 * statistics.median(times[r["label"], False])
         step, _ = engine_step_fn(r["model"], rgb, depth, dev=dev, size=r["size"], batch=r["batch"])
         r["train_img_s"] = _timed(step, dev, warmup=1, windows=train_steps, steps=1)["img_s"]
         r["size"] = list(r["size"])
@@ -463,7 +474,8 @@ def run_zoo_bench(*, out: str | Path | None = None, rounds: int = 7, train_steps
         "precision_predict": "fp32",
         "precision_train": precision,
         "method": f"predict: median of {rounds} interleaved rounds after a warm-up, one synthetic 640x480 room, "
-        f"flip TTA on; train: median of {train_steps} engine steps after one warm-up, 32 synthetic 256x192 rooms",
+        f"flip TTA on, BatchNorm folded; train: median of {train_steps} engine steps after one warm-up, "
+        "32 synthetic 256x192 rooms",
         "rows": rows,
     }
     out = Path(out) if out else Path("report") / "benchmark-zoo-cpu.json"
@@ -478,13 +490,15 @@ def zoo_bench_markdown(res: dict[str, Any]) -> str:
         f"Speed on {res['device']} (one run; {res['method']}). Predict in {res['precision_predict']}, training "
         f"in {res['precision_train']}. Ratios are to the improved row in the same run.",
         "",
-        "| model | input H×W | predict ms / 640×480 photo | × improved | train img/s (batch) | × improved |",
-        "|---|---|---|---|---|---|",
+        "| model | input H×W | predict ms / 640×480 photo | × improved | BatchNorm not folded: ms | "
+        "train img/s (batch) | × improved |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in res["rows"]:
+        unfolded = r.get("predict_ms_not_folded")  # absent from benchmarks before the fold
         lines.append(
             f"| {r['label']} (`{r['model']}`) | {r['size'][0]}×{r['size'][1]} | {r['predict_ms_640x480']:.0f} | "
-            f"{r['predict_time_ratio_to_improved']:.2f} | {r['train_img_s']:.1f} ({r['batch']}) | "
-            f"{r['train_speed_ratio_to_improved']:.2f} |"
+            f"{r['predict_time_ratio_to_improved']:.2f} | {'–' if unfolded is None else f'{unfolded:.0f}'} | "
+            f"{r['train_img_s']:.1f} ({r['batch']}) | {r['train_speed_ratio_to_improved']:.2f} |"
         )
     return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from ._io import atomic_path
 from .data.folder import RGB_SUFFIXES, read_rgb
 from .data.synthetic import NYU_INTRINSICS
+from .models.inference import fold_batchnorm
 
 __all__ = [
     "Predictor",
@@ -54,14 +55,16 @@ class Predictor:
 def load_predictor(
     checkpoint: str | Path | None = None, weights: str | None = None, device: torch.device | str = "cpu"
 ) -> Predictor:
-    """The model of a run's checkpoint, or shipped ``weights`` (default: the shipped default model)."""
+    """The model of a run's checkpoint, or shipped ``weights`` (default: the shipped default model), in eval mode
+    with its BatchNorms folded into their convolutions (``models.inference.fold_batchnorm``)."""
     if checkpoint is not None and weights is not None:
         raise ValueError("give --checkpoint or --weights, not both")
     if checkpoint is None:
         from .models import build_model, get_weights
 
         w = get_weights(weights)
-        model = build_model(w.model, weights=w.name).to(device)
+        model = build_model(w.model, weights=w.name).to(device).eval()
+        fold_batchnorm(model)  # the same function, faster (models/inference.py)
         src = {"weights": w.name, "sha256": w.meta["sha256"], "model": w.model, "data_kind": "real"}
         return Predictor(model, w.image_size, w.max_depth, f"shipped weights {w.name} ({w.model})", src)
     from .run_folder import load_checkpoint, model_from_checkpoint
@@ -78,7 +81,8 @@ def load_predictor(
         "data_kind": kind,
     }
     cfg = ck["config"]
-    model = model_from_checkpoint(ck, device)
+    model = model_from_checkpoint(ck, device).eval()
+    fold_batchnorm(model)
     return Predictor(model, tuple(cfg["image_size"]), float(cfg["max_depth"]), label, src)
 
 

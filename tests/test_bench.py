@@ -71,3 +71,19 @@ def test_engine_column_runs_the_step_that_fit_runs(tmp_path, monkeypatch):
     assert calls == [(32, 32)]
     assert main(["train", "--model", "resnete_decoder_v3", "--out", str(tmp_path / "r"), "--epochs", "1", *TINY]) == 0
     assert len(calls) > 1 and set(calls[1:]) == {(64, 64)}
+
+
+def test_zoo_bench_times_every_shipped_model_folded_and_not_beside_the_improved_row(tmp_path):
+    from depthutils.bench import run_zoo_bench
+    from depthutils.models import list_weights
+
+    out = tmp_path / "zoo.json"
+    res = run_zoo_bench(out=out, rounds=1, train_steps=1)
+    rows = {r["label"]: r for r in res["rows"]}
+    assert set(rows) == {*list_weights(), "improved row (not shipped)"}
+    for r in rows.values():
+        assert r["predict_ms_640x480"] > 0 and r["predict_ms_not_folded"] > 0 and r["train_img_s"] > 0
+    assert rows["improved row (not shipped)"]["predict_time_ratio_to_improved"] == 1.0
+    assert json.loads(out.read_text())["rows"] == res["rows"]
+    md = out.with_suffix(".md").read_text()
+    assert "BatchNorm not folded: ms" in md and "| nyu-regnet-unet (`regnet_unet`) | 192×256 |" in md

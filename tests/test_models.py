@@ -10,6 +10,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from depthutils.models import build_model, get_spec, list_models, weights_file
 from depthutils.models.encoders import ENCODER_WEIGHTS
+from depthutils.models.inference import fold_batchnorm
 
 NAMES = list_models()
 FAMILY_BLOCK = {
@@ -182,3 +183,32 @@ def test_heads_start_near_three_metres_and_cannot_go_negative(head):
         assert (y > 0).all()  # never dead
     with pytest.raises(ValueError, match="head activation"):
         build_model("resnete_decoder_v3", head="tanh")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fold_batchnorm_keeps_the_function(name):
+    """predict runs the models with their BatchNorms folded into the convolutions before them: the same depth.
+    Random statistics and affines, so that a wrong pair or a lost bias shows (fresh BatchNorms are identities)."""
+    torch.manual_seed(0)
+    m = build_model(name).eval()
+    bns = [mod for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.running_mean.uniform_(-0.2, 0.2)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.uniform_(-0.2, 0.2)
+    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = m(x)
+        n = fold_batchnorm(m)
+        after = m(x)
+    left = sum(isinstance(mod, torch.nn.BatchNorm2d) for mod in m.modules())
+    assert n > 0 and left == len(bns) - n
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-5 * float(before.abs().max()))
+
+
+def test_fold_batchnorm_refuses_a_training_model():
+    m = build_model("regnet_unet")
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batchnorm(m)
+    assert any(isinstance(mod, torch.nn.BatchNorm2d) for mod in m.modules())

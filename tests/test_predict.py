@@ -119,3 +119,25 @@ def test_outputs_say_which_model_made_them_and_synthetic_models_are_labelled(ckp
     assert record["source_checkpoint"] == str(ckpt) and record["source_data_kind"] == "synthetic"
     assert record["flip_tta"] is True  # on by default, as in notebook 09 and the standard protocol
     assert json.loads(Image.open(tmp_path / "o" / "p_depth.png").text["depthutils"])["model"] == record["model"]
+
+
+@pytest.mark.slow
+def test_predictors_run_folded_and_predict_what_the_model_does(ckpt):
+    """load_predictor folds the BatchNorms into their convolutions (models/inference.py), for a checkpoint and
+    for the shipped weights; the depth is the unfolded model's to 1e-4 of its range."""
+    import torch
+
+    from depthutils.predict import load_predictor, predict_image
+    from depthutils.run_folder import load_checkpoint, model_from_checkpoint
+
+    def n_bn(m):
+        return sum(isinstance(mod, torch.nn.BatchNorm2d) for mod in m.modules())
+
+    p = load_predictor(ckpt)
+    ref = model_from_checkpoint(load_checkpoint(ckpt))
+    assert n_bn(p.model) < n_bn(ref) and not p.model.training
+    rgb = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    kw = dict(image_size=p.image_size, max_depth=p.max_depth, flip_tta=True)
+    folded, plain = predict_image(p.model, rgb, **kw), predict_image(ref, rgb, **kw)
+    assert np.abs(folded - plain).max() <= 1e-4 * plain.max()
+    assert n_bn(load_predictor().model) == 0  # the shipped RegNet UNet: every BatchNorm follows a convolution
