@@ -73,7 +73,8 @@ def zoo_block() -> str:
         "Test metrics: NYU-Depth V2, official split (654 images), standard protocol (prediction upsampled to "
         "640×480, Eigen crop, flip TTA), trained from scratch (no ImageNet weights); each model card "
         f"(`depthutils/weights/<name>/README.md`) has the details. Speed: {bench.get('device', 'not measured yet')}, "
-        "one run of `python -m depthutils bench --zoo` (report/benchmark-zoo-cpu.md), predict with flip TTA.",
+        "one run of `python -m depthutils bench --zoo` (report/benchmark-zoo-cpu.md), predict with flip TTA and "
+        "BatchNorm folded, as `predict` runs.",
         ZOO_END,
     ]
     return "\n".join(lines)
