@@ -78,6 +78,35 @@ def _timed(step: Callable[[], int], dev: torch.device, *, warmup: int, windows: 
     return {"img_s": statistics.median(rates), "windows_img_s": rates}
 
 
+def _profile_step(step: Callable[[], int], dev: torch.device, *, n_steps: int = 3, top: int = 12) -> dict[str, Any]:
+    """``n_steps`` engine steps under torch.profiler (after the timed windows): the wall time of a step under the
+    profiler, the CPU time of its operators (the host side: near the wall time, launching kernels is the limit,
+    which torch.compile and CUDA graphs attack), on CUDA the GPU's kernel time, and the operators with the most
+    self time on the device (CUDA) or the CPU, as torch.profiler's table."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+    _sync(dev)
+    t0 = time.perf_counter()
+    with profile(activities=acts) as prof:
+        for _ in range(n_steps):
+            step()
+        _sync(dev)
+    wall = (time.perf_counter() - t0) / n_steps
+    avg = prof.key_averages()
+    sort = "self_device_time_total" if dev.type == "cuda" else "self_cpu_time_total"
+    kernels = sum(e.self_device_time_total for e in avg if e.device_type == DeviceType.CUDA) / 1e6 / n_steps
+    return {
+        "steps": n_steps,
+        "wall_s_per_step": wall,
+        "host_op_s_per_step": sum(e.self_cpu_time_total for e in avg) / 1e6 / n_steps,
+        "gpu_kernel_s_per_step": kernels if dev.type == "cuda" else None,
+        "sort": sort,
+        "table": avg.table(sort_by=sort, row_limit=top, max_name_column_width=60),
+    }
+
+
 def engine_step_fn(
     model_name: str,
     rgb: np.ndarray,
@@ -87,9 +116,11 @@ def engine_step_fn(
     size: tuple[int, int],
     batch: int,
     precision: str = "auto",
+    compile: bool = False,
 ) -> tuple[Callable[[], int], torch.nn.Module]:
     """A closure that runs one :func:`depthutils.engine.train_step` (the function ``fit`` calls) per call, on
-    device-resident uint8 data, as ``fit`` does: channels_last, the run's precision, Adam (fused on CUDA)."""
+    device-resident uint8 data, as ``fit`` does: channels_last, the run's precision, Adam (fused on CUDA), the
+    model under ``torch.compile`` when ``compile`` (as ``--compile`` trains). Returns it and the plain model."""
     from . import engine
 
     precision = engine.resolve_precision(precision, dev)
@@ -98,11 +129,12 @@ def engine_step_fn(
     x_all = torch.from_numpy(rgb.transpose(0, 3, 1, 2).copy()).to(dev)  # uint8 N×3×H×W, resident
     d_all = torch.from_numpy(depth[:, None].copy()).to(dev)
     g = torch.Generator(device=dev).manual_seed(0)
+    step_model = torch.compile(model) if compile else model  # shares the parameters the optimiser holds
 
     def step() -> int:
         idx = torch.randint(0, x_all.shape[0], (batch,), device=dev, generator=g)
         engine.train_step(
-            model,
+            step_model,
             opt,
             l1_loss,
             x_all[idx],
@@ -237,13 +269,18 @@ def _bench_model(
     quick: bool,
     peak: float | None,
     timing: tuple[int, int, int],
+    compile: bool = False,
+    profile: bool = False,
 ) -> dict[str, Any]:
     """One model's row of the benchmark: the engine's training step against the plain reference loop (img/s,
-    timed windows; on CUDA peak memory, FLOPs and MFU against ``peak``), latency on a 640×480 photo and the time
-    of a test-set evaluation. ``timing``: (warm-up steps, windows, steps per window)."""
+    timed windows; on CUDA peak memory, FLOPs and MFU against ``peak``; with ``profile``, a profile of the
+    engine's step), latency on a 640×480 photo and the time of a test-set evaluation. ``timing``: (warm-up
+    steps, windows, steps per window)."""
     warmup, windows, steps = timing
     torch.manual_seed(0)
-    step, model = engine_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch, precision=precision)
+    step, model = engine_step_fn(
+        name, rgb, depth, dev=dev, size=size, batch=batch, precision=precision, compile=compile
+    )
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     eng = _timed(step, dev, warmup=warmup, windows=windows, steps=steps)
@@ -254,6 +291,8 @@ def _bench_model(
         row["train_flops_per_image"] = flops
         row["achieved_tflops"] = flops * eng["img_s"] / 1e12
         row["mfu"] = flops * eng["img_s"] / peak if peak else None
+    if profile:
+        row["profile"] = _profile_step(step, dev)
     del model, step
     ref = _timed(
         _reference_step_fn(name, rgb, depth, dev=dev, size=size, batch=batch),
@@ -303,17 +342,22 @@ def run_bench(
     out: str | Path | None = None,
     models: str | None = None,
     precision: str = "auto",
+    batch: int | None = None,
+    compile: bool = False,
+    profile: bool = False,
 ) -> dict[str, Any]:
     """Measure and write ``out`` (default ``report/benchmark-<device>.json`` under the working directory) and its
-    ``.md``; returns the JSON dict."""
+    ``.md``; returns the JSON dict. ``batch`` replaces the engine's and the reference's batch (64; 2 with
+    ``quick``), ``compile`` runs the engine's model under torch.compile, ``profile`` adds a profile of each
+    engine step."""
     from .engine import resolve_precision
 
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)
     names = models.split(",") if models else list_models()
     size = (32, 32) if quick else (128, 128)  # quick: keeps the benchmark working in CI, measures nothing
-    batch = 2 if quick else 64
-    n_img = 4 if quick else 128
+    batch = batch or (2 if quick else 64)
+    n_img = max(4 if quick else 128, batch)  # the reference loader drops a last partial batch: at least one full
     # CPU: 2 warm-up steps (oneDNN builds its kernels for each shape on the first), then 5 windows of 2 steps
     warmup, windows, steps = (1, 2, 1) if quick else ((3, 5, 5) if dev.type == "cuda" else (2, 5, 2))
     if dev.type == "cuda":
@@ -327,6 +371,7 @@ def run_bench(
         "quick": quick,
         "image_size": list(size),
         "batch_size": batch,
+        "compile": compile,
         "precision": precision,
         "data": f"{n_img} synthetic rooms at 192x144",
         "method": "median of timed windows after warm-up; engine and reference in the same process and run",
@@ -345,6 +390,8 @@ def run_bench(
             quick=quick,
             peak=peak,
             timing=(warmup, windows, steps),
+            compile=compile,
+            profile=profile,
         )
 
     # Whole study: every table row on the report's schedule (1111 training images, 338 test) from the measured
@@ -378,7 +425,8 @@ def bench_markdown(res: dict[str, Any]) -> str:
         f"# Benchmark on {res['device']}{' (quick mode: tiny sizes, not a measurement)' if res['quick'] else ''}",
         "",
         f"Training step (forward + backward + Adam) at {res['image_size'][0]}×{res['image_size'][1]}, "
-        f"batch {res['batch_size']}, engine precision {res.get('precision', 'fp32')} (reference: fp32), "
+        f"batch {res['batch_size']}, engine precision {res.get('precision', 'fp32')} (reference: fp32)"
+        f"{', engine under torch.compile' if res.get('compile') else ''}, "
         f"{res['data']}. {res['method'][0].upper() + res['method'][1:]}. Commit {res['git_commit']}, "
         f"torch {res['versions']['torch']}.",
         "",
@@ -410,6 +458,19 @@ def bench_markdown(res: dict[str, Any]) -> str:
         ]
         for k, v in res["scaling_resnet_unet"].items():
             lines.append(f"| {k} | {v['batch']} | {f(v['img_s'], 2)} | {f(v['pixels_per_s'] / 1e6, 2)} |")
+    for name, r in res["models"].items():
+        if p := r.get("profile"):
+            gpu = p["gpu_kernel_s_per_step"]
+            lines += [
+                "",
+                f"Profile of one engine step of `{name}` ({p['steps']} steps under torch.profiler): "
+                f"{p['wall_s_per_step'] * 1000:.1f} ms wall, {p['host_op_s_per_step'] * 1000:.1f} ms of CPU in "
+                f"operators" + (f", {gpu * 1000:.1f} ms of GPU kernels" if gpu is not None else "") + ".",
+                "",
+                "```",
+                p["table"].rstrip(),
+                "```",
+            ]
     return "\n".join(lines) + "\n"
 
 

@@ -261,7 +261,16 @@ def _bench(a: argparse.Namespace) -> int:
     if a.zoo:
         run_zoo_bench(out=a.out)
         return 0
-    run_bench(device=a.device, quick=a.quick, out=a.out, models=a.models, precision=a.precision)
+    run_bench(
+        device=a.device,
+        quick=a.quick,
+        out=a.out,
+        models=a.models,
+        precision=a.precision,
+        batch=a.batch,
+        compile=a.compile,
+        profile=a.profile,
+    )
     return 0
 
 
@@ -428,6 +437,9 @@ def _add_study_commands(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--models", default=None, help="comma-separated model names (default: all)")
     s.add_argument("--precision", default="auto", choices=PRECISIONS)
+    s.add_argument("--batch", type=_positive_int, default=None, help="training batch (default 64; --quick 2)")
+    s.add_argument("--compile", action="store_true", help="the engine's model under torch.compile")
+    s.add_argument("--profile", action="store_true", help="add a torch.profiler table of each engine step")
     s.add_argument("--out", default=None, help="default: report/benchmark-<device>.json (--zoo: benchmark-zoo-cpu)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --out and its .md")
     s.set_defaults(fn=_bench)

@@ -34,6 +34,27 @@ def test_bench_quick_writes_json_and_markdown(tmp_path):
     assert "| resnet_unet |" in md and "quick mode" in md
 
 
+def test_bench_batch_compile_and_profile_reach_the_engine_step(tmp_path, monkeypatch):
+    """[gpu]'s next questions (larger batches, torch.compile, where a step's time goes) as flags; torch.compile is
+    recorded, not run (it takes minutes on this CPU). The batch is larger than --quick's 4 rooms: the reference
+    loader, which drops a last partial batch, must still get a full one."""
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda m, **kw: compiled.append(m) or m)
+    out = tmp_path / "b.json"
+    argv = ["bench", "--device", "cpu", "--quick", "--models", "resnete_decoder_v1", "--batch", "5"]
+    assert main([*argv, "--compile", "--profile", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["batch_size"] == 5 and res["compile"] is True and len(compiled) == 1
+    p = res["models"]["resnete_decoder_v1"]["profile"]
+    assert p["steps"] == 3 and p["wall_s_per_step"] > 0 and p["host_op_s_per_step"] > 0
+    assert "convolution" in p["table"] and p["gpu_kernel_s_per_step"] is None  # no GPU here
+    md = out.with_suffix(".md").read_text()
+    assert "batch 5" in md and "engine under torch.compile" in md
+    assert "Profile of one engine step of `resnete_decoder_v1`" in md
+    with pytest.raises(SystemExit):
+        main([*argv[:-1], "0", "--out", str(tmp_path / "c.json")])  # a batch of 0 is refused before any work
+
+
 def test_reference_and_engine_see_the_same_shapes():
     rgb = np.random.default_rng(0).integers(0, 255, (4, 48, 64, 3), dtype=np.uint8)
     depth = np.full((4, 48, 64), 2.0, np.float32)
