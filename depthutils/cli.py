@@ -254,6 +254,9 @@ def _bench(a: argparse.Namespace) -> int:
     from ._io import refuse_to_replace
     from .bench import run_bench, run_zoo_bench
 
+    given = [flag for flag, v in (("--batch", a.batch), ("--compile", a.compile), ("--profile", a.profile)) if v]
+    if a.zoo and given:
+        raise SystemExit(f"bench --zoo measures each model at its recipe's batch, eager: drop {', '.join(given)}")
     default = Path("report") / f"benchmark-{'zoo-cpu' if a.zoo else a.device}.json"
     out = Path(a.out) if a.out else default
     refuse_to_replace(out, out.with_suffix(".md"), overwrite=a.overwrite)

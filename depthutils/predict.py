@@ -53,10 +53,16 @@ class Predictor:
 
 
 def load_predictor(
-    checkpoint: str | Path | None = None, weights: str | None = None, device: torch.device | str = "cpu"
+    checkpoint: str | Path | None = None,
+    weights: str | None = None,
+    device: torch.device | str = "cpu",
+    *,
+    fold: bool = True,
 ) -> Predictor:
     """The model of a run's checkpoint, or shipped ``weights`` (default: the shipped default model), in eval mode
-    with its BatchNorms folded into their convolutions (``models.inference.fold_batchnorm``)."""
+    for inference: with ``fold``, its BatchNorms are folded into their convolutions (the same depth, faster;
+    ``models.inference.fold_batchnorm``), so its state dict no longer matches ``build_model``'s and it is not for
+    training (``fold=False``, or ``build_model``/``model_from_checkpoint``, give the model as trained)."""
     if checkpoint is not None and weights is not None:
         raise ValueError("give --checkpoint or --weights, not both")
     if checkpoint is None:
@@ -64,7 +70,8 @@ def load_predictor(
 
         w = get_weights(weights)
         model = build_model(w.model, weights=w.name).to(device).eval()
-        fold_batchnorm(model)  # the same function, faster (models/inference.py)
+        if fold:
+            fold_batchnorm(model)  # the same function, faster (models/inference.py)
         src = {"weights": w.name, "sha256": w.meta["sha256"], "model": w.model, "data_kind": "real"}
         return Predictor(model, w.image_size, w.max_depth, f"shipped weights {w.name} ({w.model})", src)
     from .run_folder import load_checkpoint, model_from_checkpoint
@@ -82,7 +89,8 @@ def load_predictor(
     }
     cfg = ck["config"]
     model = model_from_checkpoint(ck, device).eval()
-    fold_batchnorm(model)
+    if fold:
+        fold_batchnorm(model)
     return Predictor(model, tuple(cfg["image_size"]), float(cfg["max_depth"]), label, src)
 
 

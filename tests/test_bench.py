@@ -38,21 +38,53 @@ def test_bench_batch_compile_and_profile_reach_the_engine_step(tmp_path, monkeyp
     """[gpu]'s next questions (larger batches, torch.compile, where a step's time goes) as flags; torch.compile is
     recorded, not run (it takes minutes on this CPU). The batch is larger than --quick's 4 rooms: the reference
     loader, which drops a last partial batch, must still get a full one."""
-    compiled = []
-    monkeypatch.setattr(torch, "compile", lambda m, **kw: compiled.append(m) or m)
+    calls = []
+
+    class Compiled(torch.nn.Module):  # stands for torch.compile's wrapper: counts the calls that go through it
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            calls.append(x.shape[0])
+            return self.m(x)
+
+    monkeypatch.setattr(torch, "compile", Compiled)
     out = tmp_path / "b.json"
     argv = ["bench", "--device", "cpu", "--quick", "--models", "resnete_decoder_v1", "--batch", "5"]
     assert main([*argv, "--compile", "--profile", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
-    assert res["batch_size"] == 5 and res["compile"] is True and len(compiled) == 1
+    assert res["batch_size"] == 5 and res["compile"] is True and res["predict_bn_folded"] is True
+    assert calls and set(calls) == {5}  # the timed engine steps ran through the compiled module
     p = res["models"]["resnete_decoder_v1"]["profile"]
     assert p["steps"] == 3 and p["wall_s_per_step"] > 0 and p["host_op_s_per_step"] > 0
     assert "convolution" in p["table"] and p["gpu_kernel_s_per_step"] is None  # no GPU here
     md = out.with_suffix(".md").read_text()
-    assert "batch 5" in md and "engine under torch.compile" in md
+    assert "batch 5" in md and "engine step under torch.compile" in md
     assert "Profile of one engine step of `resnete_decoder_v1`" in md
     with pytest.raises(SystemExit):
         main([*argv[:-1], "0", "--out", str(tmp_path / "c.json")])  # a batch of 0 is refused before any work
+    with pytest.raises(SystemExit, match="drop --batch, --profile"):
+        main(["bench", "--zoo", "--batch", "8", "--profile", "--out", str(tmp_path / "z.json")])
+    assert not (tmp_path / "z.json").exists()
+
+
+def test_bench_keeps_the_models_it_finished_when_stopped(tmp_path, monkeypatch):
+    """A run stopped by a time limit (the GPU session's) leaves the models it measured, marked partial."""
+    import depthutils.bench as bench
+
+    def one_model(name, *a, **kw):
+        if name == "resnet_unet":
+            raise KeyboardInterrupt  # stands for the SIGTERM of `timeout`
+        return {"engine_img_s": 1.0, "reference_img_s": 1.0, "speedup": 1.0, "latency_640x480_s": 0.1, "eval_654_s": 1}
+
+    monkeypatch.setattr(bench, "_bench_model", one_model)
+    out = tmp_path / "b.json"
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_bench(device="cpu", quick=True, out=out, models="resnete_decoder_v1,resnet_unet")
+    res = json.loads(out.read_text())
+    assert res["partial"] is True and list(res["models"]) == ["resnete_decoder_v1"]
+    assert "(partial: stopped before every model was measured)" in out.with_suffix(".md").read_text()
 
 
 def test_reference_and_engine_see_the_same_shapes():
@@ -94,17 +126,29 @@ def test_engine_column_runs_the_step_that_fit_runs(tmp_path, monkeypatch):
     assert len(calls) > 1 and set(calls[1:]) == {(64, 64)}
 
 
-def test_zoo_bench_times_every_shipped_model_folded_and_not_beside_the_improved_row(tmp_path):
+def test_zoo_bench_times_every_shipped_model_folded_and_not_beside_the_improved_row(tmp_path, monkeypatch):
+    import depthutils.predict
     from depthutils.bench import run_zoo_bench
     from depthutils.models import list_weights
 
+    timed = []  # (input size, BatchNorms in the model) of every predict the bench makes
+    real = depthutils.predict.predict_image
+
+    def spy(model, rgb, **kw):
+        timed.append((tuple(kw["image_size"]), sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())))
+        return real(model, rgb, **kw)
+
+    monkeypatch.setattr(depthutils.predict, "predict_image", spy)
     out = tmp_path / "zoo.json"
-    res = run_zoo_bench(out=out, rounds=1, train_steps=1)
+    res = run_zoo_bench(out=out, rounds=2, train_steps=1)
     rows = {r["label"]: r for r in res["rows"]}
     assert set(rows) == {*list_weights(), "improved row (not shipped)"}
     for r in rows.values():
         assert r["predict_ms_640x480"] > 0 and r["predict_ms_not_folded"] > 0 and r["train_img_s"] > 0
-    assert rows["improved row (not shipped)"]["predict_time_ratio_to_improved"] == 1.0
+        assert len(r["predict_ms_rounds"]) == len(r["predict_ms_rounds_not_folded"]) == 2 and r["fold_time_ratio"] > 0
+    # each model timed folded (no BatchNorm left in the shipped RegNet UNet) and as trained, 1 warm-up + 2 rounds
+    shipped = [bn for size, bn in timed if size == (192, 256)]
+    assert shipped.count(0) == 3 and len(shipped) == 6 and min(b for b in shipped if b) > 0
     assert json.loads(out.read_text())["rows"] == res["rows"]
     md = out.with_suffix(".md").read_text()
     assert "BatchNorm not folded: ms" in md and "| nyu-regnet-unet (`regnet_unet`) | 192×256 |" in md

@@ -16,7 +16,8 @@
 # MODE=speed instead runs the benchmark's open questions (its targets were missed on 2026-12-04: 5.6x the plain
 # loop against 8x, MFU <= 0.06 against 0.30), on the two models the study leans on, each setting within its share
 # of BUDGET: batch 64 with a torch.profiler table of each step, batch 256, batch 256 under torch.compile
-# → $OUT/benchmark-cuda-b64-profile.{json,md}, -b256, -b256-compile (no data needed: the bench renders rooms).
+# → $OUT/benchmark-cuda-b64-profile.{json,md}, -b256, -b256-compile (no data needed: the bench renders rooms;
+# each file is rewritten after every model, so a setting stopped at its share keeps the models it finished).
 # Local dry run (no GPU): DEVICE=cpu PROFILE=smoke QUICK=--quick OUT=/tmp/o bash tools/gpu_session.sh x
 #                         DEVICE=cpu MODE=speed QUICK=--quick OUT=/tmp/o bash tools/gpu_session.sh x
 set -uo pipefail
@@ -43,6 +44,7 @@ if [ "$MODE" = speed ]; then
         set -- ${settings[$k]}
         name=b$1${2:+-${2#--}}
         share=$(((BUDGET - SECONDS - 10) / (${#settings[@]} - k)))  # an equal share of what is left
+        ((share >= 30)) || { say "only ${share} s left: bench $name and the rest skipped"; break; }
         say "bench $name, at most ${share} s"
         timeout -k 10 "$share" python3 -m depthutils bench --device "$DEVICE" $QUICK --models resnet_unet,resnete_decoder_v3 \
             --batch "$@" --out "$OUT/benchmark-$DEVICE-$name.json" --overwrite

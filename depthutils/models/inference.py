@@ -21,13 +21,14 @@ def _pairs(model: nn.Module):
     """(parent, conv name, bn name) of every Conv2d → BatchNorm2d whose BatchNorm reads only that conv's output:
     adjacent items of an ``nn.Sequential`` (conv-BN-ReLU blocks, torchvision's RegNet, DenseNet's stem,
     ResNet's downsample) and ``conv{i}``/``bn{i}`` of torchvision's ResNet blocks, whose ``forward`` applies them
-    in turn. DenseNet's layers are BN → ReLU → conv (the BatchNorm reads the concatenated features): not folded."""
+    in turn. A Sequential subclass with its own ``forward`` is skipped. DenseNet's layers are BN → ReLU → conv (the
+    BatchNorm reads the concatenated features): not folded."""
     for parent in model.modules():
-        if isinstance(parent, nn.Sequential):
+        if isinstance(parent, nn.Sequential) and type(parent).forward is nn.Sequential.forward:
             names = list(parent._modules)
             for a, b in zip(names, names[1:]):
                 yield parent, a, b
-        elif isinstance(parent, (BasicBlock, Bottleneck)):
+        elif type(parent) in (BasicBlock, Bottleneck):  # exactly these: a subclass may apply them otherwise
             for i in (1, 2, 3):
                 if hasattr(parent, f"conv{i}"):
                     yield parent, f"conv{i}", f"bn{i}"
