@@ -13,7 +13,8 @@
 # 4. the README's generated blocks; 5. the other-camera table of the shipped model.
 # Then: read the diff, finish report section 4.9 and docs/STATUS.md, run tests/test_release.py (its slow test
 # evaluates the shipped file on the real test set against the card), commit.
-# Rehearsed on 2026-12-04 with the interim model's retrain run in a scratch clone (2 min).
+# Rehearsed on 2026-12-04 with the interim model's retrain run in a scratch clone (2 min); ran on 2026-12-05 for
+# the final row (tools/compact_ship_choice.py then records the validation choice behind the export's note).
 set -euo pipefail
 RUN=$(realpath "${1:?usage: bash tools/compact_swap.sh RUN NOTE}")
 NOTE=${2:?a sentence for the model card}

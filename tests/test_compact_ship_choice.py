@@ -1,0 +1,81 @@
+"""tools/compact_ship_choice.py: the model that ships is the compact run with the lowest validation AbsRel, the
+final row scored as the ladder scored its steps (same images, the chosen step's settings), and the committed table
+is what the committed records give."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import load_tool
+from depthutils.config import TrainConfig
+from depthutils.data.dataset import load_data
+from depthutils.train import fit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def tool():
+    return load_tool("compact_ship_choice")
+
+
+def _scored(abs_rel: float, per: list[float], indices=(1, 2, 3), precision="bf16") -> dict:
+    return {
+        "val_indices": list(indices),
+        "delta1": 0.5,
+        "abs_rel": abs_rel,
+        "rmse": 0.9,
+        "per_image": {"delta1": [0.5] * 3, "abs_rel": per, "rmse": [0.9] * 3},
+        "protocol": {"precision": precision},
+    }
+
+
+def test_chosen_step_is_the_ladders_last_kept_step(tool, tmp_path):
+    assert tool.chosen_step(ROOT / "report/generated/compact-ablation.md") == "C3"
+    table = tmp_path / "t.md"
+    table.write_text("| C0 | base | yes | 0.4 |\n| C1 | more | no | 0.4 |\n| C2 | most | yes | 0.5 |\n")
+    assert tool.chosen_step(table) == "C2"
+    table.write_text("| C0 | base | not run | – |\n")
+    with pytest.raises(SystemExit, match="no kept step"):
+        tool.chosen_step(table)
+
+
+def test_the_lowest_validation_absrel_ships_with_paired_differences(tool):
+    c3 = _scored(0.25, [0.2, 0.25, 0.3])
+    final = _scored(0.24, [0.19, 0.24, 0.29], precision="fp32")
+    text, ship = tool.table({"C3": c3, "final": final}, "C3", 100)
+    assert ship == "final"
+    assert "| final row (C3 recipe, 100 epochs) | 0.500 | 0.240 | 0.900 | fp32 | **ships** |" in text
+    assert "AbsRel -0.010 [-0.010, -0.010]" in text  # final minus C3, the same images paired
+    text, ship = tool.table({"C3": c3, "final": _scored(0.26, [0.21, 0.26, 0.31])}, "C3", 100)
+    assert ship == "C3" and "| C3 | 0.500 | 0.250 | 0.900 | bf16 | **ships** |" in text
+
+
+def test_other_validation_images_are_refused(tool):
+    with pytest.raises(ValueError, match="other validation images"):
+        tool.table({"C3": _scored(0.25, [0.2] * 3, indices=(4, 5, 6)), "final": _scored(0.2, [0.2] * 3)}, "C3", 9)
+
+
+def test_the_committed_table_is_what_the_committed_records_give(tool, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["x", "--run", str(ROOT / "results/report-nyu/runs/compact")])
+    tool.main()  # no last.pt in the repository: reads results/report-nyu/compact-ablation/final/val_standard.json
+    assert capsys.readouterr().out.strip() == (ROOT / "report/generated/compact-ship-choice.md").read_text().strip()
+
+
+@pytest.mark.slow
+def test_the_final_row_is_scored_on_the_steps_validation_images(tool, tmp_path):
+    tiny = dict(synth_count=24, synth_size=(64, 96), image_size=(64, 96), batch_size=4, val_fraction=0.3, test_limit=4)
+    cfg = TrainConfig(model="regnet_unet", data="synthetic", epochs=1, pretrained=False, **tiny)
+    fit(cfg, tmp_path / "final", progress=False)
+    step = tmp_path / "records" / "C3"
+    step.mkdir(parents=True)
+    (step / "config.json").write_text(json.dumps({"config": {**cfg.to_dict(), "init_from": "/gone/last.pt"}}))
+    held = tool.score_final(tmp_path / "final", step, None)
+    assert held["epoch"] == 1 and held["val_indices"] == [int(i) for i in load_data(cfg).val]
+    assert set(held["per_image"]) == {"delta1", "abs_rel", "rmse"}
+    assert len(held["per_image"]["abs_rel"]) == len(held["val_indices"]) > 0
+    assert held["abs_rel"] == pytest.approx(sum(held["per_image"]["abs_rel"]) / len(held["val_indices"]))
