@@ -102,8 +102,8 @@ def _about(predictor: Predictor) -> str:
     """The note on what the model is, with the model card's headline numbers when it is shipped weights."""
     lines = [
         f"**Model:** {predictor.label}, input {predictor.image_size[0]}×{predictor.image_size[1]}.",
-        "Trained **from scratch on 795 indoor NYU-Depth V2 frames** from one Kinect camera: rooms are what it "
-        "knows. Outdoors it is out of its depth, and on other cameras its metres are a guess.",
+        "Trained **without ImageNet weights on a few hundred indoor NYU-Depth V2 frames** from one Kinect camera: "
+        "rooms are what it knows. Outdoors it is out of its depth, and on other cameras its metres are rough.",
     ]
     if "weights" in predictor.source:
         from .models import get_weights

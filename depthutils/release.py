@@ -28,7 +28,8 @@ WEIGHTS_FORMAT = "depthutils-weights-v1"
 #: The training data's terms, which the weights inherit.
 DATA_TERMS = (
     "Trained on NYU-Depth V2 (Silberman, Hoiem, Kohli and Fergus, ECCV 2012), which its authors provide for "
-    "research use; cite the dataset when you use these weights. No ImageNet or other pretrained weights were used."
+    "research use; cite the dataset when you use these weights. No ImageNet or other third-party weights were used "
+    "(a synthetic pretraining, where the card names one, is on this repository's own rendered rooms)."
 )
 _METRICS = ("delta1", "abs_rel", "rmse")
 _LABELS = {"delta1": "δ1", "abs_rel": "AbsRel", "rmse": "RMSE [m]"}
@@ -175,7 +176,7 @@ def _retrain_section(m: dict[str, Any]) -> str:
     """The card's one command that retrains the model (its lineage first) and checks it against the card."""
     r, t = m["recipe"], m["training"]
     runs = len({n["run"] for n in _lineage_nodes(m.get("lineage", {}))})
-    before = f"the {runs} run{'s' if runs != 1 else ''} it started from first, then " if runs else ""
+    before = f"{'the run' if runs == 1 else f'the {runs} runs'} it started from first, then " if runs else ""
     gt_data = m["metrics"]["standard"].get("gt_data")
     gt = f"--gt-data ../shared/data/{gt_data} " if gt_data else ""
     data = r["data"] if r["data"] == "synthetic" else f"../shared/data/{Path(r['data']).name}"
@@ -196,7 +197,7 @@ the yardstick."""
 
 def model_card(w: Weights) -> str:
     """The model card (Hugging Face's README.md with YAML front matter and a model-index) from ``meta.json``."""
-    m, std = w.meta, w.meta["metrics"]["standard"]
+    m, std, t = w.meta, w.meta["metrics"]["standard"], w.meta["training"]
     q = _yaml_str
     metrics = "\n".join(
         f"          - type: {k}\n            name: {q(_LABELS[k] + ' (standard protocol)')}\n"
@@ -263,8 +264,9 @@ or `python -m depthutils predict photo.jpg --out out/` (this is the default mode
 
 ## Limits
 
-Trained on 795 indoor frames of one Kinect camera, from scratch: it knows rooms, not the outdoors, and its metres
-are a guess on other cameras (other focal lengths and heights).
+Trained on {t["n_train"]} indoor frames of one Kinect camera, without ImageNet weights: it knows rooms, not the
+outdoors, and its metres carry over only roughly to other cameras (other focal lengths and heights);
+`tools/other_cameras.py` measures how roughly.
 
 ## Licence
 

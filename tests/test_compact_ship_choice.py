@@ -63,19 +63,48 @@ def test_other_validation_images_are_refused(tool):
 def test_the_committed_table_is_what_the_committed_records_give(tool, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["x", "--run", str(ROOT / "results/report-nyu/runs/compact")])
     tool.main()  # no last.pt in the repository: reads results/report-nyu/compact-ablation/final/val_standard.json
-    assert capsys.readouterr().out.strip() == (ROOT / "report/generated/compact-ship-choice.md").read_text().strip()
+    out = capsys.readouterr()
+    assert out.out.strip() == (ROOT / "report/generated/compact-ship-choice.md").read_text().strip()
+    assert "committed" in out.err  # says that it read the record, not the checkpoint
+
+
+def test_a_record_of_another_epoch_is_refused(tool, monkeypatch, tmp_path):
+    results = json.loads((ROOT / "results/report-nyu/runs/compact/results.json").read_text())
+    (tmp_path / "results.json").write_text(json.dumps({**results, "epochs": results["epochs"] + 1}))
+    monkeypatch.setattr(sys, "argv", ["x", "--run", str(tmp_path)])
+    with pytest.raises(SystemExit, match="score it again"):
+        tool.main()
+
+
+def test_a_run_of_another_recipe_or_split_is_refused(tool):
+    results = json.loads((ROOT / "results/report-nyu/runs/compact/results.json").read_text())
+    step = json.loads((ROOT / "results/report-nyu/compact-ablation/C3/config.json").read_text())
+    tool.check_run(results, step, "C3")  # the committed final row is C3's recipe on C3's images
+    other = {**results, "config": {**results["config"], "batch_size": 8}}
+    with pytest.raises(SystemExit, match="batch_size 8"):
+        tool.check_run(other, step, "C3")
+    moved = {**results, "dataset": {**results["dataset"], "val_indices": results["dataset"]["val_indices"][1:]}}
+    with pytest.raises(SystemExit, match="val_indices"):
+        tool.check_run(moved, step, "C3")
 
 
 @pytest.mark.slow
-def test_the_final_row_is_scored_on_the_steps_validation_images(tool, tmp_path):
+def test_the_final_row_is_scored_as_the_ladder_scores_a_step(tool, tmp_path):
     tiny = dict(synth_count=24, synth_size=(64, 96), image_size=(64, 96), batch_size=4, val_fraction=0.3, test_limit=4)
     cfg = TrainConfig(model="regnet_unet", data="synthetic", epochs=1, pretrained=False, **tiny)
     fit(cfg, tmp_path / "final", progress=False)
     step = tmp_path / "records" / "C3"
     step.mkdir(parents=True)
-    (step / "config.json").write_text(json.dumps({"config": {**cfg.to_dict(), "init_from": "/gone/last.pt"}}))
+    identity = load_data(cfg).identity
+    record = {"config": {**cfg.to_dict(), "init_from": "/gone/last.pt"}, "dataset": identity}
+    (step / "config.json").write_text(json.dumps(record))
     held = tool.score_final(tmp_path / "final", step, None)
-    assert held["epoch"] == 1 and held["val_indices"] == [int(i) for i in load_data(cfg).val]
-    assert set(held["per_image"]) == {"delta1", "abs_rel", "rmse"}
-    assert len(held["per_image"]["abs_rel"]) == len(held["val_indices"]) > 0
-    assert held["abs_rel"] == pytest.approx(sum(held["per_image"]["abs_rel"]) / len(held["val_indices"]))
+    ladder = tool.ladder_tool.validate(tmp_path / "final")  # the ladder's own scoring of a step
+    assert held["epoch"] == ladder["epoch"] == 1 and held["val_indices"] == ladder["val_indices"]
+    for k in ("delta1", "abs_rel", "rmse"):
+        assert held["per_image"][k] == pytest.approx(ladder["per_image"][k])
+    assert held["protocol"] == ladder["protocol"]
+    # a step scored on other validation images is refused
+    (step / "config.json").write_text(json.dumps({**record, "dataset": {**identity, "val_indices": [0]}}))
+    with pytest.raises(SystemExit, match="validation images"):
+        tool.score_final(tmp_path / "final", step, None)

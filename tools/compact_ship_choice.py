@@ -41,13 +41,35 @@ def chosen_step(table: Path) -> str:
     return kept[-1]
 
 
+#: Settings in which the final row may differ from its step: the schedule, what is scored on the test set (the
+#: choice never looks at it), bookkeeping, and paths that name the machine.
+RECIPE_FREE = {"epochs", "eval_every", "test_limit", "gt_data", "extra", "data", "init_from"}
+
+
+def check_run(results: dict, step_record: dict, step: str) -> None:
+    """Refuse a run that is not the step's recipe on the step's images (the table would call it "the C3 recipe")."""
+    cfg, ref = results["config"], step_record["config"]
+    differ = sorted(k for k in set(cfg) | set(ref) if k not in RECIPE_FREE and cfg.get(k) != ref.get(k))
+    if differ:
+        raise SystemExit(
+            f"the run is not {step}'s recipe: {', '.join(f'{k} {cfg.get(k)!r} (step: {ref.get(k)!r})' for k in differ)}"
+        )
+    for key in ("train_indices", "val_indices"):
+        if results["dataset"][key] != step_record["dataset"][key]:
+            raise SystemExit(f"the run's {key} are not {step}'s: it was trained on another split, nothing to compare")
+
+
 def score_final(run: Path, step_record: Path, data: str | None) -> dict:
     """The final row's last epoch on the ladder's validation images, with the step's settings (``data`` replaces
-    the step's data path, which names the machine that ran it)."""
-    step_cfg = json.loads((step_record / "config.json").read_text())["config"]
-    cfg = TrainConfig.from_dict({**step_cfg, **({"data": data} if data else {}), "init_from": None})
+    the step's data path, which names the machine that ran it) in the precision the row trained in."""
+    step = json.loads((step_record / "config.json").read_text())
+    results = json.loads((run / "results.json").read_text())
+    over = {"init_from": None, "precision": results["precision"], **({"data": data} if data else {})}
+    cfg = TrainConfig.from_dict({**step["config"], **over})
     ck = load_checkpoint(run / "last.pt")
     vdata = load_data(cfg)
+    if vdata.identity["val_indices"] != step["dataset"]["val_indices"]:
+        raise SystemExit(f"{cfg.data}: its validation images are not the ones {step_record.name} was scored on")
     res = ladder_tool._score(model_from_checkpoint(ck), cfg, vdata, cfg.image_size)
     return {
         "state_sha256": ck.get("state_sha256"),
@@ -109,17 +131,25 @@ def main() -> None:
     a = ap.parse_args()
 
     step = chosen_step(a.ladder_table)
+    if not (a.run / "results.json").exists():
+        raise SystemExit(
+            f"{a.run}: no results.json; --run is the final row's folder (e.g. results/report-nyu/runs/compact)"
+        )
+    results = json.loads((a.run / "results.json").read_text())
+    check_run(results, json.loads((a.records / step / "config.json").read_text()), step)
     record = a.records / "final" / "val_standard.json"
     if (a.run / "last.pt").exists():
         final = score_final(a.run, a.records / step, a.data)
         write_json_atomic(record, final)
     elif record.exists():
         final = json.loads(record.read_text())
+        if final["epoch"] != results["epochs"]:
+            raise SystemExit(f"{record} scored epoch {final['epoch']}, {a.run} ran {results['epochs']}: score it again")
+        print(f"{a.run}: no last.pt here; the committed {record} is read", file=sys.stderr)
     else:
         raise SystemExit(f"{a.run}: no last.pt, and no committed {record}: nothing to score")
     scored = {s: json.loads((a.records / s / "val_standard.json").read_text()) for s, _, _ in compact_ablation.LADDER}
-    epochs = json.loads((a.run / "results.json").read_text())["epochs"]
-    text, _ = table({**scored, "final": final}, step, epochs)
+    text, _ = table({**scored, "final": final}, step, results["epochs"])
     print(text)
     if a.table:
         write_text_atomic(a.table, text)
