@@ -27,7 +27,7 @@ from depthutils._io import write_json_atomic, write_text_atomic  # noqa: E402
 from depthutils.config import TrainConfig  # noqa: E402
 from depthutils.data.dataset import load_data  # noqa: E402
 from depthutils.metrics import bootstrap_diff_ci  # noqa: E402
-from depthutils.run_folder import load_checkpoint, model_from_checkpoint  # noqa: E402
+from depthutils.run_folder import load_checkpoint  # noqa: E402
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,15 +70,8 @@ def score_final(run: Path, step_record: Path, data: str | None) -> dict:
     vdata = load_data(cfg)
     if vdata.identity["val_indices"] != step["dataset"]["val_indices"]:
         raise SystemExit(f"{cfg.data}: its validation images are not the ones {step_record.name} was scored on")
-    res = ladder_tool._score(model_from_checkpoint(ck), cfg, vdata, cfg.image_size)
     return {
-        "state_sha256": ck.get("state_sha256"),
-        "epoch": ck["epoch"],
-        "n_train": len(vdata.train),
-        "val_indices": [int(i) for i in vdata.val],
-        **{k: res[k] for k in ladder_tool.VAL_METRICS},
-        "per_image": res["per_image"],
-        "protocol": res["protocol"],
+        **ladder_tool.score_checkpoint(ck, cfg, vdata),
         "scored_as": f"{step_record.name} (tools/improved_ablation.py validate)",
     }
 

@@ -186,8 +186,16 @@ def validate(out: Path) -> dict:
         if held.get("state_sha256") == ck.get("state_sha256"):
             return held
     cfg, data = _validation_data(out, ck)
+    held = score_checkpoint(ck, cfg, data)
+    write_json_atomic(cache, held)
+    return held
+
+
+def score_checkpoint(ck: dict, cfg: TrainConfig, data) -> dict:
+    """The validation record of checkpoint ``ck`` scored with settings ``cfg`` on ``data``'s validation images
+    (what ``validate`` caches; tools/compact_ship_choice.py scores a final row with a step's settings through it)."""
     res = _score(model_from_checkpoint(ck), cfg, data, cfg.image_size)
-    held = {
+    return {
         "state_sha256": ck.get("state_sha256"),
         "epoch": ck["epoch"],
         "n_train": len(data.train),
@@ -196,8 +204,6 @@ def validate(out: Path) -> dict:
         "per_image": res["per_image"],
         "protocol": res["protocol"],
     }
-    write_json_atomic(cache, held)
-    return held
 
 
 def _epoch_times(a: argparse.Namespace, step: str, change: dict) -> list[list[float]]:
