@@ -44,20 +44,38 @@ def test_chosen_step_is_the_ladders_last_kept_step(tool, tmp_path):
         tool.chosen_step(table)
 
 
+#: Image-blind baselines as the final record holds them; the median one scores better than every run, so a
+#: table that let a baseline ship would show it.
+BASE = {
+    "mean_map": {"delta1": 0.38, "abs_rel": 0.40, "rmse": 1.17, "precision": "fp32"},
+    "median": {"delta1": 0.38, "abs_rel": 0.10, "rmse": 1.23, "precision": "fp32"},
+}
+
+
 def test_the_lowest_validation_absrel_ships_with_paired_differences(tool):
     c3 = _scored(0.25, [0.2, 0.25, 0.3])
     final = _scored(0.24, [0.19, 0.24, 0.29], precision="fp32")
-    text, ship = tool.table({"C3": c3, "final": final}, "C3", 100)
+    text, ship = tool.table({"C3": c3, "final": final}, "C3", 100, BASE)
     assert ship == "final"
     assert "| final row (C3 recipe, 100 epochs) | 0.500 | 0.240 | 0.900 | fp32 | **ships** |" in text
     assert "AbsRel -0.010 [-0.010, -0.010]" in text  # final minus C3, the same images paired
-    text, ship = tool.table({"C3": c3, "final": _scored(0.26, [0.21, 0.26, 0.31])}, "C3", 100)
+    text, ship = tool.table({"C3": c3, "final": _scored(0.26, [0.21, 0.26, 0.31])}, "C3", 100, BASE)
     assert ship == "C3" and "| C3 | 0.500 | 0.250 | 0.900 | bf16 | **ships** |" in text
+
+
+def test_the_baselines_are_rows_under_the_runs_and_never_ship(tool):
+    text, ship = tool.table({"C3": _scored(0.25, [0.2] * 3), "final": _scored(0.24, [0.2] * 3)}, "C3", 9, BASE)
+    lines = text.splitlines()
+    rows = [i for i, line in enumerate(lines) if line.startswith("| Baseline: ")]
+    assert lines[rows[0]] == "| Baseline: mean training depth map | 0.380 | 0.400 | 1.170 | fp32 | |"
+    assert lines[rows[1]] == "| Baseline: constant training median | 0.380 | 0.100 | 1.230 | fp32 | |"
+    assert rows[0] > next(i for i, line in enumerate(lines) if line.startswith("| final row"))
+    assert ship == "final"  # the median baseline's lower AbsRel does not make it a candidate
 
 
 def test_other_validation_images_are_refused(tool):
     with pytest.raises(ValueError, match="other validation images"):
-        tool.table({"C3": _scored(0.25, [0.2] * 3, indices=(4, 5, 6)), "final": _scored(0.2, [0.2] * 3)}, "C3", 9)
+        tool.table({"C3": _scored(0.25, [0.2] * 3, indices=(4, 5, 6)), "final": _scored(0.2, [0.2] * 3)}, "C3", 9, {})
 
 
 def test_the_committed_table_is_what_the_committed_records_give(tool, monkeypatch, capsys):
@@ -73,6 +91,23 @@ def test_a_record_of_another_epoch_is_refused(tool, monkeypatch, tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({**results, "epochs": results["epochs"] + 1}))
     monkeypatch.setattr(sys, "argv", ["x", "--run", str(tmp_path)])
     with pytest.raises(SystemExit, match="score it again"):
+        tool.main()
+
+
+def test_a_record_without_baselines_is_refused(tool, monkeypatch, tmp_path):
+    records = tmp_path / "records"
+    for step in ("C0", "C1", "C2", "C3", "C4", "final"):  # the committed records, the final one without baselines
+        src = ROOT / "results/report-nyu/compact-ablation" / step
+        (records / step).mkdir(parents=True)
+        for f in src.iterdir():
+            (records / step / f.name).write_bytes(f.read_bytes())
+    held = json.loads((records / "final/val_standard.json").read_text())
+    del held["baselines"]
+    (records / "final/val_standard.json").write_text(json.dumps(held))
+    monkeypatch.setattr(
+        sys, "argv", ["x", "--run", str(ROOT / "results/report-nyu/runs/compact"), "--records", str(records)]
+    )
+    with pytest.raises(SystemExit, match="no baselines"):
         tool.main()
 
 
@@ -104,6 +139,12 @@ def test_the_final_row_is_scored_as_the_ladder_scores_a_step(tool, tmp_path):
     for k in ("delta1", "abs_rel", "rmse"):
         assert held["per_image"][k] == pytest.approx(ladder["per_image"][k])
     assert held["protocol"] == ladder["protocol"]
+    base = tool.ladder_tool.baseline_scores(tmp_path / "final")  # the baselines as the ladder's table scores them
+    assert set(held["baselines"]) == set(base) == {"mean_map", "median"}
+    for name, v in base.items():
+        assert {k: held["baselines"][name][k] for k in ("delta1", "abs_rel", "rmse")} == pytest.approx(
+            {k: v[k] for k in ("delta1", "abs_rel", "rmse")}
+        )
     # a step scored on other validation images is refused
     (step / "config.json").write_text(json.dumps({**record, "dataset": {**identity, "val_indices": [0]}}))
     with pytest.raises(SystemExit, match="validation images"):

@@ -6,7 +6,8 @@
 The final row (the chosen recipe, trained long) is scored exactly as the ladder scored its steps
 (tools/improved_ablation.py's ``validate``: the chosen step's settings, the same 80 validation images, standard
 protocol at the stored resolution, flip TTA), and written beside the steps' records as
-``results/report-nyu/compact-ablation/final/val_standard.json``. The rule that picks the model to ship is the
+``results/report-nyu/compact-ablation/final/val_standard.json``, with the image-blind baselines on the same images
+(``improved_ablation.score_baselines``, as under the ladder's table). The rule that picks the model to ship is the
 ladder's own: the lowest validation AbsRel among the compact runs. The table gives every candidate's scores and the
 final row's paired differences to the chosen step, so a choice by less than the noise shows as such. ``--run``
 needs the row's ``last.pt`` (it stays on the machine that trained it); without it the committed record is read.
@@ -24,6 +25,7 @@ import compact_ablation  # noqa: E402  (the ladder: its steps and its chosen rec
 import improved_ablation as ladder_tool  # noqa: E402  (the shared scoring)
 
 from depthutils._io import write_json_atomic, write_text_atomic  # noqa: E402
+from depthutils.baselines import BASELINES  # noqa: E402
 from depthutils.config import TrainConfig  # noqa: E402
 from depthutils.data.dataset import load_data  # noqa: E402
 from depthutils.metrics import bootstrap_diff_ci  # noqa: E402
@@ -61,7 +63,8 @@ def check_run(results: dict, step_record: dict, step: str) -> None:
 
 def score_final(run: Path, step_record: Path, data: str | None) -> dict:
     """The final row's last epoch on the ladder's validation images, with the step's settings (``data`` replaces
-    the step's data path, which names the machine that ran it) in the precision the row trained in."""
+    the step's data path, which names the machine that ran it) in the precision the row trained in; under
+    ``baselines``, the image-blind baselines' scores on the same images."""
     step = json.loads((step_record / "config.json").read_text())
     results = json.loads((run / "results.json").read_text())
     over = {"init_from": None, "precision": results["precision"], **({"data": data} if data else {})}
@@ -70,14 +73,20 @@ def score_final(run: Path, step_record: Path, data: str | None) -> dict:
     vdata = load_data(cfg)
     if vdata.identity["val_indices"] != step["dataset"]["val_indices"]:
         raise SystemExit(f"{cfg.data}: its validation images are not the ones {step_record.name} was scored on")
+    base = ladder_tool.score_baselines(cfg, vdata)
     return {
         **ladder_tool.score_checkpoint(ck, cfg, vdata),
         "scored_as": f"{step_record.name} (tools/improved_ablation.py validate)",
+        "baselines": {
+            name: {**{k: v[k] for k in ladder_tool.VAL_METRICS}, "precision": v["protocol"]["precision"]}
+            for name, v in base.items()
+        },
     }
 
 
-def table(scored: dict[str, dict], step: str, epochs: int) -> tuple[str, str]:
-    """The Markdown table and the name of the model to ship (lowest validation AbsRel)."""
+def table(scored: dict[str, dict], step: str, epochs: int, baselines: dict[str, dict]) -> tuple[str, str]:
+    """The Markdown table and the name of the model to ship (lowest validation AbsRel among ``scored``, the runs;
+    ``baselines``, the image-blind baselines on the same images, are rows under them and never ship)."""
     final = scored["final"]
     for name, v in scored.items():
         if v["val_indices"] != final["val_indices"]:
@@ -87,6 +96,10 @@ def table(scored: dict[str, dict], step: str, epochs: int) -> tuple[str, str]:
         f"| {name if name != 'final' else f'final row ({step} recipe, {epochs} epochs)'} | {v['delta1']:.3f} | "
         f"{v['abs_rel']:.3f} | {v['rmse']:.3f} | {v['protocol']['precision']} | {'**ships**' if name == ship else ''} |"
         for name, v in scored.items()
+    ]
+    rows += [
+        f"| {BASELINES[name]} | {v['delta1']:.3f} | {v['abs_rel']:.3f} | {v['rmse']:.3f} | {v['precision']} | |"
+        for name, v in baselines.items()
     ]
     diffs = []
     for k, label in (("delta1", "δ1"), ("abs_rel", "AbsRel"), ("rmse", "RMSE [m]")):
@@ -100,7 +113,9 @@ def table(scored: dict[str, dict], step: str, epochs: int) -> tuple[str, str]:
             f"or from the synthetic pretraining where the ladder kept it); the final row scored with {step}'s "
             "settings, as the ladder scored its steps. Precision: the run's scoring precision, which is also the one "
             "it trained in (`auto`: bf16 where the CPU has it, fp32 where not). The model that ships is the one with "
-            "the lowest validation AbsRel (the ladder's criterion).",
+            "the lowest validation AbsRel (the ladder's criterion). The last rows are the image-blind baselines, "
+            "fitted on the training images and scored on the same validation images (flip TTA off), as under the "
+            "ladder's table.",
             "",
             "| run | val δ1 | val AbsRel | val RMSE [m] | precision | |",
             "|---|---|---|---|---|---|",
@@ -138,11 +153,13 @@ def main() -> None:
         final = json.loads(record.read_text())
         if final["epoch"] != results["epochs"]:
             raise SystemExit(f"{record} scored epoch {final['epoch']}, {a.run} ran {results['epochs']}: score it again")
+        if "baselines" not in final:
+            raise SystemExit(f"{record} has no baselines (an older record): score it again with the run's last.pt")
         print(f"{a.run}: no last.pt here; the committed {record} is read", file=sys.stderr)
     else:
         raise SystemExit(f"{a.run}: no last.pt, and no committed {record}: nothing to score")
     scored = {s: json.loads((a.records / s / "val_standard.json").read_text()) for s, _, _ in compact_ablation.LADDER}
-    text, _ = table({**scored, "final": final}, step, results["epochs"])
+    text, _ = table({**scored, "final": final}, step, results["epochs"], final["baselines"])
     print(text)
     if a.table:
         write_text_atomic(a.table, text)

@@ -168,9 +168,13 @@ def _score(model, cfg: TrainConfig, data, image_size, *, flip_tta: bool | None =
 
 
 def baseline_scores(out: Path) -> dict[str, dict]:
-    """The image-blind baselines on the validation images of step ``out``: fitted on its training images only,
-    predicted at the stored resolution, flip TTA off (a fixed map gains nothing from it, as in the study)."""
-    cfg, data = _validation_data(out, load_checkpoint(out / "last.pt"))
+    """The image-blind baselines on the validation images of step ``out`` (see ``score_baselines``)."""
+    return score_baselines(*_validation_data(out, load_checkpoint(out / "last.pt")))
+
+
+def score_baselines(cfg: TrainConfig, data) -> dict[str, dict]:
+    """The image-blind baselines on ``data``'s validation images: fitted on its training images only, predicted at
+    the stored resolution, flip TTA off (a fixed map gains nothing from it, as in the study)."""
     models = baseline_models(data.depth[data.train], cfg.max_depth)
     return {name: _score(m, cfg, data, tuple(data.depth.shape[-2:]), flip_tta=False) for name, m in models.items()}
 
