@@ -169,6 +169,7 @@ def model_from_checkpoint(ck: dict, device: torch.device | str = "cpu") -> nn.Mo
     except RuntimeError as e:
         raise CheckpointError(f"checkpoint weights do not fit {ck['model_name']!r}: {e}") from e
     model.encoder.pretrained_used = ck["pretrained"]["used"]
+    model.encoder.pretrained_source = ck["pretrained"].get("source")
     return model.to(device).eval()
 
 

@@ -121,6 +121,9 @@ STUDY_SETTINGS: dict[str, Any] = {"split": "official"}
 
 _V1, _V2, _V3 = "02_resnete_decoder_v1", "03_resnete_decoder_v2", "04_resnete_decoder_v3"
 _UNET, _NOSKIP, _DENSE = "05_resnet_unet", "06_de_noskip", "07_densenet_unet"
+_LITE = "10_lite0_unet"
+#: [imagenet]'s recipe for both of its rows: only the encoder's initialisation differs between them.
+_LITE_RECIPE = {"image_size": "192x256", "batch_size": 16}
 
 #: Every row, in the tables' order: the report's eight, then the study's extra rows.
 ROWS: list[Row] = [
@@ -179,6 +182,25 @@ ROWS: list[Row] = [
         notebook=_V3,
         executed=f"{_V3}_aspect",
         changes={"image_size": "96x128"},
+    ),
+    # What ImageNet buys on the 795 official training images: one architecture and recipe, two initialisations.
+    Row(
+        "lite0_unet_scratch",
+        "EfficientNet-Lite0 UNet, from scratch",
+        "lite0_unet",
+        epochs=30,
+        notebook=_LITE,
+        executed=f"{_LITE}_scratch",
+        changes={**_LITE_RECIPE, "pretrained": "false"},
+    ),
+    Row(
+        "lite0_unet_imagenet",
+        "EfficientNet-Lite0 UNet, ImageNet encoder",
+        "lite0_unet",
+        epochs=30,
+        notebook=_LITE,
+        executed=f"{_LITE}_imagenet",
+        changes={**_LITE_RECIPE, "pretrained": "true"},
     ),
     # Recipes chosen by a validation ladder, each trained by its tool's --final (their settings live there).
     Row("improved", None, "resnete_decoder_v3", trained_by="tools/improved_ablation.py", recipe="improved"),
@@ -263,6 +285,11 @@ QUESTIONS: list[Question] = [
         "200 epochs)",
         "densenet_unet",
         "improved",
+    ),
+    Question(
+        "ImageNet, EfficientNet-Lite0 UNet (192×256, 30 epochs): from scratch → an ImageNet encoder",
+        "lite0_unet_scratch",
+        "lite0_unet_imagenet",
     ),
     Question(
         "size: the improved row (24.9 M parameters) → the compact row (RegNet UNet, 5.7 M, its own ladder's recipe)",

