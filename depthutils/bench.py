@@ -347,24 +347,27 @@ def run_bench(
     batch: int | None = None,
     compile: bool = False,
     profile: bool = False,
+    image_size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Measure and write ``out`` (default ``report/benchmark-<device>.json`` under the working directory) and its
     ``.md``; returns the JSON dict. ``batch`` replaces the engine's and the reference's batch (64; 2 with
     ``quick``), ``compile`` runs the engine's model under torch.compile, ``profile`` adds a profile of each
-    engine step."""
+    engine step. ``image_size`` (H, W) replaces the report's 128×128 input, from synthetic frames of that size
+    (default: 0.3-scale NYU frames of 192×144, whose 144×144 crop resizes to 128×128)."""
     from .engine import resolve_precision
 
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)
     names = models.split(",") if models else list_models()
-    size = (32, 32) if quick else (128, 128)  # quick: keeps the benchmark working in CI, measures nothing
+    size = image_size or ((32, 32) if quick else (128, 128))  # quick: keeps the benchmark working in CI
+    frames_wh = (size[1], size[0]) if image_size else (192, 144)
     batch = batch or (2 if quick else 64)
     n_img = max(4 if quick else 128, batch)  # the reference loader drops a last partial batch: at least one full
     # CPU: 2 warm-up steps (oneDNN builds its kernels for each shape on the first), then 5 windows of 2 steps
     warmup, windows, steps = (1, 2, 1) if quick else ((3, 5, 5) if dev.type == "cuda" else (2, 5, 2))
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    rgb, depth = _images(n_img, (192, 144))  # the 0.3-scale NYU frame: a 144×144 crop → 128×128
+    rgb, depth = _images(n_img, frames_wh)
     res: dict[str, Any] = {
         "device": device_name(dev),
         "device_type": dev.type,
@@ -376,7 +379,7 @@ def run_bench(
         "compile": compile,
         "predict_bn_folded": True,  # latency through predict, which folds BatchNorm (before 2026-12-04: not)
         "precision": precision,
-        "data": f"{n_img} synthetic rooms at 192x144",
+        "data": f"{n_img} synthetic rooms at {frames_wh[0]}x{frames_wh[1]}",
         "method": "median of timed windows after warm-up; engine and reference in the same process and run",
         "models": {},
     }

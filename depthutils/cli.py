@@ -253,8 +253,10 @@ def _pipeline(a: argparse.Namespace) -> int:
 def _bench(a: argparse.Namespace) -> int:
     from ._io import refuse_to_replace
     from .bench import run_bench, run_zoo_bench
+    from .config import parse_size
 
-    given = [flag for flag, v in (("--batch", a.batch), ("--compile", a.compile), ("--profile", a.profile)) if v]
+    flags = (("--batch", a.batch), ("--compile", a.compile), ("--profile", a.profile), ("--image-size", a.image_size))
+    given = [flag for flag, v in flags if v]
     if a.zoo and given:
         raise SystemExit(f"bench --zoo measures each model at its recipe's batch, eager: drop {', '.join(given)}")
     default = Path("report") / f"benchmark-{'zoo-cpu' if a.zoo else a.device}.json"
@@ -273,6 +275,7 @@ def _bench(a: argparse.Namespace) -> int:
         batch=a.batch,
         compile=a.compile,
         profile=a.profile,
+        image_size=parse_size(a.image_size) if a.image_size else None,
     )
     return 0
 
@@ -443,6 +446,7 @@ def _add_study_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--batch", type=_positive_int, default=None, help="training batch (default 64; --quick 2)")
     s.add_argument("--compile", action="store_true", help="the engine's model under torch.compile")
     s.add_argument("--profile", action="store_true", help="add a torch.profiler table of each engine step")
+    s.add_argument("--image-size", default=None, help="HxW input of the training step (default: 128x128)")
     s.add_argument("--out", default=None, help="default: report/benchmark-<device>.json (--zoo: benchmark-zoo-cpu)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --out and its .md")
     s.set_defaults(fn=_bench)

@@ -52,20 +52,21 @@ def test_bench_batch_compile_and_profile_reach_the_engine_step(tmp_path, monkeyp
     monkeypatch.setattr(torch, "compile", Compiled)
     out = tmp_path / "b.json"
     argv = ["bench", "--device", "cpu", "--quick", "--models", "resnete_decoder_v1", "--batch", "5"]
-    assert main([*argv, "--compile", "--profile", "--out", str(out)]) == 0
+    assert main([*argv, "--compile", "--profile", "--image-size", "64x96", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["batch_size"] == 5 and res["compile"] is True and res["predict_bn_folded"] is True
+    assert res["image_size"] == [64, 96] and res["data"].endswith("at 96x64")  # frames of the input's size
     assert calls and set(calls) == {5}  # the timed engine steps ran through the compiled module
     p = res["models"]["resnete_decoder_v1"]["profile"]
     assert p["steps"] == 3 and p["wall_s_per_step"] > 0 and p["host_op_s_per_step"] > 0
     assert "convolution" in p["table"] and p["gpu_kernel_s_per_step"] is None  # no GPU here
     md = out.with_suffix(".md").read_text()
-    assert "batch 5" in md and "engine step under torch.compile" in md
+    assert "batch 5" in md and "engine step under torch.compile" in md and "at 64×96" in md
     assert "Profile of one engine step of `resnete_decoder_v1`" in md
     with pytest.raises(SystemExit):
         main([*argv[:-1], "0", "--out", str(tmp_path / "c.json")])  # a batch of 0 is refused before any work
-    with pytest.raises(SystemExit, match="drop --batch, --profile"):
-        main(["bench", "--zoo", "--batch", "8", "--profile", "--out", str(tmp_path / "z.json")])
+    with pytest.raises(SystemExit, match="drop --batch, --profile, --image-size"):
+        main(["bench", "--zoo", "--batch", "8", "--profile", "--image-size", "64", "--out", str(tmp_path / "z.json")])
     assert not (tmp_path / "z.json").exists()
 
 
