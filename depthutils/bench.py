@@ -337,6 +337,18 @@ def _scaling_resnet_unet(
     return scaling
 
 
+def _whole_study_s(models: dict[str, Any]) -> float | None:
+    """Every row of the report's table on its schedule, from the measured engine throughput: extrapolated, not
+    measured (None unless every row's model was measured)."""
+    if not all(r.model in models for r in report_rows()):
+        return None
+    study = 0.0
+    for row_ in report_rows():  # the official split: 715 training images after the validation hold-out
+        r = models[row_.model]
+        study += row_.epochs * (715 / r["engine_img_s"] + r["eval_654_s"] / 8)  # ~10 test evaluations a run
+    return study
+
+
 def run_bench(
     *,
     device: str = "cpu",
@@ -402,14 +414,7 @@ def run_bench(
         )
         _write(out, {**res, "partial": True}, bench_markdown)  # a run stopped later keeps its finished models
 
-    # Whole study: every table row on the report's schedule (1111 training images, 338 test) from the measured
-    # engine throughput: extrapolated, not measured.
-    study = 0.0
-    for row_ in report_rows():  # the official split: 715 training images after the validation hold-out
-        if row_.model in res["models"]:
-            r = res["models"][row_.model]
-            study += row_.epochs * (715 / r["engine_img_s"] + r["eval_654_s"] / 8)  # ~10 test evaluations a run
-    res["whole_study_train_s_extrapolated"] = study if all(r.model in res["models"] for r in report_rows()) else None
+    res["whole_study_train_s_extrapolated"] = _whole_study_s(res["models"])
 
     # Scaling: resnet_unet throughput with growing resolution.
     if "resnet_unet" in names:

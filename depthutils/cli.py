@@ -182,7 +182,14 @@ def _predict(a: argparse.Namespace) -> int:
     from ._env import resolve_device
     from .predict import load_predictor, predict_paths
 
-    predictor = load_predictor(a.checkpoint, a.weights, resolve_device(a.device))
+    if a.backend == "onnx" and not a.onnx:
+        raise SystemExit(
+            "predict --backend onnx runs an exported graph: give it with --onnx PATH (make one with "
+            "python -m depthutils export --weights NAME --onnx PATH)"
+        )
+    if a.onnx and a.backend == "torch":
+        raise SystemExit("--onnx is a graph for ONNX Runtime: drop --backend torch (or the --onnx)")
+    predictor = load_predictor(a.checkpoint, a.weights, resolve_device(a.device), onnx=a.onnx)
     print(f"model: {predictor.label}", file=sys.stderr)
     written, failed = predict_paths(
         predictor, a.inputs, a.out, ply=a.ply, flip_tta=a.flip_tta, overwrite=a.overwrite, fx=a.fx
@@ -209,6 +216,17 @@ def _demo(a: argparse.Namespace) -> int:
 def _export(a: argparse.Namespace) -> int:
     from .release import export_weights
 
+    if a.onnx:
+        if a.run or a.name:
+            raise SystemExit("export --onnx exports shipped weights (--weights NAME): drop --run/--name")
+        from .onnx_backend import export_onnx
+
+        meta = export_onnx(a.weights, a.onnx, overwrite=a.overwrite)
+        print(f"wrote {a.onnx}: shipped weights {meta['weights']} ({meta['model']}), input 1x3x{meta['image_size_hw']}")
+        print(f"  run it: python -m depthutils predict --backend onnx --onnx {a.onnx} PHOTOS --out DIR")
+        return 0
+    if not (a.run and a.name) or a.weights:
+        raise SystemExit("export needs --run RUN --name NAME (a run → shipped weights), or --weights NAME --onnx PATH")
     w = export_weights(
         a.run, a.name, extra_time_s=a.extra_time_s, metrics=a.metrics, note=a.note, overwrite=a.overwrite
     )
@@ -366,6 +384,10 @@ def _add_use_commands(sub: argparse._SubParsersAction) -> None:
     g = s.add_mutually_exclusive_group()
     g.add_argument("--checkpoint", default=None, help="a run's last.pt or best.pt instead of the shipped model")
     g.add_argument("--weights", default=None, help="shipped weights by name (default: the shipped default)")
+    g.add_argument("--onnx", default=None, help="an exported graph (export --onnx), run by ONNX Runtime on the CPU")
+    s.add_argument(
+        "--backend", default=None, choices=["torch", "onnx"], help="torch (default), or onnx (needs --onnx PATH)"
+    )
     s.add_argument("inputs", nargs="+", help="image files or folders")
     s.add_argument("--out", required=True)
     s.add_argument("--ply", action="store_true", help="also write a coloured point cloud (.ply)")
@@ -393,9 +415,14 @@ def _add_use_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--port", type=_positive_int, default=7860)
     s.add_argument("--max-queue", type=_positive_int, default=8, help="requests waiting beyond this are refused")
     s.set_defaults(fn=_demo)
-    s = sub.add_parser("export", help="a finished run → shipped weights: fp16 safetensors, meta.json, model card")
-    s.add_argument("--run", required=True, help="the run folder (last.pt and results.json)")
-    s.add_argument("--name", required=True, help="the weights' name, e.g. nyu-regnet-unet")
+    s = sub.add_parser(
+        "export",
+        help="a finished run → shipped weights (fp16 safetensors, meta.json, model card); or shipped weights → ONNX",
+    )
+    s.add_argument("--run", default=None, help="the run folder (last.pt and results.json)")
+    s.add_argument("--name", default=None, help="the weights' name, e.g. nyu-regnet-unet")
+    s.add_argument("--weights", default=None, help="with --onnx: shipped weights by name (default: the default)")
+    s.add_argument("--onnx", default=None, help="write the shipped weights as an ONNX graph (BatchNorm folded) here")
     s.add_argument(
         "--extra-time-s",
         type=_finite(0, inclusive=True),
@@ -406,7 +433,7 @@ def _add_use_commands(sub: argparse._SubParsersAction) -> None:
         "--metrics", default=None, help="evaluate's JSON for RUN/last.pt to quote (default: RUN/results.json)"
     )
     s.add_argument("--note", default="", help="a sentence for the model card (e.g. what the model is an interim for)")
-    s.add_argument("--overwrite", action="store_true", help="replace shipped weights of the same name")
+    s.add_argument("--overwrite", action="store_true", help="replace shipped weights (or --onnx file) of the same name")
     s.set_defaults(fn=_export)
 
 

@@ -46,6 +46,7 @@ class Predictor:
     max_depth: float
     label: str
     source: dict
+    backend: str = "torch"  # or "onnxruntime": an exported graph (onnx_backend.OnnxModel)
 
     @property
     def synthetic(self) -> bool:
@@ -58,13 +59,18 @@ def load_predictor(
     device: torch.device | str = "cpu",
     *,
     fold: bool = True,
+    onnx: str | Path | None = None,
 ) -> Predictor:
     """The model of a run's checkpoint, or shipped ``weights`` (default: the shipped default model), in eval mode
     for inference: with ``fold``, its BatchNorms are folded into their convolutions (the same depth, faster;
     ``models.inference.fold_batchnorm``), so its state dict no longer matches ``build_model``'s and it is not for
-    training (``fold=False``, or ``build_model``/``model_from_checkpoint``, give the model as trained)."""
-    if checkpoint is not None and weights is not None:
-        raise ValueError("give --checkpoint or --weights, not both")
+    training (``fold=False``, or ``build_model``/``model_from_checkpoint``, give the model as trained).
+    ``onnx``: an exported graph of shipped weights (``export --onnx``) run by ONNX Runtime on the CPU instead; its
+    metadata must match the shipped weights it names."""
+    if sum(x is not None for x in (checkpoint, weights, onnx)) > 1:
+        raise ValueError("give one of --checkpoint, --weights and --onnx")
+    if onnx is not None:
+        return _onnx_predictor(Path(onnx))
     if checkpoint is None:
         from .models import build_model, get_weights
 
@@ -94,6 +100,18 @@ def load_predictor(
     return Predictor(model, tuple(cfg["image_size"]), float(cfg["max_depth"]), label, src)
 
 
+def _onnx_predictor(path: Path) -> Predictor:
+    from ._io import sha256_file
+    from .models import get_weights
+    from .onnx_backend import OnnxModel, check_against_weights
+
+    model = OnnxModel(path)
+    src = {**check_against_weights(model.meta, path), "onnx": str(path), "onnx_sha256": sha256_file(path)}
+    w = get_weights(src["weights"])
+    label = f"ONNX Runtime: {path} (shipped weights {w.name}, {w.model})"
+    return Predictor(model, w.image_size, w.max_depth, label, src, backend="onnxruntime")
+
+
 def collect_inputs(inputs: list[str | Path]) -> list[Path]:
     """Files as given, folders expanded to their images (sorted, non-recursive). Missing paths are kept so
     that they are reported by name later."""
@@ -121,7 +139,8 @@ def predict_image(
     """uint8 H×W×3 → float32 H×W metres: resized to the model's input size, predicted, resized back."""
     from .engine import predict_batch
 
-    dev = next(model.parameters()).device
+    p = next(model.parameters(), None)  # an ONNX Runtime model (onnx_backend.OnnxModel) has none: the CPU
+    dev = p.device if p is not None else torch.device("cpu")
     h, w = rgb.shape[:2]
     x = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(dev).float() / 255  # 1×3×H×W
     x = F.interpolate(x, size=image_size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
@@ -378,6 +397,7 @@ def predict_paths(
                 "input": str(p),
                 "model": predictor.label,
                 **{f"source_{k}": v for k, v in predictor.source.items()},
+                "backend": predictor.backend,
                 "flip_tta": flip_tta,
                 "intrinsics_from": intr_src,
             }

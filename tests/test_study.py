@@ -39,6 +39,7 @@ def test_the_manifest_rebuilds_every_committed_runs_configuration(tag, profile):
     for r in pipeline_rows():
         p = ROOT / "results" / tag / "runs" / r.name / "results.json"
         if not p.exists():
+            assert (tag, r.name) in ADDED_AFTER, f"{tag} has no committed run of {r.name}"
             continue
         results = json.loads(p.read_text())
         assert list(results) == list(Results.__annotations__), r.name  # the typed record is what runs write
@@ -46,7 +47,11 @@ def test_the_manifest_rebuilds_every_committed_runs_configuration(tag, profile):
         built = train_config(r.name, profile, data=stored["data"], gt_data=stored["gt_data"]).to_dict()
         assert {k: built[k] for k in stored} == stored, r.name
         checked += 1
-    assert checked == len(pipeline_rows())
+    assert checked == len([r for r in pipeline_rows() if (tag, r.name) not in ADDED_AFTER])
+
+
+#: Rows added to the manifest after a committed study was run: that study has no run of them.
+ADDED_AFTER = {("cpu-nyu", "lite0_unet_scratch"), ("cpu-nyu", "lite0_unet_imagenet")}
 
 
 def test_unknown_rows_profiles_and_settings_name_the_nearest():
@@ -90,7 +95,10 @@ def test_adding_a_row_is_one_edit_of_the_manifest(monkeypatch, tmp_path):
 def test_changing_the_smoke_settings_is_one_edit(monkeypatch, tmp_path):
     changed = dataclasses.replace(PROFILES["smoke"], settings={**PROFILES["smoke"].settings, "batch_size": 2})
     monkeypatch.setitem(PROFILES, "smoke", changed)
-    assert all(train_config(r.name, "smoke").batch_size == 2 for r in pipeline_rows())
+    # every row takes the profile's batch, except a row whose own recipe sets it (the rows' changes come later)
+    for r in pipeline_rows():
+        assert train_config(r.name, "smoke").batch_size == r.changes.get("batch_size", 2), r.name
+    assert any("batch_size" in r.changes for r in pipeline_rows())
     state = json.dumps(get_profile("smoke").state())  # what a pipeline run records, and a resume compares
     assert '"batch_size": 2' in state
 

@@ -1,0 +1,146 @@
+"""Shipped weights as an ONNX graph, and ONNX Runtime behind the interface ``predict`` uses ([onnx]).
+
+The graph is the model with its BatchNorms folded (``models.inference.fold_batchnorm``): input ``rgb``
+N×3×H×W float32 in [0, 1] at the card's input size (N dynamic: flip TTA runs a batch of 2), output ``depth_norm``
+N×1×H×W, depth divided by ``max_depth_m``. Resizing a photo to H×W, the flip TTA, the upsampling back and the
+scaling to metres stay in ``predict``, which runs them the same way for both backends. The graph's metadata names
+the weights (name, SHA-256), the input size, ``max_depth_m`` and what the output means; loading it back checks
+them against the shipped ``meta.json``.
+
+TorchScript-based export (``dynamo=False``): it needs no onnxscript, and exporting the same weights twice gives the
+same bytes (tested). Opset 17, which ONNX Runtime's CPU provider runs.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ._io import atomic_path, refuse_to_replace
+
+__all__ = ["OPSET", "export_onnx", "OnnxModel", "onnx_metadata", "check_against_weights"]
+
+OPSET = 17
+_INPUT, _OUTPUT = "rgb", "depth_norm"
+_MEANING = "depth / max_depth_m (multiply by max_depth_m for metres); input RGB in [0, 1], N×3×H×W"
+
+
+def _missing(e: ImportError) -> ImportError:
+    return ImportError(
+        f"{e.name} is not installed: pip install onnx onnxruntime (the project's 'onnx' extra: "
+        "pip install -e '.[onnx]'; requirements.lock has both)"
+    )
+
+
+def export_onnx(weights: str | None, path: str | Path, *, overwrite: bool = False) -> dict[str, str]:
+    """Export shipped ``weights`` (default: the shipped default) to ``path``; returns the graph's metadata.
+    Refuses to replace an existing file unless ``overwrite``; the file appears only once it is complete and
+    checked (``onnx.checker``)."""
+    try:
+        import onnx
+    except ImportError as e:
+        raise _missing(e) from None
+    from .models import build_model, get_weights
+    from .models.inference import fold_batchnorm
+
+    path = Path(path)
+    if path.suffix != ".onnx":
+        raise ValueError(f"--onnx {path}: give a file name ending in .onnx")
+    refuse_to_replace(path, overwrite=overwrite)
+    w = get_weights(weights)
+    model = build_model(w.model, weights=w.name).eval()
+    fold_batchnorm(model)
+    h, wd = w.image_size
+    meta = {
+        "weights": w.name,
+        "weights_sha256": w.meta["sha256"],
+        "model": w.model,
+        "image_size_hw": f"{h}x{wd}",
+        "max_depth_m": repr(w.max_depth),
+        "output": _MEANING,
+        "batchnorm": "folded into the convolutions",
+    }
+    with atomic_path(path, ".onnx") as tmp:
+        with torch.no_grad(), warnings.catch_warnings():
+            # the input checks (sizes, multiples of 32) are constants at the one input size the graph takes
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            torch.onnx.export(
+                model,
+                (torch.rand(1, 3, h, wd),),
+                str(tmp),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=[_INPUT],
+                output_names=[_OUTPUT],
+                dynamic_axes={_INPUT: {0: "batch"}, _OUTPUT: {0: "batch"}},
+            )
+        proto = onnx.load(str(tmp))
+        for k, v in meta.items():
+            proto.metadata_props.add(key=f"depthutils.{k}", value=v)
+        proto.doc_string = f"depthutils: shipped weights {w.name} ({w.model}); {_MEANING}"
+        onnx.checker.check_model(proto, full_check=True)
+        onnx.save(proto, str(tmp))
+    return meta
+
+
+def onnx_metadata(path: str | Path) -> dict[str, str]:
+    """The ``depthutils.*`` metadata of an exported graph (prefix removed)."""
+    try:
+        import onnx
+    except ImportError as e:
+        raise _missing(e) from None
+    proto = onnx.load(str(path), load_external_data=False)
+    return {p.key.removeprefix("depthutils."): p.value for p in proto.metadata_props if p.key.startswith("depthutils.")}
+
+
+class OnnxModel(nn.Module):
+    """An ONNX Runtime session (CPU) in the place of the torch model: ``forward`` takes N×3×H×W float in [0, 1]
+    (a torch tensor) and returns N×1×H×W, so ``predict_image`` runs it as it runs the torch model."""
+
+    def __init__(self, path: str | Path, *, threads: int | None = None):
+        super().__init__()
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise _missing(e) from None
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(
+                f"no ONNX file at {self.path}: export one first, python -m depthutils export --weights NAME "
+                f"--onnx {self.path}"
+            )
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or torch.get_num_threads()
+        opts.log_severity_level = 3  # errors only: no per-node warnings on stderr
+        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        self.meta = onnx_metadata(self.path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run([_OUTPUT], {_INPUT: x.detach().float().cpu().contiguous().numpy()})[0]
+        return torch.from_numpy(out).to(x.device)
+
+
+def check_against_weights(meta: dict[str, str], path: Path) -> dict[str, Any]:
+    """The shipped weights an exported graph says it holds, checked against their ``meta.json``: the same
+    SHA-256, input size and ``max_depth_m``. Returns the weights' record for the predictor."""
+    from .models import get_weights
+    from .models.weights import WeightsError
+
+    if "weights" not in meta:
+        raise WeightsError(f"{path} has no depthutils metadata: export it with python -m depthutils export --onnx")
+    w = get_weights(meta["weights"])
+    h, wd = w.image_size
+    want = {"weights_sha256": w.meta["sha256"], "image_size_hw": f"{h}x{wd}", "max_depth_m": repr(w.max_depth)}
+    differ = {k: (meta.get(k), v) for k, v in want.items() if meta.get(k) != v}
+    if differ:
+        detail = json.dumps({k: {"onnx": a, "shipped": b} for k, (a, b) in differ.items()})
+        raise WeightsError(
+            f"{path} was exported from other weights than the shipped {w.name} ({detail}); export it again: "
+            f"python -m depthutils export --weights {w.name} --onnx {path} --overwrite"
+        )
+    return {"weights": w.name, "sha256": w.meta["sha256"], "model": w.model, "data_kind": "real"}
