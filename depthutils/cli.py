@@ -141,7 +141,8 @@ def _evaluate(a: argparse.Namespace) -> int:
     refuse_to_replace(out, overwrite=a.overwrite)
     res = evaluate_checkpoint(
         a.checkpoint or None,  # an empty --checkpoint means none: the shipped weights (the default ones)
-        weights=a.weights if (a.weights or a.checkpoint) else "",
+        weights=a.weights if (a.weights or a.checkpoint or a.onnx) else "",
+        onnx=a.onnx,
         data=a.data,
         gt_data=a.gt_data,
         split=a.split,
@@ -342,6 +343,7 @@ def _add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--checkpoint", help="a run's last.pt or best.pt")
     g.add_argument("--weights", help="shipped weights by name (python -m depthutils models lists them)")
+    g.add_argument("--onnx", help="an exported graph of shipped weights (export --onnx), run by ONNX Runtime")
     s.add_argument(
         "--data",
         default=None,

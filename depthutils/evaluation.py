@@ -103,6 +103,7 @@ def evaluate_checkpoint(
     flip_tta: bool = True,
     precision: str | None = None,
     device: str | torch.device = "auto",
+    onnx: str | Path | None = None,
 ) -> dict[str, Any]:
     """Test-set metrics of a checkpoint (a run's last.pt or best.pt) or of shipped ``weights`` (by name), both
     protocols, as the dict that ``python -m depthutils evaluate`` writes.
@@ -110,12 +111,28 @@ def evaluate_checkpoint(
     ``data`` / ``gt_data`` / ``split`` default to the model's own; images it was trained or validated on are
     refused. A ``data`` folder of ``NAME/rgb.png`` + ``NAME/depth.png`` frames from other cameras is scored raw
     and median-scaled instead (:mod:`depthutils.other_cameras`). ``precision`` defaults to the model card's with
-    ``weights`` (so that any machine reproduces it), else ``'auto'``.
+    ``weights`` (so that any machine reproduces it), else ``'auto'``. ``onnx``: an exported graph of shipped
+    weights (``export --onnx``), scored through ONNX Runtime on the CPU (fp32) as those weights would be.
     """
+    ox = None
+    if onnx is not None:
+        from .onnx_backend import OnnxModel, check_against_weights
+
+        if checkpoint is not None or weights:
+            raise ValueError("give --onnx alone: the graph names the shipped weights it was exported from")
+        ox = OnnxModel(onnx)
+        weights = check_against_weights(ox.meta, Path(onnx))["weights"]
     if (checkpoint is None) == (weights is None):
         raise ValueError("give exactly one of a checkpoint and shipped weights")
     device = device if isinstance(device, torch.device) else resolve_device(device)
     model, record, source, trained, card_precision = _load_scored_model(checkpoint, weights, device, data)
+    if ox is not None:  # the graph in the place of the torch model: same data, protocol and intervals
+        model, source, card_precision, device = (
+            ox,
+            {**source, "onnx": str(onnx), "backend": "onnxruntime"},
+            "fp32",
+            torch.device("cpu"),
+        )
     precision = resolve_precision(precision or card_precision or "auto", device)
     cfg = TrainConfig.from_dict(record["config"])
     from .other_cameras import evaluate_frames, is_frames_folder
