@@ -498,53 +498,36 @@ def bench_markdown(res: dict[str, Any]) -> str:
 ZOO_REFERENCES = [("improved row (not shipped)", "resnete_decoder_v3", (96, 128), 16)]
 
 
-def run_zoo_bench(*, out: str | Path | None = None, rounds: int = 7, train_steps: int = 3) -> dict[str, Any]:
+def run_zoo_bench(
+    *, out: str | Path | None = None, rounds: int = 7, train_steps: int = 3, data: str | Path | None = None
+) -> dict[str, Any]:
     """Speed of every shipped model beside the improved row's architecture, on the CPU, in one run: ms per
-    640×480 photo through ``predict`` (resize → model with flip TTA, BatchNorm folded, fp32 as predict runs →
-    upsample; the median over ``rounds`` rounds that visit the models in turn, so that a slow spell of a shared
-    machine hits them alike; each model also unfolded, to show what the fold buys) and training images/s of the
-    engine's step at each recipe's input size and batch (bf16 where the CPU has it). Ratios are to the first
-    reference row. Writes ``report/benchmark-zoo-cpu.{json,md}``."""
+    640×480 JPEG as ``predict`` runs it (decode → resize → model with flip TTA → upsample), in ``rounds`` rounds that
+    visit every variant in turn, so that a slow spell of a shared machine hits them alike (medians; ratios are
+    medians of the per-round ratios). Variants: torch as trained, torch with BatchNorm folded (what predict
+    runs), and for the shipped models their ONNX export in ONNX Runtime (fp32) and, with ``data`` (the shipped
+    models' training data: it calibrates the quantization and scores it), the export quantized to int8. The
+    model's forward pass alone (a batch of 2: flip TTA) is timed the same way. Training images/s of the engine's
+    step at each recipe's input size and batch (bf16 where the CPU has it). Writes
+    ``report/benchmark-zoo-cpu.{json,md}``."""
+    import tempfile
+
     from .engine import resolve_precision
-    from .models import get_weights, list_weights
-    from .predict import predict_image
 
     dev = torch.device("cpu")
-    precision = resolve_precision("auto", dev)
-    rows: list[dict[str, Any]] = []
-    for name in list_weights():
-        w = get_weights(name)
-        batch = int(w.meta["recipe"]["batch_size"])
-        rows.append({"label": name, "weights": name, "model": w.model, "size": w.image_size, "batch": batch})
-    rows += [{"label": lab, "weights": None, "model": m, "size": s, "batch": b} for lab, m, s, b in ZOO_REFERENCES]
-    img = render_scene(7, 0, 640, 480)[0]
-    # each model twice: as predict runs it (BatchNorm folded) and as trained, to measure what the fold buys
-    models: dict[tuple[str, bool], torch.nn.Module] = {}
-    for r in rows:
-        plain = build_model(r["model"], weights=r["weights"]) if r["weights"] else build_model(r["model"])
-        models[r["label"], False] = plain.eval()
-        models[r["label"], True] = copy.deepcopy(plain)
-        fold_batchnorm(models[r["label"], True])  # as load_predictor does
-    times: dict[tuple[str, bool], list[float]] = {k: [] for k in models}
-    size = {r["label"]: r["size"] for r in rows}
-    with torch.no_grad():
-        for key, model in models.items():  # warm-up
-            predict_image(model, img, image_size=size[key[0]], max_depth=10.0, flip_tta=True)
-        for _ in range(rounds):
-            for key, model in models.items():
-                t0 = time.perf_counter()
-                predict_image(model, img, image_size=size[key[0]], max_depth=10.0, flip_tta=True)
-                times[key].append(time.perf_counter() - t0)
+    rows = _zoo_rows()
+    with tempfile.TemporaryDirectory() as tmp:
+        jpeg = Path(tmp) / "room.jpg"  # one synthetic 640×480 room, decoded in every timed predict
+        from PIL import Image
+
+        Image.fromarray(render_scene(7, 0, 640, 480)[0]).save(jpeg, quality=92)
+        models, val = _zoo_models(rows, Path(tmp), data)
+        e2e, fwd = _zoo_times(models, {r["label"]: r["size"] for r in rows}, jpeg, rounds)
     rgb, depth = _images(32, (256, 192))
     for r in rows:
-        r["predict_ms_640x480"] = 1000 * statistics.median(times[r["label"], True])
-        r["predict_ms_rounds"] = [1000 * t for t in times[r["label"], True]]
-        r["predict_ms_not_folded"] = 1000 * statistics.median(times[r["label"], False])
-        r["predict_ms_rounds_not_folded"] = [1000 * t for t in times[r["label"], False]]
-        # the two ran back to back in each round: the median of the per-round ratios is the fold's effect
-        r["fold_time_ratio"] = statistics.median(
-            a / b for a, b in zip(times[r["label"], True], times[r["label"], False])
-        )
+        _zoo_row_times(r, e2e, fwd)
+        if r["label"] in val:
+            r["val_delta1"] = val[r["label"]]
         step, _ = engine_step_fn(r["model"], rgb, depth, dev=dev, size=r["size"], batch=r["batch"])
         r["train_img_s"] = _timed(step, dev, warmup=1, windows=train_steps, steps=1)["img_s"]
         r["size"] = list(r["size"])
@@ -554,19 +537,144 @@ def run_zoo_bench(*, out: str | Path | None = None, rounds: int = 7, train_steps
         r["train_speed_ratio_to_improved"] = r["train_img_s"] / ref["train_img_s"]
     res = {
         "device": device_name(dev),
-        "versions": versions(),
+        "threads": torch.get_num_threads(),
+        "versions": {**versions(), **_onnx_versions()},
         "git_commit": git_commit(),
         "precision_predict": "fp32",
-        "precision_train": precision,
-        "method": f"predict: median of {rounds} interleaved rounds after a warm-up, one synthetic 640x480 room, "
-        f"flip TTA on, BatchNorm folded; train: median of {train_steps} engine steps after one warm-up, "
-        "32 synthetic 256x192 rooms",
+        "precision_train": resolve_precision("auto", dev),
+        "method": f"predict: median of {rounds} interleaved rounds after a warm-up, one synthetic 640x480 room "
+        "decoded from a JPEG each time, flip TTA on; forward: the model alone on a batch of 2 at its input size, "
+        f"the same rounds; train: median of {train_steps} engine steps after one warm-up, 32 synthetic 256x192 rooms",
+        "int8": _INT8_NOTE if val else None,
         "rows": rows,
     }
     out = Path(out) if out else Path("report") / "benchmark-zoo-cpu.json"
     _write(out, res, zoo_bench_markdown)
     print(zoo_bench_markdown(res))
     return res
+
+
+#: Variants timed per model: torch as trained, torch folded (predict's), ONNX Runtime fp32 and int8 (shipped only).
+_VARIANTS = ("eager", "folded", "onnx", "int8")
+_INT8_NOTE = (
+    "ONNX Runtime static int8 (QDQ) calibrated on 16 training images of the model's split; validation δ1: "
+    "standard protocol on the split's validation images at the stored resolution, flip TTA, as the ladders score"
+)
+
+
+def _zoo_rows() -> list[dict[str, Any]]:
+    from .models import get_weights, list_weights
+
+    rows: list[dict[str, Any]] = []
+    for name in list_weights():
+        w = get_weights(name)
+        batch = int(w.meta["recipe"]["batch_size"])
+        rows.append({"label": name, "weights": name, "model": w.model, "size": w.image_size, "batch": batch})
+    rows += [{"label": lab, "weights": None, "model": m, "size": s, "batch": b} for lab, m, s, b in ZOO_REFERENCES]
+    return rows
+
+
+def _onnx_versions() -> dict[str, str]:
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError:
+        return {}
+    return {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+def _zoo_models(
+    rows: list[dict[str, Any]], tmp: Path, data: str | Path | None
+) -> tuple[dict[tuple[str, str], torch.nn.Module], dict[str, dict[str, float]]]:
+    """Every (label, variant) model, and with ``data`` the shipped models' validation δ1 per variant."""
+    models: dict[tuple[str, str], torch.nn.Module] = {}
+    val: dict[str, dict[str, float]] = {}
+    for r in rows:
+        plain = build_model(r["model"], weights=r["weights"]) if r["weights"] else build_model(r["model"])
+        models[r["label"], "eager"] = plain.eval()
+        models[r["label"], "folded"] = copy.deepcopy(plain)
+        fold_batchnorm(models[r["label"], "folded"])  # as load_predictor does
+        if r["weights"] is None or not _onnx_versions():
+            continue
+        from .onnx_backend import OnnxModel, export_onnx, quantize_int8
+
+        path = tmp / f"{r['label']}.onnx"
+        export_onnx(r["weights"], path)
+        models[r["label"], "onnx"] = OnnxModel(path)
+        if data is not None:
+            vdata, calib = _validation_images(r["weights"], data)
+            quantize_int8(path, tmp / f"{r['label']}-int8.onnx", calib)
+            models[r["label"], "int8"] = OnnxModel(tmp / f"{r['label']}-int8.onnx")
+            val[r["label"]] = {v: _val_delta1(models[r["label"], v], vdata, r) for v in ("folded", "onnx", "int8")}
+    return models, val
+
+
+def _validation_images(weights: str, data: str | Path) -> tuple[Any, torch.Tensor]:
+    """(the shipped model's data with its split's validation images, 16 of its training images at the model's
+    input size as N×3×H×W in [0, 1] for calibration)."""
+    import torch.nn.functional as F
+
+    from .config import TrainConfig
+    from .data import load_data
+    from .models import get_weights
+
+    w = get_weights(weights)
+    cfg = TrainConfig.from_dict({**w.meta["recipe"], "data": str(data), "gt_data": None, "init_from": None})
+    d = load_data(cfg)
+    x = torch.from_numpy(d.rgb[d.train[:16]]).permute(0, 3, 1, 2).float() / 255
+    return d, F.interpolate(x, size=w.image_size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def _val_delta1(model: torch.nn.Module, data: Any, row: dict[str, Any]) -> float:
+    from .engine import DeviceData, evaluate
+
+    kw = dict(image_size=tuple(row["size"]), protocol="standard", precision="fp32", flip_tta=True)
+    return float(evaluate(model, DeviceData(data, data.val, torch.device("cpu")), **kw)["delta1"])
+
+
+def _zoo_times(
+    models: dict[tuple[str, str], torch.nn.Module], size: dict[str, tuple[int, int]], jpeg: Path, rounds: int
+) -> tuple[dict[tuple[str, str], list[float]], dict[tuple[str, str], list[float]]]:
+    """Seconds per round of every variant: end to end (decode + predict) and the forward pass alone."""
+    from .data.folder import read_rgb
+    from .predict import predict_image
+
+    e2e: dict[tuple[str, str], list[float]] = {k: [] for k in models}
+    fwd: dict[tuple[str, str], list[float]] = {k: [] for k in models}
+    xs = {k: torch.rand(2, 3, *size[k[0]], generator=torch.Generator().manual_seed(0)) for k in models}
+    with torch.no_grad():
+        for k, m in models.items():  # warm-up
+            predict_image(m, read_rgb(jpeg), image_size=size[k[0]], max_depth=10.0, flip_tta=True)
+            m(xs[k])
+        for _ in range(rounds):
+            for k, m in models.items():
+                t0 = time.perf_counter()
+                predict_image(m, read_rgb(jpeg), image_size=size[k[0]], max_depth=10.0, flip_tta=True)
+                t1 = time.perf_counter()
+                m(xs[k])
+                e2e[k].append(t1 - t0)
+                fwd[k].append(time.perf_counter() - t1)
+    return e2e, fwd
+
+
+def _zoo_row_times(r: dict[str, Any], e2e: dict, fwd: dict) -> None:
+    """The row's medians (ms) and per-round ratios; the keys of earlier benchmarks are kept."""
+    lab = r["label"]
+    r["predict_ms_640x480"] = 1000 * statistics.median(e2e[lab, "folded"])
+    r["predict_ms_rounds"] = [1000 * t for t in e2e[lab, "folded"]]
+    r["predict_ms_not_folded"] = 1000 * statistics.median(e2e[lab, "eager"])
+    r["predict_ms_rounds_not_folded"] = [1000 * t for t in e2e[lab, "eager"]]
+    r["fold_time_ratio"] = statistics.median(a / b for a, b in zip(e2e[lab, "folded"], e2e[lab, "eager"]))
+    r["variants"] = {}
+    for v in _VARIANTS:
+        if (lab, v) not in e2e:
+            continue
+        r["variants"][v] = {
+            "predict_ms": 1000 * statistics.median(e2e[lab, v]),
+            "forward_ms": 1000 * statistics.median(fwd[lab, v]),
+            "predict_ratio_to_folded": statistics.median(a / b for a, b in zip(e2e[lab, v], e2e[lab, "folded"])),
+            "forward_ratio_to_folded": statistics.median(a / b for a, b in zip(fwd[lab, v], fwd[lab, "folded"])),
+        }
 
 
 def zoo_bench_markdown(res: dict[str, Any]) -> str:
@@ -586,4 +694,41 @@ def zoo_bench_markdown(res: dict[str, Any]) -> str:
             f"{r['predict_time_ratio_to_improved']:.2f} | {fold} | "
             f"{r['train_img_s']:.1f} ({r['batch']}) | {r['train_speed_ratio_to_improved']:.2f} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _backend_lines(res)) + "\n"
+
+
+def _backend_lines(res: dict[str, Any]) -> list[str]:
+    """The backends table: each variant end to end and forward only, as ratios to torch with BatchNorm folded."""
+    rows = [r for r in res["rows"] if "onnx" in r.get("variants", {})]
+    if not rows:
+        return []
+    lines = [
+        "",
+        f"Backends, {res['threads']} threads, "
+        + ", ".join(f"{k} {v}" for k, v in res["versions"].items() if k in ("torch", "onnx", "onnxruntime"))
+        + ": ms per 640×480 JPEG end to end (decode, resize, flip TTA, upsample) and of the forward pass alone "
+        "(batch 2), each with its ratio to torch with BatchNorm folded (median of the per-round ratios)."
+        + (
+            f" int8: {res['int8']}."
+            if res.get("int8")
+            else " int8 not run: it is reported only with its accuracy (bench --zoo --data)."
+        )
+        + " An int8 row is shown with its validation δ1 beside the fp32 graph's.",
+        "",
+        "| model | backend | predict ms | ÷ folded | forward ms | ÷ folded | validation δ1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    names = {
+        "eager": "torch, as trained",
+        "folded": "torch, BatchNorm folded",
+        "onnx": "ONNX Runtime fp32",
+        "int8": "ONNX Runtime int8 (static)",
+    }
+    for r in rows:
+        for v, t in r["variants"].items():
+            d1 = r.get("val_delta1", {}).get(v)
+            lines.append(
+                f"| {r['label']} | {names[v]} | {t['predict_ms']:.0f} | {t['predict_ratio_to_folded']:.2f} | "
+                f"{t['forward_ms']:.0f} | {t['forward_ratio_to_folded']:.2f} | {'–' if d1 is None else f'{d1:.3f}'} |"
+            )
+    return lines

@@ -283,8 +283,10 @@ def _bench(a: argparse.Namespace) -> int:
     refuse_to_replace(out, out.with_suffix(".md"), overwrite=a.overwrite)
     a.out = out
     if a.zoo:
-        run_zoo_bench(out=a.out)
+        run_zoo_bench(out=a.out, data=a.data)
         return 0
+    if a.data:
+        raise SystemExit("bench --data is for --zoo (it calibrates and scores the int8 graphs)")
     run_bench(
         device=a.device,
         quick=a.quick,
@@ -476,6 +478,12 @@ def _add_study_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--compile", action="store_true", help="the engine's model under torch.compile")
     s.add_argument("--profile", action="store_true", help="add a torch.profiler table of each engine step")
     s.add_argument("--image-size", default=None, help="HxW input of the training step (default: 128x128)")
+    s.add_argument(
+        "--data",
+        default=None,
+        help="with --zoo: the shipped models' training data (e.g. ../shared/data/nyu_v2_labeled_256x192), to "
+        "calibrate their int8 ONNX graphs and score them on the validation images (int8 is left out without it)",
+    )
     s.add_argument("--out", default=None, help="default: report/benchmark-<device>.json (--zoo: benchmark-zoo-cpu)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --out and its .md")
     s.set_defaults(fn=_bench)

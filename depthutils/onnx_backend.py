@@ -14,6 +14,7 @@ same bytes (tested). Opset 17, which ONNX Runtime's CPU provider runs.
 from __future__ import annotations
 
 import json
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import torch.nn as nn
 
 from ._io import atomic_path, refuse_to_replace
 
-__all__ = ["OPSET", "export_onnx", "OnnxModel", "onnx_metadata", "check_against_weights"]
+__all__ = ["OPSET", "export_onnx", "quantize_int8", "OnnxModel", "onnx_metadata", "check_against_weights"]
 
 OPSET = 17
 _INPUT, _OUTPUT = "rgb", "depth_norm"
@@ -86,6 +87,33 @@ def export_onnx(weights: str | None, path: str | Path, *, overwrite: bool = Fals
         onnx.checker.check_model(proto, full_check=True)
         onnx.save(proto, str(tmp))
     return meta
+
+
+def quantize_int8(src: str | Path, dst: str | Path, calibration: torch.Tensor) -> None:
+    """ONNX Runtime's static int8 quantization of an exported graph (QDQ: int8 weights, uint8 activations), its
+    activation ranges calibrated on ``calibration`` (N×3×H×W in [0, 1] at the graph's input size; real photos,
+    e.g. training images). Static, not dynamic: dynamic quantization turns convolutions into ConvInteger, which ran
+    4× slower than fp32 here (shipped RegNet UNet, batch 2: 134 against 32 ms), while QDQ ran 3× faster. The result
+    is approximate: report its accuracy beside the fp32 graph's before using it."""
+    try:
+        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError as e:
+        raise _missing(e) from None
+
+    class _Images(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(calibration[i : i + 1].float().numpy() for i in range(len(calibration)))
+
+        def get_next(self) -> dict[str, Any] | None:
+            x = next(self._it, None)
+            return None if x is None else {_INPUT: x}
+
+    with tempfile.TemporaryDirectory() as work, atomic_path(dst, ".onnx") as tmp:
+        pre = Path(work) / "pre.onnx"  # shapes inferred and the graph optimised, as quantization wants it
+        quant_pre_process(str(src), str(pre))
+        kw = dict(quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        quantize_static(str(pre), str(tmp), _Images(), **kw)
 
 
 def onnx_metadata(path: str | Path) -> dict[str, str]:

@@ -147,9 +147,17 @@ def test_zoo_bench_times_every_shipped_model_folded_and_not_beside_the_improved_
     for r in rows.values():
         assert r["predict_ms_640x480"] > 0 and r["predict_ms_not_folded"] > 0 and r["train_img_s"] > 0
         assert len(r["predict_ms_rounds"]) == len(r["predict_ms_rounds_not_folded"]) == 2 and r["fold_time_ratio"] > 0
-    # each model timed folded (no BatchNorm left in the shipped RegNet UNet) and as trained, 1 warm-up + 2 rounds
+    # each shipped model timed as trained, folded (no BatchNorm left in the RegNet UNet) and as its ONNX graph
+    # (no torch modules at all), 1 warm-up + 2 rounds; no int8 without --data (it is reported only with its δ1)
     shipped = [bn for size, bn in timed if size == (192, 256)]
-    assert shipped.count(0) == 3 and len(shipped) == 6 and min(b for b in shipped if b) > 0
+    assert shipped.count(0) == 6 and len(shipped) == 9 and min(b for b in shipped if b) > 0
+    for name in list_weights():
+        v = rows[name]["variants"]
+        assert set(v) == {"eager", "folded", "onnx"} and v["folded"]["predict_ratio_to_folded"] == 1.0
+        assert 0 < v["onnx"]["forward_ms"] < v["onnx"]["predict_ms"] and "val_delta1" not in rows[name]
+    assert set(rows["improved row (not shipped)"]["variants"]) == {"eager", "folded"}
+    assert res["int8"] is None and "onnxruntime" in res["versions"]
     assert json.loads(out.read_text())["rows"] == res["rows"]
     md = out.with_suffix(".md").read_text()
     assert "BatchNorm not folded: ms" in md and "| nyu-regnet-unet (`regnet_unet`) | 192×256 |" in md
+    assert "| nyu-regnet-unet | ONNX Runtime fp32 |" in md and "int8 not run" in md
