@@ -72,6 +72,19 @@ def test_flip_tta_averages_with_the_mirrored_prediction():
     assert torch.allclose(tta, torch.full_like(tta, 0.5), atol=1e-6)  # the ramp and its mirror average to 0.5
 
 
+def test_flip_tta_pairs_each_image_with_its_own_mirror():
+    """The images and their mirrors run as one batch: each image's prediction meets its own mirror's."""
+
+    class RampTimesImage(_Ramp):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return super().forward(x) * x[:, :1]
+
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    tta = predict_batch(RampTimesImage(), x, flip_tta=True)
+    # ramp + mirrored ramp = 1.0 everywhere, so the average is half of each image's own first channel
+    assert torch.allclose(tta, 0.5 * x[:, :1], atol=1e-6)
+
+
 def test_intervals_and_per_image_values():
     data, _ = _data(n=6, gt_hw=(96, 128))
     dd = DeviceData(data, data.test, torch.device("cpu"), gt=data.test_gt)
