@@ -7,15 +7,24 @@ the example photos), a focal-length field and a note on what the model is.
 Gradio is an optional extra: ``pip install -e .[demo]``.
 
 Safety: the server binds to 127.0.0.1 unless ``--host`` says otherwise; requests wait in a queue of at most
-``max_queue`` (beyond it a request is refused with a message, and the server stays up); an uploaded file is
-deleted as soon as it has been read, and the outputs of a request are removed by Gradio's cache cleaner within
-the hour. A bad input (not an image, huge, or unreadable) is a message in the page, never a crash.
+``max_queue`` (beyond it a request is refused with a message, and the server stays up). Files: the demo never
+deletes a file it did not create. Each request copies the photo it names into a folder of its own
+(:class:`RequestFolders`), reads the copy and writes its outputs there; only the newest ``max_queue + 4`` request
+folders are kept (each at most about 25 MB: a photo of up to 1280 pixels on its longer side, its point cloud,
+surface and depth files), and the server's root folder is removed when it stops. Uploads and the copies Gradio
+serves live in Gradio's cache, which Gradio cleans every 10 minutes of files over an hour old. A bad input (not an
+image, huge, or unreadable) is a message in the page, never a crash. docs/RELIABILITY.md lists these guarantees.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import socket
 import tempfile
+import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +32,7 @@ import numpy as np
 
 from .predict import Predictor
 
-__all__ = ["depth_for_photo", "build_app", "launch", "MAX_PHOTO_PIXELS", "WORK_SIDE"]
+__all__ = ["depth_for_photo", "answer", "RequestFolders", "build_app", "launch", "MAX_PHOTO_PIXELS", "WORK_SIDE"]
 
 #: Larger photos are refused with their size (PIL's decompression-bomb guard stops far larger ones first).
 MAX_PHOTO_PIXELS = 50_000_000
@@ -98,17 +107,70 @@ def depth_for_photo(
     return {"depth": depth, "figure": figure, "files": files, "intrinsics": intrinsics, "source": source}
 
 
+class RequestFolders:
+    """One folder per request under a root of the server's own; creating one removes the oldest beyond ``keep``
+    (their responses have long been served: Gradio copies returned files into its cache before the next request
+    of a queue that runs one at a time)."""
+
+    def __init__(self, keep: int):
+        self.root = Path(tempfile.mkdtemp(prefix="depthutils-demo-"))
+        self.keep = keep
+        self._made: deque[Path] = deque()
+        self._lock = threading.Lock()
+        atexit.register(self.close)
+
+    def new(self) -> Path:
+        with self._lock:
+            folder = Path(tempfile.mkdtemp(prefix="request-", dir=self.root))
+            self._made.append(folder)
+            while len(self._made) > self.keep:
+                shutil.rmtree(self._made.popleft(), ignore_errors=True)
+            return folder
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def answer(
+    predictor: Predictor, folders: RequestFolders, photo: str | None, fx: float | None
+) -> tuple[np.ndarray, str, list[str], str]:
+    """One request of the page: (figure, .glb path, download paths, info text). The photo file that the request
+    names is copied into the request's own folder and only the copy is read and then deleted: the named file
+    (an upload in Gradio's cache, an example, another request's output) is never touched."""
+    if not photo:
+        raise DemoInputError("Drop a photo first (or pick an example).")
+    src = Path(photo)
+    if not src.is_file():
+        raise DemoInputError("The photo is no longer on the server: upload it again.")
+    work = folders.new()
+    copy = work / f"photo{src.suffix.lower()}"
+    shutil.copyfile(src, copy)
+    try:
+        res = depth_for_photo(predictor, copy, fx if fx else None, out_dir=work)
+    finally:
+        copy.unlink(missing_ok=True)  # the request's own copy: made for it, removed with it
+    f, d = res["files"], res["depth"]
+    info = (
+        f"{d.shape[1]}×{d.shape[0]} pixels; depth from {np.percentile(d, 2):.2f} to {np.percentile(d, 98):.2f} m "
+        f"(2nd–98th percentile); focal length {res['intrinsics'][0]:.0f} px ({res['source']})."
+    )
+    return res["figure"], str(f["glb"]), [str(f["png16"]), str(f["npy"]), str(f["ply"])], info
+
+
 def _about(predictor: Predictor) -> str:
     """The note on what the model is, with the model card's headline numbers when it is shipped weights."""
-    lines = [
-        f"**Model:** {predictor.label}, input {predictor.image_size[0]}×{predictor.image_size[1]}.",
-        "Trained **without ImageNet weights on a few hundred indoor NYU-Depth V2 frames** from one Kinect camera: "
-        "rooms are what it knows. Outdoors it is out of its depth, and on other cameras its metres are rough.",
-    ]
+    lines = [f"**Model:** {predictor.label}, input {predictor.image_size[0]}×{predictor.image_size[1]}."]
     if "weights" in predictor.source:
         from .models import get_weights
 
-        m = get_weights(predictor.source["weights"]).meta["metrics"]["standard"]
+        meta = get_weights(predictor.source["weights"]).meta
+        t, m = meta["training"], meta["metrics"]["standard"]
+        init = "from ImageNet weights" if "imagenet" in t["encoder_init"] else "without ImageNet weights"
+        lines.append(
+            f"Trained {init} on **{t['n_train']} indoor NYU-Depth V2 frames** from one Kinect camera (the model "
+            "card's count): rooms are what it knows. Outdoors it is out of its depth, and on other cameras its "
+            "metres are rough."
+        )
         lines.append(
             f"NYU test set ({m['n_images']} images, standard protocol): δ1 {m['delta1']:.3f}, AbsRel "
             f"{m['abs_rel']:.3f}, RMSE {m['rmse']:.3f} m (the model card: `depthutils/weights/"
@@ -118,7 +180,7 @@ def _about(predictor: Predictor) -> str:
         lines.append("**This model was trained on synthetic rooms: it is not meant for real photos.**")
     lines.append(
         "The focal length (pixels) places the points in 3D: 0 takes it from the photo's EXIF data, else NYU's "
-        "Kinect. Uploaded photos are deleted once read."
+        "Kinect. Each request works on its own copy of the photo; the demo deletes no file it did not make."
     )
     return "\n\n".join(lines)
 
@@ -140,24 +202,13 @@ def build_app(predictor: Predictor, *, max_queue: int = 8):
     """The Gradio page around :func:`depth_for_photo`."""
     import gradio as gr
 
+    folders = RequestFolders(keep=max_queue + 4)
+
     def run(photo: str | None, fx: float | None):
-        if not photo:
-            raise gr.Error("Drop a photo first (or pick an example).")
         try:
-            res = depth_for_photo(predictor, photo, fx if fx else None)
+            return answer(predictor, folders, photo, fx)
         except DemoInputError as e:
-            raise gr.Error(str(e)) from None
-        finally:
-            if photo and Path(photo).parent != _EXAMPLES:  # an upload is not kept after its response
-                Path(photo).unlink(missing_ok=True)
-        f = res["files"]
-        d = res["depth"]
-        fx_used = res["intrinsics"][0]
-        info = (
-            f"{d.shape[1]}×{d.shape[0]} pixels; depth from {np.percentile(d, 2):.2f} to {np.percentile(d, 98):.2f} m "
-            f"(2nd–98th percentile); focal length {fx_used:.0f} px ({res['source']})."
-        )
-        return res["figure"], str(f["glb"]), [str(f["png16"]), str(f["npy"]), str(f["ply"])], info
+            raise gr.Error(str(e), print_exception=False) from None
 
     examples = [[str(p)] for p in sorted(_EXAMPLES.glob("*.jpg"))]
     with gr.Blocks(title="depthutils: depth from one photo", delete_cache=(600, 3600)) as app:
@@ -182,6 +233,17 @@ def build_app(predictor: Predictor, *, max_queue: int = 8):
     return app
 
 
+def _check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as e:  # a ValueError: the CLI prints it as the one line it is, with no traceback
+            raise ValueError(
+                f"cannot serve on {host}:{port}: {e.strerror} (another demo, or another program, holds the port): "
+                f"choose another with --port, e.g. python -m depthutils demo --port {port + 1}"
+            ) from None
+
+
 def launch(
     *,
     weights: str | None = None,
@@ -199,6 +261,7 @@ def launch(
     from .predict import load_predictor
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a local demo
+    _check_port(host, port)  # before the model loads: a busy port is the user's to change
     predictor = load_predictor(checkpoint, weights)
     app = build_app(predictor, max_queue=max_queue)
     app.launch(server_name=host, server_port=port, prevent_thread_lock=not block)

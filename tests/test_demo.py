@@ -157,3 +157,90 @@ def test_a_browser_uploads_a_photo_and_sees_depth_and_the_3d_viewer(server):
         drv.save_screenshot(str(SCREENSHOT))
     finally:
         drv.quit()
+
+
+# --- [reliability]: the demo keeps each user's files ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def predictor():
+    from depthutils.predict import load_predictor
+
+    return load_predictor()
+
+
+def test_a_request_never_deletes_the_file_it_names(predictor, tmp_path):
+    """An API call that names another request's output (or an upload, or the example) leaves it in place."""
+    from depthutils.demo import RequestFolders, answer
+
+    folders = RequestFolders(keep=4)
+    other = tmp_path / "depth_mm.png"  # another user's result, as an API caller could name it
+    shutil.copy(PHOTO, other)
+    figure, glb, files, info = answer(predictor, folders, str(other), None)
+    assert other.read_bytes() == PHOTO.read_bytes() and figure.ndim == 3 and "focal length" in info
+    not_a_photo = tmp_path / "depth_points.ply"
+    not_a_photo.write_text("ply")
+    from depthutils.demo import DemoInputError
+
+    with pytest.raises(DemoInputError, match="cannot be used as a photo"):
+        answer(predictor, folders, str(not_a_photo), None)
+    assert not_a_photo.read_text() == "ply"
+    answer(predictor, folders, str(PHOTO), None)  # the example photo, twice: it is still there
+    assert PHOTO.exists() and answer(predictor, folders, str(PHOTO), None)[3]
+    folders.close()
+
+
+def test_simultaneous_requests_for_one_upload_all_succeed(predictor, tmp_path):
+    """Queued requests share Gradio's copy of an upload: none may take it from the others."""
+    import threading
+
+    from depthutils.demo import RequestFolders, answer
+
+    folders, shared = RequestFolders(keep=8), tmp_path / "upload.jpg"
+    shutil.copy(PHOTO, shared)
+    errors: list[BaseException] = []
+
+    def one():
+        try:
+            answer(predictor, folders, str(shared), None)
+        except BaseException as e:  # noqa: BLE001 — collected, then asserted on
+            errors.append(e)
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and shared.exists()
+    folders.close()
+
+
+def test_request_folders_are_bounded_and_removed(tmp_path):
+    from depthutils.demo import RequestFolders
+
+    folders = RequestFolders(keep=3)
+    made = []
+    for _ in range(5):  # each request writes its outputs; the sixth-newest and older go
+        made.append(folders.new())
+        (made[-1] / "out.npy").write_bytes(b"x" * 10)
+    assert [f.exists() for f in made] == [False, False, True, True, True]
+    assert sorted(p.name for p in folders.root.iterdir()) == sorted(f.name for f in made[2:])
+    folders.close()
+    assert not folders.root.exists()
+
+
+def test_a_busy_port_is_named_with_what_to_do():
+    from depthutils.demo import launch
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        with pytest.raises(ValueError, match=rf"127.0.0.1:{port}.*--port {port + 1}"):
+            launch(port=port, block=False)
+
+
+def test_the_page_states_the_cards_training_frame_count(predictor):
+    from depthutils.demo import _about
+    from depthutils.models import get_weights
+
+    n = get_weights().meta["training"]["n_train"]
+    text = _about(predictor)
+    assert f"**{n} indoor NYU-Depth V2 frames**" in text and "few hundred" not in text
