@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._io import sha256_file, write_json_atomic, write_text_atomic
-from .models.weights import _FILE, _META, WEIGHTS_ROOT, Weights, get_weights
+from .models.weights import _FILE, _META, WEIGHTS_ROOT, Weights, check_name, get_weights, meta_checksum
 from .run_folder import load_checkpoint, read_history
 
 __all__ = ["export_weights", "model_card", "WEIGHTS_FORMAT", "DATA_TERMS"]
@@ -296,6 +296,7 @@ def export_weights(
     from safetensors.torch import save_file
 
     run, root = Path(run), Path(root or WEIGHTS_ROOT)
+    check_name(name)  # a plain name: never '..' or a path outside the weights root
     results_path = run / "results.json"
     if not results_path.exists():
         raise FileNotFoundError(f"{results_path} is missing: export a finished run (its last epoch evaluated)")
@@ -314,9 +315,10 @@ def export_weights(
     try:
         state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in ck["model_state"].items()}
         save_file(state, str(tmp / _FILE), metadata={"format": "pt"})  # one key: the bytes are reproducible
-        write_json_atomic(
-            tmp / _META, {**_meta(name, ck, results, tmp / _FILE, run, extra_time_s, evaluation), "note": note}
-        )
+        meta = {**_meta(name, ck, results, tmp / _FILE, run, extra_time_s, evaluation), "note": note}
+        write_json_atomic(tmp / _META, meta)
+        meta = json.loads((tmp / _META).read_text())  # as written (non-finite numbers are null), then its checksum
+        write_json_atomic(tmp / _META, {**meta, "meta_sha256": meta_checksum(meta)})
         w = Weights(name, tmp, json.loads((tmp / _META).read_text()))
         write_text_atomic(tmp / "README.md", model_card(w))
         mask = os.umask(0)

@@ -387,3 +387,76 @@ def test_a_huge_image_size_is_refused_before_the_first_step(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--image-size 8192x8192 with --batch-size 64 needs about" in err and "GiB are free" in err
     assert not (out / "last.pt").exists()
+
+
+# --- [reliability]: the shipped settings are checksummed; weights names never escape the weights folder ----------
+@pytest.fixture
+def weights_copy(tmp_path, monkeypatch):
+    """A private weights root holding a copy of the shipped default weights (the shipped folder is never edited)."""
+    import shutil
+
+    import depthutils.models.weights as weights_mod
+
+    root = tmp_path / "weights"
+    shutil.copytree(weights_mod.WEIGHTS_ROOT / weights_mod.DEFAULT_WEIGHTS, root / weights_mod.DEFAULT_WEIGHTS)
+    monkeypatch.setattr(weights_mod, "WEIGHTS_ROOT", root)
+    return root / weights_mod.DEFAULT_WEIGHTS
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m["preprocessing"].__setitem__("max_depth_m", 20.0),  # doubled every depth, exit 0
+        lambda m: m["preprocessing"].__setitem__("image_size_hw", [96, 128]),
+        lambda m: m["recipe"].__setitem__("head", "sigmoid"),
+        lambda m: m["metrics"]["standard"].__setitem__("delta1", 0.99),  # what `models` shows
+        lambda m: m.pop("meta_sha256"),
+    ],
+    ids=["max_depth_m", "image_size_hw", "head", "metrics", "no checksum"],
+)
+def test_an_edited_meta_json_is_refused_with_the_restore_command(weights_copy, capsys, edit):
+    from depthutils.models import WeightsError, get_weights
+
+    meta = json.loads((weights_copy / "meta.json").read_text())
+    edit(meta)
+    (weights_copy / "meta.json").write_text(json.dumps(meta, indent=2))
+    with pytest.raises(WeightsError, match=r"meta_sha256.*git checkout -- .*meta\.json"):
+        get_weights()
+    assert main(["predict", "examples/tum_desk.jpg", "--out", str(weights_copy.parent / "out")]) == 2
+    assert "git checkout" in capsys.readouterr().err and not (weights_copy.parent / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["../../../x", "/abs/path", "..", "a/b", ".hidden"])
+def test_weights_names_are_plain_names(weights_copy, name):
+    from depthutils.models import WeightsError, build_model, get_weights
+
+    with pytest.raises(WeightsError, match="not a weights name.*load_weights_folder"):
+        get_weights(name)
+    with pytest.raises(WeightsError, match="not a weights name"):
+        build_model("regnet_unet", weights=name)
+
+
+def test_a_symlinked_weights_folder_is_refused_and_own_folders_load_explicitly(weights_copy, tmp_path):
+    import shutil
+
+    from depthutils.models import WeightsError, build_model, get_weights
+    from depthutils.models.weights import load_weights_folder
+
+    elsewhere = tmp_path / "elsewhere" / "mine"
+    shutil.copytree(weights_copy, elsewhere)
+    (weights_copy.parent / "linked").symlink_to(elsewhere)
+    with pytest.raises(WeightsError, match="symbolic link"):
+        get_weights("linked")
+    own = load_weights_folder(elsewhere)  # the explicit way: a folder of one's own, checked the same way
+    m = build_model(own.model, weights=own)
+    assert not own.shipped and m.meta["pretrained_used"] == f"weights folder {elsewhere}"
+    assert get_weights().shipped and build_model(own.model, weights=get_weights().name).meta[
+        "pretrained_used"
+    ].startswith("shipped weights")
+
+
+def test_export_refuses_a_name_that_is_a_path(tmp_path, capsys):
+    for name in ("../escape", str(tmp_path / "abs")):
+        assert main(["export", "--run", str(tmp_path), "--name", name]) == 2
+        assert "not a weights name" in capsys.readouterr().err
+    assert not (tmp_path / "abs").exists()

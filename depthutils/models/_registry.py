@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
 
 from .blocks import check_input
 from .encoders import Encoder, PretrainedMode
+
+if TYPE_CHECKING:
+    from .weights import Weights
 
 
 @dataclass(frozen=True)
@@ -76,24 +79,25 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def build_model(
-    name: str, *, pretrained: PretrainedMode = False, weights: str | None = None, **options: Any
+    name: str, *, pretrained: PretrainedMode = False, weights: str | Weights | None = None, **options: Any
 ) -> DepthModel:
     """Build a registered model. ``pretrained``: True (ImageNet, or a clear error), False (never touches the
     network), or ``'auto'`` (ImageNet when cached or downloadable, else from scratch with a loud warning).
     ``model.meta['pretrained_used']`` says what actually happened.
 
-    ``weights``: the name of shipped, trained weights (:mod:`depthutils.models.weights`), checked against their
-    SHA-256 and loaded in fp32; the model is returned in eval mode."""
+    ``weights``: the name of shipped, trained weights (:mod:`depthutils.models.weights`; a plain name, never a
+    path), or a :class:`~depthutils.models.weights.Weights` (your own exported folder, from ``load_weights_folder``),
+    checked against their SHA-256 and loaded in fp32; the model is returned in eval mode."""
     if weights is None:
         return get_spec(name).builder(pretrained=pretrained, **options)
-    from .weights import WeightsError, get_weights
+    from .weights import Weights, WeightsError, get_weights
 
-    w = get_weights(weights)
+    w = weights if isinstance(weights, Weights) else get_weights(weights)
     if w.model != name:
         raise WeightsError(f"weights {w.name!r} are for {w.model!r}, not {name!r}: build_model({w.model!r}, ...)")
     model = get_spec(name).builder(pretrained=False, **{"head": w.head, **options})
     model.load_state_dict(w.state_dict())
-    model.encoder.pretrained_used = f"shipped weights {w.name}"
+    model.encoder.pretrained_used = f"shipped weights {w.name}" if w.shipped else f"weights folder {w.folder}"
     return model.eval()
 
 

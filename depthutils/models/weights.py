@@ -15,7 +15,9 @@ before a byte of it is used.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,17 @@ import torch
 
 from .._io import sha256_file
 
-__all__ = ["Weights", "WeightsError", "WEIGHTS_ROOT", "DEFAULT_WEIGHTS", "get_weights", "list_weights"]
+__all__ = [
+    "Weights",
+    "WeightsError",
+    "WEIGHTS_ROOT",
+    "DEFAULT_WEIGHTS",
+    "get_weights",
+    "list_weights",
+    "load_weights_folder",
+    "check_name",
+    "meta_checksum",
+]
 
 #: Where the shipped weights live (inside the package, so that an installed copy finds them too).
 WEIGHTS_ROOT = Path(__file__).resolve().parents[1] / "weights"
@@ -32,6 +44,8 @@ WEIGHTS_ROOT = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_WEIGHTS = "nyu-regnet-unet"
 _FILE = "model.safetensors"
 _META = "meta.json"
+#: A weights name: letters, digits, '.', '_' and '-', starting with a letter or digit (so never '..' or a path).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class WeightsError(RuntimeError):
@@ -45,6 +59,11 @@ class Weights:
     name: str
     folder: Path
     meta: dict[str, Any]
+
+    @property
+    def shipped(self) -> bool:
+        """True for a folder of the package's weights root (what ``get_weights`` returns)."""
+        return self.folder.parent.resolve() == WEIGHTS_ROOT.resolve()
 
     @property
     def file(self) -> Path:
@@ -85,12 +104,37 @@ class Weights:
         return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
+def meta_checksum(meta: dict[str, Any]) -> str:
+    """The SHA-256 of ``meta.json``'s content without its own ``meta_sha256`` (canonical JSON: sorted keys, no
+    spaces). It covers every setting that changes an output (input size, ``max_depth_m``, the head, the
+    architecture) and the metrics that ``models`` and the cards show."""
+    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _read(folder: Path) -> Weights:
     try:
         meta = json.loads((folder / _META).read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise WeightsError(f"{folder / _META} cannot be read ({e}); restore it from the repository") from e
+    if meta.get("meta_sha256") != meta_checksum(meta):
+        what = "has no meta_sha256" if "meta_sha256" not in meta else "was edited: its content no longer matches"
+        raise WeightsError(
+            f"{folder / _META} {what} its checksum (meta_sha256), and its settings change every depth it gives. "
+            f"Restore it: git checkout -- {folder / _META} (or export the run again)"
+        )
     return Weights(folder.name, folder, meta)
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a plain weights name (a folder directly in the weights root), else a clear error."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise WeightsError(
+            f"{name!r} is not a weights name: use letters, digits, '.', '_' and '-' only (no path). Shipped weights "
+            "are named (python -m depthutils models); your own exported folder loads with load_weights_folder(PATH)"
+        )
+    return name
 
 
 def list_weights(root: Path | None = None) -> list[str]:
@@ -105,9 +149,23 @@ def list_weights(root: Path | None = None) -> list[str]:
 
 def get_weights(name: str | None = None, root: Path | None = None) -> Weights:
     """The shipped weights called ``name`` (default: :data:`DEFAULT_WEIGHTS`); an unknown name lists the valid."""
-    name = name or DEFAULT_WEIGHTS
+    name = check_name(name or DEFAULT_WEIGHTS)
     folder = (root or WEIGHTS_ROOT) / name
+    if folder.is_symlink():
+        raise WeightsError(f"{folder} is a symbolic link: shipped weights are real folders in {folder.parent}")
     if not (folder / _META).exists():
         valid = ", ".join(list_weights(root)) or "none"
         raise WeightsError(f"no shipped weights called {name!r}; valid: {valid}")
     return _read(folder)
+
+
+def load_weights_folder(path: str | Path) -> Weights:
+    """Your own exported weights from anywhere (a folder as ``export`` writes it: model.safetensors, meta.json,
+    README.md), checked as shipped weights are; ``build_model(w.model, weights=w)`` loads them. Models built from
+    them are labelled with the folder, never as shipped weights."""
+    folder = Path(path)
+    if not (folder / _META).is_file():
+        raise WeightsError(f"{folder} holds no {_META}: give a folder that export wrote")
+    return _read(folder)
+
+
