@@ -70,6 +70,25 @@ def _refuse_trained_images(test: dict[str, Any], trained: dict[str, Any]) -> Non
         )
 
 
+def _refuse_seen_images(data: Any, trained: dict[str, Any]) -> None:
+    """The same refusal by content: test images whose fingerprint matches one that the model trained or validated
+    on (``seen_fingerprints``, data/fingerprint.py), whatever folder, file name, size or split they come with.
+    Models recorded before fingerprints existed are checked by indices only."""
+    from .data import fingerprint
+
+    seen = trained.get("seen_fingerprints")
+    if not seen:
+        return
+    hits = fingerprint.matches(data.rgb[data.test], fingerprint.unpack(seen["b64"]))
+    if hits:
+        idx = [int(data.identity["test_indices"][i]) for i in hits]
+        raise ValueError(
+            f"{len(hits)} of the {len(data.test)} images to score (0-based {idx[:5]}{'…' if len(idx) > 5 else ''} "
+            f"in {data.identity['path']}) are images the model was trained or validated on, found by their content "
+            "(a copy, in any folder or size): that would not be a test result. Score images it has not seen."
+        )
+
+
 def _load_scored_model(
     checkpoint: str | Path | None, weights: str | None, device: torch.device, data: str | None
 ) -> tuple[nn.Module, dict[str, Any], dict[str, Any], dict[str, Any], str | None]:
@@ -90,6 +109,25 @@ def _load_scored_model(
     if not data and not Path(str(w.meta["recipe"].get("data"))).exists():
         raise ValueError(f"--data is required: the data {w.name} was trained on is not on this machine")
     return model, record, source, w.meta["training"], w.meta["metrics"]["standard"]["protocol"]["precision"]
+
+
+def _score_test_set(
+    model: nn.Module, cfg: TrainConfig, trained: dict[str, Any], device: torch.device, precision: str, flip_tta: bool
+) -> dict[str, Any]:
+    """Both protocols on the test images that ``cfg`` describes, after refusing those the model has seen."""
+    test_data = load_data(cfg, with_train=False)
+    _refuse_trained_images(test_data.identity, trained)
+    _refuse_seen_images(test_data, trained)
+    res = final_evaluation(
+        model,
+        DeviceData(test_data, test_data.test, device, gt=test_data.test_gt),
+        image_size=cfg.image_size,
+        max_depth=cfg.max_depth,
+        precision=precision,
+        loss=cfg.loss,
+        flip_tta=flip_tta,
+    )
+    return {**res, "dataset": test_data.identity}
 
 
 def evaluate_checkpoint(
@@ -146,20 +184,12 @@ def evaluate_checkpoint(
             "data": data or cfg.data,
             "split": split or cfg.split,
             "test_limit": test_limit,
-            "gt_data": gt_data if gt_data is not None else cfg.gt_data,
+            # the model's own full-size ground truth belongs to its own data: other --data brings its own (or none)
+            "gt_data": gt_data if gt_data is not None else (None if data else cfg.gt_data),
         }
-        test_data = load_data(TrainConfig.from_dict({**cfg.to_dict(), **over}), with_train=False)
-        _refuse_trained_images(test_data.identity, trained)
-        res = final_evaluation(
-            model,
-            DeviceData(test_data, test_data.test, device, gt=test_data.test_gt),
-            image_size=cfg.image_size,
-            max_depth=cfg.max_depth,
-            precision=precision,
-            loss=cfg.loss,
-            flip_tta=flip_tta,
+        res = _score_test_set(
+            model, TrainConfig.from_dict({**cfg.to_dict(), **over}), trained, device, precision, flip_tta
         )
-        res["dataset"] = test_data.identity
     return {
         "model_name": record["model_name"],
         "title": record["title"],

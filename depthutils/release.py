@@ -69,6 +69,8 @@ def _meta(
             "n_pairs_in_source": data["n_pairs_in_source"],
             "train_indices": data["train_indices"],
             "val_indices": data["val_indices"],
+            # the images it trained and validated on, by content: evaluate refuses them in any copy
+            "seen_fingerprints": data.get("seen_fingerprints"),
             "epochs": results["epochs"],
             "train_time_s": results["train_time_s"],
             "extra_time_s": _lineage_time_s(lineage) if extra_time_s is None else extra_time_s,

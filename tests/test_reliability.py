@@ -460,3 +460,56 @@ def test_export_refuses_a_name_that_is_a_path(tmp_path, capsys):
         assert main(["export", "--run", str(tmp_path), "--name", name]) == 2
         assert "not a weights name" in capsys.readouterr().err
     assert not (tmp_path / "abs").exists()
+
+
+# --- [reliability]: leakage is caught by content, not by counts -------------------------------------------------
+def _copy_as_folder(root, rgb, depth_m, size_hw=None):
+    """Images as an RGB-D folder (JPEG, optionally resized): a copy in another place, name and size."""
+    from PIL import Image
+
+    from conftest import write_folder
+
+    if size_hw is not None:
+        rgb = np.stack([np.asarray(Image.fromarray(x).resize(size_hw[::-1], Image.Resampling.BILINEAR)) for x in rgb])
+        depth_m = np.stack(
+            [np.asarray(Image.fromarray(d).resize(size_hw[::-1], Image.Resampling.NEAREST)) for d in depth_m]
+        )
+    return write_folder(root, rgb, (depth_m * 1000).astype(np.uint16), ext=".jpg")
+
+
+def test_evaluation_refuses_training_images_found_by_content(tmp_path, capsys):
+    from depthutils.config import TrainConfig
+    from depthutils.data import load_data
+
+    run = tmp_path / "run"
+    assert main([*TRAIN, "--out", str(run), "--epochs", "1", *TINY]) == 0
+    cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text())["config"])
+    data = load_data(cfg)
+    seen = _copy_as_folder(tmp_path / "seen", data.rgb[data.train[:6]], data.depth[data.train[:6]], (96, 128))
+    argv = ["evaluate", "--checkpoint", str(run / "last.pt"), "--split", "report", "--out"]
+    assert main([*argv, str(tmp_path / "a.json"), "--data", str(seen)]) == 2
+    assert "found by their content" in capsys.readouterr().err and not (tmp_path / "a.json").exists()
+    unseen = _copy_as_folder(tmp_path / "unseen", data.rgb[data.test], data.depth[data.test], (96, 128))
+    assert main([*argv, str(tmp_path / "b.json"), "--data", str(unseen)]) == 0  # held-out images score as before
+
+
+@pytest.mark.slow
+def test_the_shipped_model_refuses_its_own_training_images(tmp_path, capsys):
+    """evaluate --weights on 12 of the shipped model's training images reported δ1 0.889 with exit 0."""
+    from conftest import shared_or_skip
+    from depthutils.data.folder import read_rgb
+    from depthutils.models import get_weights
+
+    src = shared_or_skip("nyu_v2_labeled")
+    folder = tmp_path / "mine"
+    (folder / "rgb").mkdir(parents=True)
+    (folder / "depth").mkdir()
+    import shutil
+
+    for k, i in enumerate(get_weights().meta["training"]["train_indices"][:12]):  # at full size, renamed
+        shutil.copy(src / "rgb" / f"{i + 1:04d}.jpg", folder / "rgb" / f"{k + 1:04d}.jpg")
+        shutil.copy(src / "depth" / f"{i + 1:04d}.png", folder / "depth" / f"{k + 1:04d}.png")
+    assert read_rgb(folder / "rgb" / "0001.jpg").shape == (480, 640, 3)
+    argv = ["evaluate", "--weights", "nyu-regnet-unet", "--data", str(folder), "--split", "report"]
+    assert main([*argv, "--out", str(tmp_path / "e.json")]) == 2
+    assert "trained or validated on, found by their content" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import fingerprint
 from .folder import list_rgbd_pairs, read_rgbd_folder
 from .nyu import NYU_N, DataError, official_split, read_nyu_mat, report_split, validation_split
 
@@ -206,12 +207,18 @@ def load_dataset(
     }
     if spec == SYNTHETIC:
         identity.update(synth_count=synth_count, synth_size_hw=list(synth_size), synth_seed=synth_seed)
+    a, b = len(train), len(train) + len(val)
+    if b:  # what the model will see, by content: evaluation refuses these images in any copy (data/fingerprint.py)
+        identity["seen_fingerprints"] = {"kind": fingerprint.KIND, "images": "train + val", "b64": _seen(rgb[:b])}
     test_gt = None
     if gt_data is not None:
         test_gt, gt_identity = _read_gt(gt_data, test, n, rgb.shape[1:3], depth_scale)
         identity.update(gt_identity)
-    a, b = len(train), len(train) + len(val)
     return DepthData(rgb, depth, np.arange(a), np.arange(b, len(keep)), identity, val=np.arange(a, b), test_gt=test_gt)
+
+
+def _seen(rgb: np.ndarray) -> str:
+    return fingerprint.pack(fingerprint.fingerprints(rgb))
 
 
 def _split(split: str, path: Path, n: int, splits_file: Path, seed: int) -> tuple[np.ndarray, np.ndarray]:

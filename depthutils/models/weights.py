@@ -167,5 +167,3 @@ def load_weights_folder(path: str | Path) -> Weights:
     if not (folder / _META).is_file():
         raise WeightsError(f"{folder} holds no {_META}: give a folder that export wrote")
     return _read(folder)
-
-
