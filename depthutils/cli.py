@@ -195,9 +195,8 @@ def _predict(a: argparse.Namespace) -> int:
     written, failed = predict_paths(
         predictor, a.inputs, a.out, ply=a.ply, flip_tta=a.flip_tta, overwrite=a.overwrite, fx=a.fx
     )
+    # each failure was printed as it happened ("FAILED photo: why"): the summary only counts them
     print(f"wrote {len(written)} files to {a.out} with {predictor.label}; {len(failed)} input(s) failed")
-    for p, why in failed:
-        print(f"  failed: {p}: {why}", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._io import atomic_path
+from ._io import atomic_path, sha256_file
 from .data.folder import RGB_SUFFIXES, read_rgb
 from .data.synthetic import NYU_INTRINSICS
 from .models.inference import fold_batchnorm
@@ -117,9 +117,12 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
     that they are reported by name later."""
     files: list[Path] = []
     for p in map(Path, inputs):
-        if p.is_dir():
+        if p.is_dir():  # its photos, not the outputs of an earlier predict into the same folder
             files += sorted(
-                q for q in p.iterdir() if q.suffix.lower() in RGB_SUFFIXES + (".tif", ".tiff", ".bmp", ".webp")
+                q
+                for q in p.iterdir()
+                if q.suffix.lower() in RGB_SUFFIXES + (".tif", ".tiff", ".bmp", ".webp")
+                and not q.name.endswith(_OUTPUTS)
             )
         else:
             files.append(p)
@@ -142,6 +145,7 @@ def predict_image(
     p = next(model.parameters(), None)  # an ONNX Runtime model (onnx_backend.OnnxModel) has none: the CPU
     dev = p.device if p is not None else torch.device("cpu")
     h, w = rgb.shape[:2]
+    rgb = rgb if rgb.flags.writeable else rgb.copy()  # torch warns on read-only arrays (e.g. PIL's own buffers)
     x = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(dev).float() / 255  # 1×3×H×W
     x = F.interpolate(x, size=image_size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
     pred = predict_batch(model, x, flip_tta=flip_tta, precision=precision)  # 1×1×h×w normalised
@@ -170,8 +174,11 @@ def camera_intrinsics(
                 return (f, f, (width - 1) / 2, (height - 1) / 2), "exif"
         except (OSError, ValueError, AttributeError):
             pass
+    # NYU's Kinect, scaled by one factor (its 640-pixel side onto the photo's longer side) so that a photo of
+    # another aspect than 4:3 keeps square pixels; the principal point moves with the photo's centre
     nfx, nfy, ncx, ncy = NYU_INTRINSICS
-    return (nfx * width / 640, nfy * height / 480, ncx * width / 640, ncy * height / 480), "nyu"
+    s = max(width, height) / 640
+    return (nfx * s, nfy * s, (width - 1) / 2 + (ncx - 319.5) * s, (height - 1) / 2 + (ncy - 239.5) * s), "nyu"
 
 
 def back_project(depth: np.ndarray, intrinsics: tuple[float, float, float, float]) -> np.ndarray:
@@ -333,6 +340,23 @@ def _write_outputs(
     return paths
 
 
+def _already_done(targets: list[Path], photo: Path, predictor: Predictor, flip_tta: bool, fx: float | None) -> bool:
+    """Every output is there, and its record says: this photo (same bytes), these weights, these settings."""
+    if not all(t.exists() for t in targets) or not photo.is_file():
+        return False
+    try:
+        rec = json.loads(targets[3].read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return (
+        rec.get("input_sha256") == sha256_file(photo)
+        and rec.get("source_sha256") == predictor.source.get("sha256")
+        and rec.get("backend", "torch") == predictor.backend
+        and rec.get("flip_tta") == flip_tta
+        and rec.get("fx_given") == fx
+    )
+
+
 def _unique_stems(files: list[Path]) -> list[str]:
     """An output name per input, never shared: a.jpg and a.png become a_jpg and a_png; rgb.png from several
     folders become <folder>_rgb."""
@@ -371,20 +395,28 @@ def predict_paths(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"--out {out_dir} is a file; give a folder for the outputs")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    files = collect_inputs(inputs)
+    if not files:
+        raise FileNotFoundError(
+            f"no photos in {', '.join(map(str, inputs))}: give image files ({', '.join(RGB_SUFFIXES)}, .tif, .bmp, "
+            ".webp) or folders that hold them"
+        )
     if predictor.synthetic:
         print(f"WARNING: {SYNTHETIC_WARNING}", file=sys.stderr)
     written, failed = [], []
-    files = collect_inputs(inputs)
     for p, stem in zip(files, _unique_stems(files)):
         try:
             targets = [out_dir / (stem + s) for s in _OUTPUTS + ((".ply",) if ply else ())]
+            if not overwrite and _already_done(targets, p, predictor, flip_tta, fx):
+                print(f"{p}: {out_dir / stem}_depth.* already there (same photo, weights and settings): kept")
+                continue
             exists = [t.name for t in targets if t.exists()]
             if exists and not overwrite:
-                raise FileExistsError(f"{out_dir} already holds {', '.join(exists)}; use --overwrite or another --out")
-            if not p.exists():
-                raise FileNotFoundError(f"no such file: {p}")
-            rgb = read_rgb(p)
+                raise FileExistsError(
+                    f"{out_dir} already holds {', '.join(exists)} from another photo, model or settings; use "
+                    "--overwrite or another --out"
+                )
+            rgb = read_rgb(p)  # names a missing file, an empty one, a symbolic-link loop
             depth = predict_image(
                 predictor.model,
                 rgb,
@@ -395,6 +427,8 @@ def predict_paths(
             intr, intr_src = camera_intrinsics(rgb.shape[1], rgb.shape[0], p, fx)
             record = {
                 "input": str(p),
+                "input_sha256": sha256_file(p),
+                "fx_given": fx,
                 "model": predictor.label,
                 **{f"source_{k}": v for k, v in predictor.source.items()},
                 "backend": predictor.backend,

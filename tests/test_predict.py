@@ -71,8 +71,15 @@ def test_predict_names_are_unique_and_nothing_is_overwritten(ckpt, tmp_path, cap
     assert f"wrote {len(files)} files" in said and len(files) == 12  # 3 inputs × (png, npy, colour map, json)
     assert {"a_jpg_depth.png", "a_jpeg_depth.png", "a_png_depth.png"} <= set(files)
     before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
-    assert main(["predict", "--checkpoint", str(ckpt), str(src), "--out", str(out)]) == 1
-    assert "--overwrite" in capsys.readouterr().err
+    # the same command again (the README's Quick start, run twice): the outputs are there for the same photos,
+    # weights and settings, so they are kept and it succeeds
+    assert main(["predict", "--checkpoint", str(ckpt), str(src), "--out", str(out)]) == 0
+    assert said.count("FAILED") == 0 and capsys.readouterr().out.count("already there") == 3
+    assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    # other settings would change them: refused, once per photo, naming --overwrite; nothing replaced
+    assert main(["predict", "--checkpoint", str(ckpt), str(src), "--out", str(out), "--no-flip-tta"]) == 1
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and err.count("a.jpg") == 1  # each failure is printed once
     assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before  # refused: nothing replaced
     assert main(["predict", "--checkpoint", str(ckpt), str(src), "--out", str(out), "--overwrite"]) == 0
 
@@ -89,6 +96,12 @@ def test_point_cloud_intrinsics_from_exif_or_nyu(tmp_path):
     assert source == "exif" and fx == pytest.approx(27 * 400 / 36) and cx == pytest.approx(199.5)
     (fx, _, cx, _), source = camera_intrinsics(640, 480)
     assert source == "nyu" and fx == pytest.approx(518.8579) and cx == pytest.approx(325.5824)
+    # another aspect (Kinect v2, 512×424): one scale for both focal lengths, so the cloud keeps its aspect
+    (fx, fy, cx, cy), _ = camera_intrinsics(512, 424)
+    assert fx / fy == pytest.approx(518.8579 / 519.4696) and fx == pytest.approx(518.8579 * 0.8)
+    assert cx == pytest.approx(255.5 + (325.5824 - 319.5) * 0.8) and cy == pytest.approx(
+        211.5 + (253.7362 - 239.5) * 0.8
+    )
     pts = back_project(np.full((3, 4), 2.0), (2.0, 2.0, 1.5, 1.0))
     assert pts[1, 3].tolist() == pytest.approx([1.5, 0.0, 2.0])  # (u − cx)·z / fx
 
@@ -141,3 +154,48 @@ def test_predictors_run_folded_and_predict_what_the_model_does(ckpt):
     folded, plain = predict_image(p.model, rgb, **kw), predict_image(ref, rgb, **kw)
     assert np.abs(folded - plain).max() <= 1e-4 * plain.max()
     assert n_bn(load_predictor().model) == 0  # the shipped RegNet UNet: every BatchNorm follows a convolution
+
+
+def test_predict_refuses_what_it_cannot_use_once_and_clearly(ckpt, tmp_path, capsys):
+    """A folder with no photo, an empty file, a symbolic-link loop: named, with what to do; no empty --out made."""
+    empty_dir = tmp_path / "nothing"
+    empty_dir.mkdir()
+    (empty_dir / "notes.txt").write_text("no photos here")
+    out = tmp_path / "out"
+    assert main(["predict", "--checkpoint", str(ckpt), str(empty_dir), "--out", str(out)]) == 2
+    assert f"no photos in {empty_dir}" in capsys.readouterr().err and not out.exists()
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    loop = tmp_path / "loop.jpg"
+    loop.symlink_to(loop)
+    assert main(["predict", "--checkpoint", str(ckpt), str(tmp_path / "empty.jpg"), str(loop), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "empty file (0 bytes)" in err and "points back at itself" in err and not out.exists()
+
+
+def test_predict_into_its_own_input_folder_skips_its_outputs(ckpt, tmp_path, capsys):
+    src = tmp_path / "photos"
+    src.mkdir()
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 48, 3), dtype=np.uint8)).save(src / "room.jpg")
+    for _ in range(2):  # the second run must not take room_depth.png or room_color.png for photos
+        assert main(["predict", "--checkpoint", str(ckpt), str(src), "--out", str(src)]) == 0
+    assert sorted(p.name for p in src.iterdir()) == [
+        "room.jpg",
+        "room_color.png",
+        "room_depth.json",
+        "room_depth.npy",
+        "room_depth.png",
+    ]
+    assert "already there" in capsys.readouterr().out
+
+
+def test_predict_image_takes_read_only_arrays_without_a_warning(ckpt):
+    import warnings
+
+    from depthutils.predict import load_predictor, predict_image
+
+    p = load_predictor(ckpt)
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predict_image(p.model, rgb, image_size=p.image_size, max_depth=p.max_depth)

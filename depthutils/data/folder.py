@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +25,8 @@ def read_rgb(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
 
     path = Path(path)
     try:
+        if path.stat().st_size == 0:
+            raise DataError(f"image {path} is an empty file (0 bytes): copy the photo again, or remove it")
         with Image.open(path) as im:
             if max_pixels is not None and im.width * im.height > max_pixels:
                 raise DataError(
@@ -45,6 +48,10 @@ def read_rgb(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     except Image.DecompressionBombError as e:
         raise DataError(f"image {path} is too large to open safely ({e}); downscale it or remove it.") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        if getattr(e, "errno", None) == errno.ELOOP:
+            raise DataError(f"{path} is a symbolic link that points back at itself: fix the link") from e
+        if isinstance(e, FileNotFoundError):
+            raise DataError(f"no such file: {path}") from e
         raise DataError(f"cannot read image {path}: {e}") from e
 
 
