@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main", "build_parser"]
 
@@ -103,15 +104,33 @@ def _models(a: argparse.Namespace) -> int:
     return 0
 
 
+def _stored_settings(a: argparse.Namespace) -> tuple[dict[str, Any] | None, Path | None]:
+    """The settings of the run to resume and the file they came from: its config.json, or, when that is gone,
+    the checkpoint it resumes from (which holds them too); (None, None) for an empty folder."""
+    from .run_folder import RunFolder, load_checkpoint
+
+    run = RunFolder(a.out)
+    stored = run.read_config()
+    if stored is not None:
+        return stored["config"], run.config
+    ck = Path(a.resume_from) if a.resume_from else run.last
+    if not ck.exists():
+        return None, None
+    print(f"note: {run.config} is missing; the run's settings are read from {ck}", file=sys.stderr)
+    return load_checkpoint(ck)["config"], ck
+
+
 def _train(a: argparse.Namespace) -> int:
     from .config import TrainConfig, config_fields
-    from .run_folder import RunFolder
     from .train import fit
 
     given = {f.name: getattr(a, f.name) for f in config_fields() if hasattr(a, f.name)}
-    stored = RunFolder(a.out).read_config() if (a.resume or a.resume_from) else None
+    stored, source = _stored_settings(a) if (a.resume or a.resume_from) else (None, None)
     if stored is not None:  # resuming: the run's own settings, overridden only by what was given
-        cfg = TrainConfig.from_dict({**stored["config"], **given})  # its own epochs too, even before its first
+        try:
+            cfg = TrainConfig.from_dict({**stored, **given})  # its own epochs too, even before its first
+        except ValueError as e:
+            raise ValueError(f"{source}: {e}") from None
     elif "model" not in given:
         raise ValueError("--model is required (python -m depthutils models lists them)")
     else:

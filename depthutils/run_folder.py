@@ -141,17 +141,13 @@ def load_checkpoint(path: str | Path, *, expect_model: str | None = None, map_lo
     try:
         ck = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, pickle with disallowed globals, random bytes…
-        raise CheckpointError(
-            f"{path} is corrupt or not a depthutils checkpoint ({type(e).__name__}: {e}). "
-            f"Resume from another file (--resume-from best.pt) or train into a new --out."
-        ) from e
+        raise CheckpointError(f"{path} is corrupt or not a depthutils checkpoint ({type(e).__name__}: {e}).") from e
     if not isinstance(ck, dict) or ck.get("format") not in _READABLE_FORMATS:
         raise CheckpointError(f"{path} is not a depthutils checkpoint (no '{CHECKPOINT_FORMAT}' marker).")
     if "state_sha256" in ck and _checksum(ck) != ck["state_sha256"]:
         raise CheckpointError(
             f"{path}: its contents (weights, optimiser state, settings or history) do not match the checksum stored "
-            f"with them; the file is damaged. Resume from another file (--resume-from best.pt) or train into a new "
-            f"--out."
+            f"with them; the file is damaged."
         )
     if expect_model is not None and ck["model_name"] != expect_model:
         raise CheckpointError(

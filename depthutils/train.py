@@ -96,10 +96,15 @@ def _check_memory(model: nn.Module, cfg: TrainConfig, device: torch.device, prec
         except (OSError, KeyError, ValueError):
             return  # not Linux: no estimate to refuse on
     if need > free:
+        fits = int(batch * free / need)  # the batch that would fit; BatchNorm needs at least 2
+        todo = (
+            f"Lower --batch-size (to {fits} or less) or --image-size."
+            if fits >= 2
+            else "Lower --image-size: even the smallest batch (2, which BatchNorm needs) would not fit."
+        )
         raise ValueError(
             f"--image-size {h}x{w} with --batch-size {batch} needs about {need / 2**30:.1f} GiB for one training step "
-            f"({model.__class__.__name__}, {precision}); {free / 2**30:.1f} GiB are free on {device.type}. Lower "
-            f"--batch-size (to {max(2, int(batch * free / need))} or less) or --image-size."
+            f"({model.__class__.__name__}, {precision}); {free / 2**30:.1f} GiB are free on {device.type}. {todo}"
         )
 
 
@@ -233,6 +238,17 @@ def _config_differences(run: dict[str, Any], asked: dict[str, Any]) -> list[str]
     ]
 
 
+def _other_checkpoint(run: RunFolder, failed: Path, cfg: TrainConfig) -> str:
+    """What to do when ``failed`` cannot be resumed: resume from best.pt only if it is another file that loads."""
+    if run.best.exists() and run.best.resolve() != failed.resolve():
+        try:
+            load_checkpoint(run.best, expect_model=cfg.model)
+            return f"Options: --resume-from {run.best} (a fresh optimiser from its epoch), or a new --out."
+        except CheckpointError:
+            pass
+    return "No other checkpoint of this run loads: train into a new --out."
+
+
 def _resume_checkpoint(cfg: TrainConfig, run: RunFolder, resume_from: str | Path | None) -> dict | None:
     """The checkpoint ``--resume`` continues from (``resume_from``, else last.pt), checked against the settings
     asked for; None when there is nothing to continue (start fresh). Anything else it cannot do is a ResumeError
@@ -243,14 +259,14 @@ def _resume_checkpoint(cfg: TrainConfig, run: RunFolder, resume_from: str | Path
             return None  # killed between epoch 1's best.pt and last.pt: epoch 1 again is exact and rewrites best.pt
         if resume_from or run.holds_progress():
             raise ResumeError(
-                f"{run.path} holds a run but {src} is missing, so it cannot be resumed. Resume from "
-                f"another checkpoint (--resume-from {run.best}), or train into a new --out."
+                f"{run.path} holds a run but {src} is missing, so it cannot be resumed. "
+                f"{_other_checkpoint(run, src, cfg)}"
             )
         return None  # nothing done yet: start fresh
     try:
         ck = load_checkpoint(src, expect_model=cfg.model)
     except CheckpointError as e:
-        raise ResumeError(f"{e} Options: --resume-from {run.best}, or a new --out.") from e
+        raise ResumeError(f"{e} {_other_checkpoint(run, src, cfg)}") from e
     asked = cfg.to_dict()
     # settings added after the run started take their defaults, which is what the run used
     diff = _config_differences(TrainConfig.from_dict(ck["config"]).to_dict(), asked)
@@ -479,9 +495,10 @@ def _train_epochs(s: _Setup, policy: CheckpointPolicy, *, progress: bool) -> Non
             )
             ep["train_loss"] = distributed.mean_across_ranks(ep["train_loss"], s.device, world)
             if not math.isfinite(ep["train_loss"]):
+                kept = f"{s.run.last} holds epoch {epoch}" if epoch else "the run has no finished epoch to keep"
                 raise NonFiniteLossError(
                     f"{cfg.model}: the training loss became {ep['train_loss']} in epoch {epoch + 1}; nothing of that "
-                    f"epoch was saved. {s.run.last} holds epoch {epoch}. Lower --lr (now {cfg.lr}) or check the data."
+                    f"epoch was saved; {kept}. Lower --lr (now {cfg.lr}) or check the data."
                 )
             s.train_time += ep["seconds"]
             row: dict[str, Any] = {

@@ -513,3 +513,56 @@ def test_the_shipped_model_refuses_its_own_training_images(tmp_path, capsys):
     argv = ["evaluate", "--weights", "nyu-regnet-unet", "--data", str(folder), "--split", "report"]
     assert main([*argv, "--out", str(tmp_path / "e.json")]) == 2
     assert "trained or validated on, found by their content" in capsys.readouterr().err
+
+
+# --- [reliability]: hints that say what is true ------------------------------------------------------------------
+@pytest.mark.slow
+def test_resume_hints_point_only_at_a_checkpoint_that_loads(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main([*TRAIN, "--out", str(out), "--epochs", "1", *TINY]) == 0
+    for name in ("last.pt", "best.pt"):  # both damaged: best.pt is no way out
+        raw = bytearray((out / name).read_bytes())
+        raw[len(raw) // 2 : len(raw) // 2 + 4096] = os.urandom(4096)
+        (out / name).write_bytes(bytes(raw))
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--resume-from" not in err and "No other checkpoint of this run loads" in err
+
+
+@pytest.mark.slow
+def test_a_missing_config_json_resumes_from_the_checkpoints_settings(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main([*TRAIN, "--out", str(out), "--epochs", "1", *TINY]) == 0
+    (out / "config.json").unlink()
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "settings are read from" in err and "differ" not in err
+    assert json.loads((out / "results.json").read_text())["epochs"] == 2
+
+
+def test_an_unknown_key_in_config_json_names_the_file(tmp_path, capsys):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({"config": {"model": "resnete_decoder_v1", "bogus_key": 1}}))
+    assert main(["train", "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'config.json'}: unknown setting 'bogus_key'" in err
+
+
+def test_a_nan_in_the_first_epoch_says_no_epoch_is_kept(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main([*TRAIN, "--out", str(out), "--epochs", "1", "--lr", "1e30", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "the run has no finished epoch to keep" in err and "holds epoch 0" not in err
+
+
+def test_the_memory_check_never_advises_a_batch_below_two(monkeypatch):
+    import depthutils.train as train_mod
+    from depthutils.config import TrainConfig
+    from depthutils.models import build_model
+
+    monkeypatch.setattr(train_mod, "_activation_bytes_per_pixel", lambda model: 10**9)  # nothing fits
+    cfg = TrainConfig(model="resnete_decoder_v1", batch_size=2, image_size=64)
+    with pytest.raises(ValueError) as e:
+        train_mod._check_memory(build_model(cfg.model), cfg, torch.device("cpu"), "fp32", 2)
+    assert "Lower --image-size" in str(e.value) and "batch-size (to" not in str(e.value)
