@@ -74,6 +74,17 @@ def _train(node: dict[str, Any], role: str, where: _Where) -> Path:
     return folder
 
 
+def _check_inputs(data: str, gt_data: str | None, out: Path) -> None:
+    """The user's paths, checked before any training (a synthetic pretraining would otherwise render thousands of
+    rooms first, and only then find that --data does not exist)."""
+    for flag, path in (("--data", data), ("--gt-data", gt_data)):
+        if path and path != "synthetic" and not Path(path).exists():
+            raise FileNotFoundError(f"{flag} {path} does not exist: give your copy of the data the card names")
+    for parent in (out, *out.parents):
+        if parent.exists() and not parent.is_dir():
+            raise NotADirectoryError(f"--out {out}: {parent} is a file; give a folder for the retrain's runs")
+
+
 def retrain(
     name: str,
     *,
@@ -99,6 +110,7 @@ def retrain(
             f"copy (e.g. ../shared/data/{card_gt}), so that the retrained model is scored as the card was"
         )
     out = Path(out)
+    _check_inputs(data, gt_data, out)  # before hours of pretraining: the data is read only after it
     cfg = _settings(recipe, w.meta.get("lineage", {}), _Where(data, gt_data, out, progress))
     cfg["extra"] = {**recipe["extra"], "retrain": name}
     fit(TrainConfig.from_dict(cfg), out / "model", resume=True, progress=progress)

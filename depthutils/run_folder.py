@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypedDict
@@ -237,7 +239,13 @@ class RunFolder:
         payload = {**payload, "format": CHECKPOINT_FORMAT}
         payload["state_sha256"] = _checksum(payload)
         with atomic_path(path, ".pt") as tmp:
-            torch.save(payload, tmp)
+            try:
+                torch.save(payload, tmp)
+            except RuntimeError as e:  # torch's zip writer reports a failed write (a full disk) as a RuntimeError
+                if "write" not in str(e).lower():
+                    raise
+                full = shutil.disk_usage(path.parent).free < 64 * 2**20
+                raise OSError(errno.ENOSPC if full else errno.EIO, f"writing failed ({e})", str(path)) from None
 
     def write_history(self, history: list[dict[str, Any]]) -> None:
         write_text_atomic(self.history, _history_csv(history))

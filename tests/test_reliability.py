@@ -566,3 +566,69 @@ def test_the_memory_check_never_advises_a_batch_below_two(monkeypatch):
     with pytest.raises(ValueError) as e:
         train_mod._check_memory(build_model(cfg.model), cfg, torch.device("cpu"), "fp32", 2)
     assert "Lower --image-size" in str(e.value) and "batch-size (to" not in str(e.value)
+
+
+@pytest.mark.slow
+def test_a_full_disk_inside_torchs_zip_writer_is_named(tmp_path, capsys, monkeypatch):
+    """torch.save to a path reports a failed write as a RuntimeError, not an OSError: it is named all the same."""
+    import shutil as shutil_mod
+
+    import depthutils.run_folder as rf
+
+    def failed(*a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file data/3")
+
+    monkeypatch.setattr(rf.torch, "save", failed)
+    monkeypatch.setattr(shutil_mod, "disk_usage", lambda p: shutil_mod._ntuple_diskusage(10**9, 10**9, 0))
+    assert main([*TRAIN, "--out", str(tmp_path / "r"), "--epochs", "1", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "the disk is full" in err and "last.pt" in err and "Traceback" not in err
+    assert not list((tmp_path / "r").glob("*.pt"))  # no half-written checkpoint under a final name
+
+
+def test_weights_of_another_architecture_or_a_bad_header_are_clear_errors(weights_copy, monkeypatch):
+    import struct
+
+    from depthutils.models import WeightsError, build_model, get_weights
+    from depthutils.models.weights import meta_checksum
+
+    meta = json.loads((weights_copy / "meta.json").read_text())
+    meta["model"] = "lite0_unet"  # consistent (its checksum recomputed), but not the file's architecture
+    meta["meta_sha256"] = meta_checksum(meta)
+    (weights_copy / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(WeightsError, match="does not fit the 'lite0_unet' architecture"):
+        build_model("lite0_unet", weights=get_weights().name)
+    bad = weights_copy / "model.safetensors"
+    bad.write_bytes(struct.pack("<Q", 2**40) + b"{}")  # a header that claims a terabyte
+    import depthutils.models.weights as wmod
+
+    monkeypatch.setattr(wmod, "sha256_file", lambda p: get_weights().meta["sha256"])  # past the checksum
+    with pytest.raises(WeightsError, match="not a readable safetensors file"):
+        get_weights().state_dict()
+
+
+def test_retrain_checks_its_inputs_before_any_training(tmp_path, capsys, monkeypatch):
+    """A missing --data was found only after 4000 synthetic rooms were rendered; --out a file gave a traceback."""
+    import depthutils.retrain as retrain_mod
+
+    monkeypatch.setattr(retrain_mod, "fit", lambda *a, **k: pytest.fail("training started"))
+    base = ["retrain", "nyu-regnet-unet", "--gt-data", str(tmp_path)]
+    assert main([*base, "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    assert f"--data {tmp_path / 'missing'} does not exist" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main([*base, "--data", str(tmp_path), "--out", str(tmp_path / "file")]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err
+
+
+def test_a_killed_render_leaves_no_temporary_file_for_good(tmp_path, monkeypatch):
+    from depthutils.data.dataset import synthetic_path
+
+    monkeypatch.setenv("DEPTHUTILS_CACHE", str(tmp_path))
+    folder = tmp_path / "synthetic_32x48_hw_n4_seed0"
+    folder.mkdir()
+    old, fresh = folder / ".nyu_depth_v2_labeled.mat.abc.mat.tmp", folder / ".nyu_depth_v2_labeled.mat.def.mat.tmp"
+    for p in (old, fresh):
+        p.write_bytes(b"x" * 1000)
+    os.utime(old, (1_000_000_000, 1_000_000_000))  # untouched for years: a killed render's
+    path = synthetic_path(4, (32, 48), 0)
+    assert path.exists() and not old.exists() and fresh.exists()  # a render in progress keeps its file

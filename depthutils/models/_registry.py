@@ -96,7 +96,13 @@ def build_model(
     if w.model != name:
         raise WeightsError(f"weights {w.name!r} are for {w.model!r}, not {name!r}: build_model({w.model!r}, ...)")
     model = get_spec(name).builder(pretrained=False, **{"head": w.head, **options})
-    model.load_state_dict(w.state_dict())
+    try:
+        model.load_state_dict(w.state_dict())
+    except RuntimeError as e:  # missing or unexpected tensors, or other shapes: the file is another architecture's
+        raise WeightsError(
+            f"{w.file} does not fit the {w.model!r} architecture that {w.folder / 'meta.json'} names "
+            f"({str(e).splitlines()[0]}); restore the folder (git checkout -- {w.folder}) or export the run again"
+        ) from None
     model.encoder.pretrained_used = f"shipped weights {w.name}" if w.shipped else f"weights folder {w.folder}"
     return model.eval()
 

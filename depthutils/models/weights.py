@@ -100,7 +100,13 @@ class Weights:
                 f"{self.folder / _META}. The file is damaged or was replaced: restore it with `git checkout -- "
                 f"{self.file.name}` in {self.folder} (or re-clone)."
             )
-        state = load_file(str(self.file))
+        try:
+            state = load_file(str(self.file))
+        except Exception as e:  # noqa: BLE001 — safetensors' own errors (a header too large, a bad offset…)
+            raise WeightsError(
+                f"{self.file} is not a readable safetensors file ({type(e).__name__}: {e}); restore it with "
+                f"`git checkout -- {self.file.name}` in {self.folder} (or export the run again)"
+            ) from None
         return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
