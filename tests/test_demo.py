@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +16,8 @@ gr = pytest.importorskip("gradio", reason="the demo is an optional extra: pip in
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "examples" / "tum_desk.jpg"
-SCREENSHOT = Path(tempfile.gettempdir()) / "depthutils-demo-screenshot.png"  # to look at; outside the repository
+#: The README's picture of the demo: this test takes it, so that it shows the page as it is (commit it when it changes).
+SCREENSHOT = ROOT / "docs" / "demo-screenshot.png"
 
 
 def _free_port() -> int:

@@ -186,3 +186,22 @@ def test_a_row_trained_on_its_own_is_found_finished_by_the_pipeline(tmp_path, ca
     assert "no row 'nope' in profile 'smoke'; rows: resnete_decoder_v1" in err  # the pipeline's rows, in run order
     assert main(["pipeline", "--profile", "smoke", "--out", str(out), "--row", "compact"]) == 2
     assert "trained by tools/compact_ablation.py, not by the pipeline" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_notebook_09_finds_its_files_from_any_working_directory(tmp_path, monkeypatch):
+    """papermill without --cwd used to write ../runs/demo outside the repository and find no example photo."""
+    import papermill as pm
+
+    monkeypatch.chdir(tmp_path)
+    out_dir = tmp_path / "clouds"  # an absolute out_dir stays as given
+    pm.execute_notebook(
+        str(NOTEBOOK_DIR / "09_try_your_photo.ipynb"),
+        str(tmp_path / "09.ipynb"),
+        parameters={"out_dir": str(out_dir)},
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    assert sorted(p.name for p in out_dir.glob("*.ply")) == ["tum_desk.ply"]  # the example photo, found
+    text = (tmp_path / "09.ipynb").read_text()
+    assert "NYU frames" in text and not (tmp_path.parent / "runs" / "demo").exists()
