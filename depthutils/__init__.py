@@ -5,14 +5,13 @@ Public API (the notebooks use these):
     from depthutils import TrainConfig, load_dataset, build_model, fit, evaluate
 """
 
-__version__ = "0.2.0"  # the one declaration: pyproject.toml reads it (tests/test_packaging.py)
-
-from . import data, losses, metrics, models, study  # noqa: E402
-from .config import TrainConfig  # noqa: E402
-from .data import DataError, load_dataset  # noqa: E402
-from .engine import evaluate, train_step  # noqa: E402
-from .models import build_model, list_models  # noqa: E402
-from .run_folder import load_checkpoint, model_from_checkpoint  # noqa: E402
+from . import data, losses, metrics, models, study
+from ._version import __version__  # the one declaration (tests/test_packaging.py)
+from .config import TrainConfig
+from .data import DataError, load_dataset
+from .engine import evaluate, train_step
+from .models import build_model, list_models
+from .run_folder import load_checkpoint, model_from_checkpoint
 
 
 def __getattr__(name: str):

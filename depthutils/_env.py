@@ -45,7 +45,7 @@ def versions() -> dict[str, str]:
     import numpy
     import torchvision
 
-    from . import __version__
+    from ._version import __version__
 
     # str(): torch.__version__ is a TorchVersion, which weights_only=True loading (rightly) refuses to unpickle
     return {

@@ -3,7 +3,8 @@
 ``TrainConfig`` is the one declaration of a setting: the ``train`` command's flags are generated from its fields
 (help text from each field's metadata), the notebooks' parameters are its field names, and a run saves it as
 ``config.json`` and inside every checkpoint. An unknown key is an error that names the nearest valid one.
-The report's schedules come from the study manifest (:mod:`depthutils.study`).
+Unset ``epochs`` is resolved where a run starts (``fit``), from the study manifest's schedule for the model
+(:func:`depthutils.study.default_epochs`): the configuration itself imports nothing of the study.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 
 from .data.dataset import SYNTH_COUNT, SYNTH_SIZE
 from .losses import get_loss
-from .study import report_epochs
 
 __all__ = [
     "TrainConfig",
@@ -213,13 +213,6 @@ class TrainConfig:
         ):
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name} must be one of {', '.join(valid)}; got {getattr(self, name)!r}")
-
-    def resolved_epochs(self) -> int:
-        """``epochs``, or the report's schedule for the model when unset."""
-        if self.epochs is not None:
-            return self.epochs
-        report = report_epochs(self.model)
-        return report if report is not None else 50
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

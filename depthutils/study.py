@@ -10,8 +10,7 @@ A row's training configuration is :func:`train_config`: TrainConfig's defaults, 
 validated by :class:`~depthutils.config.TrainConfig` itself, so an unknown or misspelt key is an error that names
 the nearest valid one.
 
-This module is plain data: it imports nothing from the package at import time (the configuration is built lazily),
-so that :mod:`depthutils.config` can read the report's schedules from it.
+This module is plain data: it imports nothing from the package at import time (the configuration is built lazily).
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ __all__ = [
     "report_rows",
     "pipeline_rows",
     "report_epochs",
+    "default_epochs",
     "train_config",
     "row_title",
 ]
@@ -336,6 +336,13 @@ def pipeline_rows() -> list[Row]:
 def report_epochs(model: str) -> int | None:
     """The report's schedule for ``model`` (its table's row), or None for a model the report did not train."""
     return next((r.epochs for r in report_rows() if r.model == model), None)
+
+
+def default_epochs(model: str) -> int:
+    """The epochs of a run that sets none: the report's schedule for ``model``, or 50 for a model it did not
+    train."""
+    report = report_epochs(model)
+    return report if report is not None else 50
 
 
 def train_config(

@@ -40,6 +40,7 @@ from .evaluation import final_evaluation
 from .losses import get_loss
 from .models import build_model, get_spec
 from .run_folder import CheckpointError, Results, RunFolder, load_checkpoint, model_from_checkpoint
+from .study import default_epochs
 
 __all__ = ["fit", "NonFiniteLossError", "ResumeError"]
 
@@ -227,7 +228,7 @@ def _resolve_config(
                 "extra": cfg.extra or ck["config"]["extra"],
             }
         )
-    return dataclasses.replace(cfg, epochs=cfg.resolved_epochs()), ck
+    return dataclasses.replace(cfg, epochs=cfg.epochs or default_epochs(cfg.model)), ck
 
 
 def _config_differences(run: dict[str, Any], asked: dict[str, Any]) -> list[str]:

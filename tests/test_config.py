@@ -52,12 +52,12 @@ def test_sizes_are_height_by_width():
 
 
 def test_epochs_stay_unset_until_resolved_and_derive_from_the_report_rows():
-    cfg = TrainConfig(model="densenet_unet")
-    assert cfg.epochs is None and cfg.resolved_epochs() == 100
+    from depthutils.study import default_epochs
+
+    assert TrainConfig(model="densenet_unet").epochs is None and default_epochs("densenet_unet") == 100
     for r in report_rows():
-        assert TrainConfig(model=r.model).resolved_epochs() == r.epochs
-    assert TrainConfig(model="regnet_unet").resolved_epochs() == 50  # a model the report did not train
-    assert TrainConfig(model="densenet_unet", epochs=3).resolved_epochs() == 3
+        assert default_epochs(r.model) == r.epochs
+    assert default_epochs("regnet_unet") == 50  # a model the report did not train
 
 
 def test_every_setting_is_a_train_flag_with_its_help_and_default():

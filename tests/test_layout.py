@@ -4,7 +4,9 @@
   of its body, docstring included (decorators are not counted);
 - nothing below the orchestration layer imports ``depthutils.train``: only the entry points (the CLI, the
   pipeline, ``retrain``, the package's public API) call ``fit``. Evaluation, data loading and the checkpoint
-  policy live in their own modules (docs/ARCHITECTURE.md: nothing flows backwards).
+  policy live in their own modules (docs/ARCHITECTURE.md: nothing flows backwards);
+- no import cycle among the package's modules, counting every import: at module level, inside functions and under
+  ``TYPE_CHECKING`` alike (a lazy import still ties two modules together).
 """
 
 from __future__ import annotations
@@ -124,3 +126,65 @@ def test_importing_the_library_does_not_load_the_training_loop():
         "assert fit.__module__ == 'depthutils.train'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def _package_imports(rel: str, tree: ast.Module, modules: set[str]) -> set[str]:
+    """The package modules that module ``rel`` imports anywhere in its source: unlike :func:`_imports`, ``from
+    .data import X`` is an edge to ``depthutils.data`` alone, and ``from . import data`` to ``depthutils.data``,
+    not to the package that holds them (every submodule runs its package's __init__; that is no cycle)."""
+    me = _module_name(rel)
+    package = me if rel.endswith("__init__.py") else me.rsplit(".", 1)[0]
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            parts = package.split(".")
+            base = ".".join(parts[: len(parts) - node.level + 1]) if node.level else ""
+            target = ".".join(x for x in (base, node.module or "") if x)
+            for alias in node.names:  # `from . import data` names a module; `from .data import X` its package
+                sub = f"{target}.{alias.name}"
+                out.add(sub if sub in modules else target)
+        elif isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+    return (out & modules) - {me}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` as a path that comes back to its start, or None (depth-first search)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        state[m] = 1
+        path.append(m)
+        for n in sorted(graph[m]):
+            if state.get(n) == 1:
+                return path[path.index(n) :] + [n]
+            if n not in state and (found := visit(n)):
+                return found
+        state[m] = 2
+        path.pop()
+        return None
+
+    for m in sorted(graph):
+        if m not in state and (found := visit(m)):
+            return found
+    return None
+
+
+def test_no_import_cycle_in_the_package():
+    sources = dict(_sources())
+    modules = {_module_name(rel) for rel in sources}
+    graph = {_module_name(rel): _package_imports(rel, tree, modules) for rel, tree in sources.items()}
+    assert graph["depthutils.config"] and graph["depthutils.train"]  # the walk sees imports at all
+    cycle = _cycle(graph)
+    assert cycle is None, "import cycle: " + " → ".join(cycle or [])
+
+
+def test_the_cycle_check_finds_a_lazy_import():
+    tree = ast.parse("def f():\n    from .study import ROWS\n")
+    modules = {"depthutils.config", "depthutils.study"}
+    graph = {
+        "depthutils.config": _package_imports("depthutils/config.py", tree, modules),
+        "depthutils.study": {"depthutils.config"},
+    }
+    assert _cycle(graph) == ["depthutils.config", "depthutils.study", "depthutils.config"]

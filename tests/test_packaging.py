@@ -46,7 +46,7 @@ def test_version_is_declared_once_in_the_package():
     project = _pyproject()["project"]
     assert "version" not in project, "pyproject.toml declares a version: keep only depthutils.__version__"
     assert "version" in project.get("dynamic", [])
-    assert _pyproject()["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "depthutils.__version__"}
+    assert _pyproject()["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "depthutils._version.__version__"}
     for name in ("setup.py", "setup.cfg"):
         assert not (ROOT / name).exists(), f"{name} may declare a second version: pyproject.toml is the only one"
     declared = [
@@ -54,7 +54,7 @@ def test_version_is_declared_once_in_the_package():
         for path in sorted((ROOT / "depthutils").rglob("*.py"))
         if re.search(r"^__version__\s*[:=]", path.read_text(), flags=re.MULTILINE)
     ]
-    assert declared == ["depthutils/__init__.py"], declared
+    assert declared == ["depthutils/_version.py"], declared
     assert re.fullmatch(r"\d+\.\d+\.\d+", depthutils.__version__)
 
 

@@ -205,3 +205,19 @@ def test_notebook_09_finds_its_files_from_any_working_directory(tmp_path, monkey
     assert sorted(p.name for p in out_dir.glob("*.ply")) == ["tum_desk.ply"]  # the example photo, found
     text = (tmp_path / "09.ipynb").read_text()
     assert "NYU frames" in text and not (tmp_path.parent / "runs" / "demo").exists()
+
+
+def test_the_training_notebooks_share_every_code_cell_but_the_parameters():
+    """One notebook per model, as the design asks, and one code: a fix made to one must reach all of them."""
+    paths = sorted(p for p in NOTEBOOKS if p.stem[:2] in {"02", "03", "04", "05", "06", "07", "10"})
+    assert len(paths) == 7
+    cells = {}
+    for p in paths:
+        nb = nbformat.read(p, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert "parameters" in code[0].metadata.get("tags", []), p.name
+        cells[p.stem] = [c.source for c in code[1:]]
+    first, *rest = paths
+    for p in rest:
+        differ = [i + 2 for i, (a, b) in enumerate(zip(cells[p.stem], cells[first.stem])) if a != b]
+        assert len(cells[p.stem]) == len(cells[first.stem]) and not differ, f"{p.name}: code cells {differ} differ"

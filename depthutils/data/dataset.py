@@ -5,16 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from . import fingerprint
 from .folder import list_rgbd_pairs, read_rgbd_folder
 from .nyu import NYU_N, DataError, official_split, read_nyu_mat, report_split, validation_split
-
-if TYPE_CHECKING:  # a type only: the data layer imports nothing above it at run time
-    from ..config import TrainConfig
 
 __all__ = [
     "DepthData",
@@ -281,10 +278,25 @@ def _indices(train: np.ndarray, val: np.ndarray, test: np.ndarray) -> dict[str, 
     }
 
 
-def load_data(cfg: TrainConfig, *, with_train: bool = True) -> DepthData:
-    """The data of a run as its config describes it (``--data``, split, validation share, limits, full-size GT,
-    synthetic settings): :func:`load_dataset` with the run's settings. ``with_train=False`` reads the test images
-    only, for evaluation."""
+class DataSpec(Protocol):
+    """What :func:`load_data` reads of a run's settings (a ``TrainConfig`` is one): the data layer depends on these
+    fields, not on the configuration class above it."""
+
+    data: str | None
+    gt_data: str | None
+    split: str
+    seed: int
+    val_fraction: float
+    limit: int | None
+    test_limit: int | None
+    synth_count: int
+    synth_size: tuple[int, int]
+
+
+def load_data(cfg: DataSpec, *, with_train: bool = True) -> DepthData:
+    """The data of a run as its settings describe it (``--data``, split, validation share, limits, full-size GT,
+    synthetic settings): :func:`load_dataset` with them. ``with_train=False`` reads the test images only, for
+    evaluation."""
     return load_dataset(
         cfg.data,
         split=cfg.split,
