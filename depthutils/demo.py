@@ -22,6 +22,7 @@ import atexit
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 from collections import deque
@@ -264,5 +265,7 @@ def launch(
     _check_port(host, port)  # before the model loads: a busy port is the user's to change
     predictor = load_predictor(checkpoint, weights)
     app = build_app(predictor, max_queue=max_queue)
-    app.launch(server_name=host, server_port=port, prevent_thread_lock=not block)
+    # quiet: Gradio's own banner advertises share=True, which this local demo never uses; ours says where it is
+    print(f"depthutils demo: http://{host}:{port}/ ({predictor.label}); Ctrl-C stops it", file=sys.stderr)
+    app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, share=False, quiet=True)
     return app

@@ -28,10 +28,17 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server():
+    import contextlib
+    import io
+
     from depthutils.demo import launch
 
     port = _free_port()
-    app = launch(port=port, block=False, max_queue=4)
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+        app = launch(port=port, block=False, max_queue=4)
+    # one line of our own; no advertisement of share=True (a public link) for a local demo
+    assert f"http://127.0.0.1:{port}/" in said.getvalue() and "share=True" not in said.getvalue()
     yield f"http://127.0.0.1:{port}/"
     app.close()
 
