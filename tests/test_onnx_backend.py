@@ -40,8 +40,12 @@ def test_export_is_a_checked_deterministic_graph_with_its_metadata(graph, tmp_pa
     assert meta["image_size_hw"] == "x".join(map(str, w.image_size)) and float(meta["max_depth_m"]) == w.max_depth
     assert "max_depth_m" in meta["output"] and "folded" in meta["batchnorm"]
     assert not any(n.op_type == "BatchNormalization" for n in proto.graph.node)  # folded before export
-    again = tmp_path / "again.onnx"
-    export_onnx(DEFAULT_WEIGHTS, again)
+    again = tmp_path / "again.onnx"  # in another process: the same bytes
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "depthutils", "export", "--weights", DEFAULT_WEIGHTS, "--onnx", str(again)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     assert hashlib.sha256(again.read_bytes()).digest() == hashlib.sha256(graph.read_bytes()).digest()
 
 
@@ -95,6 +99,15 @@ def test_a_graph_of_other_weights_or_none_is_refused(graph, tmp_path):
         load_predictor(onnx=edited)
     with pytest.raises(FileNotFoundError, match="export one first"):
         OnnxModel(tmp_path / "missing.onnx")
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(graph))  # the metadata intact, a tensor changed: the graph no longer is those weights
+    init = proto.graph.initializer[0]
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * 2, init.name))
+    tampered = tmp_path / "tampered.onnx"
+    onnx.save(proto, str(tampered))
+    with pytest.raises(WeightsError, match="weights do not match the SHA-256 recorded"):
+        load_predictor(onnx=tampered)
 
 
 def test_onnx_model_takes_any_batch(graph):

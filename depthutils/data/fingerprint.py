@@ -13,6 +13,7 @@ that match them.
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,8 +25,8 @@ MATCH_BITS = 24
 KIND = "dhash-256 (16x17 grayscale box average, horizontal gradient signs)"
 
 
-def fingerprints(rgb: np.ndarray) -> np.ndarray:
-    """N×H×W×3 uint8 → N×32 uint8 (256 bits each)."""
+def fingerprints(rgb: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+    """N×H×W×3 uint8 (or N images of any sizes) → N×32 uint8 (256 bits each)."""
     from PIL import Image
 
     out = np.empty((len(rgb), _SIDE * _SIDE // 8), np.uint8)
@@ -46,13 +47,14 @@ def unpack(text: str) -> np.ndarray:
     return raw.reshape(-1, _SIDE * _SIDE // 8)
 
 
-def matches(rgb: np.ndarray, seen: np.ndarray, max_bits: int = MATCH_BITS) -> list[int]:
-    """Positions in ``rgb`` (N×H×W×3 uint8) of the images within ``max_bits`` of any fingerprint in ``seen``."""
+def matches(rgb: np.ndarray | Sequence[np.ndarray], seen: np.ndarray, max_bits: int = MATCH_BITS) -> list[int]:
+    """Positions in ``rgb`` (N×H×W×3 uint8, or N images of any sizes) of the images within ``max_bits`` of any
+    fingerprint in ``seen``, as they are or mirrored (training flips images, so a model has seen both)."""
     if not len(rgb) or not len(seen):
         return []
-    mine = fingerprints(rgb)
     hits = []
-    for i, fp in enumerate(mine):
-        if int(np.unpackbits(fp[None] ^ seen, axis=1).sum(1).min()) <= max_bits:
+    for i, img in enumerate(rgb):
+        both = fingerprints([img, img[:, ::-1]])  # 2×32
+        if int(np.unpackbits(both[:, None] ^ seen[None], axis=2).sum(2).min()) <= max_bits:
             hits.append(i)
     return hits

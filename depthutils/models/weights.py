@@ -122,9 +122,12 @@ def meta_checksum(meta: dict[str, Any]) -> str:
 def _read(folder: Path) -> Weights:
     try:
         meta = json.loads((folder / _META).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise WeightsError(f"{folder / _META} cannot be read ({e}); restore it from the repository") from e
-    if meta.get("meta_sha256") != meta_checksum(meta):
+        checksum = meta_checksum(meta)  # a NaN, a lone surrogate or a non-object fails here, as an edit
+    except (OSError, ValueError, AttributeError) as e:
+        raise WeightsError(
+            f"{folder / _META} cannot be read ({e}); restore it: git checkout -- {folder / _META}"
+        ) from None
+    if meta.get("meta_sha256") != checksum:
         what = "has no meta_sha256" if "meta_sha256" not in meta else "was edited: its content no longer matches"
         raise WeightsError(
             f"{folder / _META} {what} its checksum (meta_sha256), and its settings change every depth it gives. "
