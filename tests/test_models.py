@@ -189,11 +189,11 @@ def test_heads_start_near_three_metres_and_cannot_go_negative(head):
         build_model("resnete_decoder_v3", head="tanh")
 
 
-#: BatchNorms that stay after fold_batchnorm: DenseNet's are BN → ReLU → conv; the others normalise a sum (skip_bns),
-#: except EfficientNet-Lite's 48, timm's BatchNormAct2d (BatchNorm + ReLU6 in one module), not folded yet.
+#: BatchNorms that stay after fold_batchnorm: DenseNet's are BN → ReLU → conv; the others normalise a sum (skip_bns).
+#: EfficientNet-Lite's 48 are timm's BatchNormAct2d (BatchNorm + ReLU6 in one module): folded, ReLU6 kept.
 BN_LEFT_AFTER_FOLD = {
-    "lite0_unet": 48,
-    "lite0_decoder_v3": 48,
+    "lite0_unet": 0,
+    "lite0_decoder_v3": 0,
     "de_noskip": 3,
     "densenet_unet": 120,
     "regnet_unet": 0,

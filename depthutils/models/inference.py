@@ -17,12 +17,20 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 __all__ = ["fold_batchnorm"]
 
 
+#: timm's EfficientNet blocks apply these (conv, BatchNorm) pairs in turn in their ``forward`` (timm 1.0).
+_TIMM_PAIRS = {
+    "InvertedResidual": (("conv_pw", "bn1"), ("conv_dw", "bn2"), ("conv_pwl", "bn3")),
+    "DepthwiseSeparableConv": (("conv_dw", "bn1"), ("conv_pw", "bn2")),
+}
+
+
 def _pairs(model: nn.Module):
     """(parent, conv name, bn name) of every Conv2d → BatchNorm2d whose BatchNorm reads only that conv's output:
     adjacent items of an ``nn.Sequential`` (conv-BN-ReLU blocks, torchvision's RegNet, DenseNet's stem,
-    ResNet's downsample) and ``conv{i}``/``bn{i}`` of torchvision's ResNet blocks, whose ``forward`` applies them
-    in turn. A Sequential subclass with its own ``forward`` is skipped. DenseNet's layers are BN → ReLU → conv (the
-    BatchNorm reads the concatenated features): not folded."""
+    ResNet's downsample, the EfficientNet-Lite stem), ``conv{i}``/``bn{i}`` of torchvision's ResNet blocks, and
+    the pairs of timm's EfficientNet blocks (``_TIMM_PAIRS``; without a space-to-depth stem, which Lite has not),
+    whose ``forward`` applies them in turn. A Sequential subclass with its own ``forward`` is skipped. DenseNet's
+    layers are BN → ReLU → conv (the BatchNorm reads the concatenated features): not folded."""
     for parent in model.modules():
         if isinstance(parent, nn.Sequential) and type(parent).forward is nn.Sequential.forward:
             names = list(parent._modules)
@@ -32,6 +40,19 @@ def _pairs(model: nn.Module):
             for i in (1, 2, 3):
                 if hasattr(parent, f"conv{i}"):
                     yield parent, f"conv{i}", f"bn{i}"
+        elif _timm_block(parent) and getattr(parent, "conv_s2d", None) is None:
+            yield from ((parent, c, b) for c, b in _TIMM_PAIRS[type(parent).__name__])
+
+
+def _timm_block(m: nn.Module) -> bool:
+    return type(m).__module__ == "timm.models._efficientnet_blocks" and type(m).__name__ in _TIMM_PAIRS
+
+
+def _foldable_bn(bn: nn.Module) -> bool:
+    """A plain BatchNorm2d, or timm's BatchNormAct2d (BatchNorm, then an activation: folded, the activation stays)."""
+    if type(bn) is nn.BatchNorm2d:
+        return True
+    return type(bn).__name__ == "BatchNormAct2d" and type(bn).__module__.startswith("timm.layers")
 
 
 def fold_batchnorm(model: nn.Module) -> int:
@@ -43,8 +64,12 @@ def fold_batchnorm(model: nn.Module) -> int:
     n = 0
     for parent, conv_name, bn_name in list(_pairs(model)):
         conv, bn = parent._modules[conv_name], parent._modules[bn_name]
-        if type(conv) is nn.Conv2d and type(bn) is nn.BatchNorm2d and bn.track_running_stats:
+        is_conv = type(conv) is nn.Conv2d or type(conv).__name__ == "Conv2dSame"  # timm's TF "same" padding
+        if is_conv and _foldable_bn(bn) and bn.track_running_stats:
             parent._modules[conv_name] = fuse_conv_bn_eval(conv, bn)
-            parent._modules[bn_name] = nn.Identity()
+            # BatchNormAct2d: what is left of it is its activation (ReLU6 in Lite; drop is an Identity in eval)
+            parent._modules[bn_name] = (
+                nn.Sequential(bn.drop, bn.act) if type(bn) is not nn.BatchNorm2d else nn.Identity()
+            )
             n += 1
     return n
