@@ -231,9 +231,13 @@ def _resolve_config(
     return dataclasses.replace(cfg, epochs=cfg.epochs or default_epochs(cfg.model)), ck
 
 
-def _config_differences(run: dict[str, Any], asked: dict[str, Any]) -> list[str]:
+def _config_differences(
+    run: dict[str, Any], asked: dict[str, Any], *, has: str = "run", wants: str = "asked"
+) -> list[str]:
+    """Each setting of ``asked`` that ``run`` (the checkpoint's settings) holds otherwise, named with both values:
+    ``has`` names where the first value comes from, ``wants`` the second."""
     return [
-        f"{k}: run has {run.get(k)!r}, asked {v!r}"
+        f"{k}: {has} has {run.get(k)!r}, {wants} {v!r}"
         for k, v in asked.items()
         if k not in _RESUMABLE_CHANGES and run.get(k) != v
     ]
@@ -270,7 +274,9 @@ def _resume_checkpoint(cfg: TrainConfig, run: RunFolder, resume_from: str | Path
         raise ResumeError(f"{e} {_other_checkpoint(run, src, cfg)}") from e
     asked = cfg.to_dict()
     # settings added after the run started take their defaults, which is what the run used
-    diff = _config_differences(TrainConfig.from_dict(ck["config"]).to_dict(), asked)
+    # with --resume-from, the checkpoint may come from another run: name it, and the settings this run asks for
+    has, wants = (f"{src}", f"the run in {run.path} (and the flags) ask") if resume_from else ("run", "asked")
+    diff = _config_differences(TrainConfig.from_dict(ck["config"]).to_dict(), asked, has=has, wants=wants)
     if diff:
         raise ResumeError(
             f"--resume: these settings differ from the run in {run.path}: {'; '.join(diff)}. Drop them "

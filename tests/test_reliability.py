@@ -649,3 +649,14 @@ def test_a_killed_render_leaves_no_temporary_file_for_good(tmp_path, monkeypatch
     os.utime(old, (1_000_000_000, 1_000_000_000))  # untouched for years: a killed render's
     path = synthetic_path(4, (32, 48), 0)
     assert path.exists() and not old.exists() and fresh.exists()  # a render in progress keeps its file
+
+
+@pytest.mark.slow
+def test_resume_from_names_the_checkpoints_settings_and_the_runs_the_right_way_round(tmp_path, capsys):
+    """--resume-from a bf16 run's checkpoint into an fp32 run: each value is attributed to where it comes from."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main([*TRAIN, "--out", str(a), "--epochs", "1", *TINY, "--precision", "bf16"]) == 0
+    assert main([*TRAIN, "--out", str(b), "--epochs", "1", *TINY, "--precision", "fp32"]) == 0
+    assert main(["train", "--out", str(b), "--resume-from", str(a / "last.pt"), "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert f"precision: {a / 'last.pt'} has 'bf16', the run in {b} (and the flags) ask 'fp32'" in err
