@@ -348,7 +348,8 @@ def _write_outputs(
 
 
 def _already_done(targets: list[Path], photo: Path, predictor: Predictor, flip_tta: bool, fx: float | None) -> bool:
-    """Every output is there, and its record says: this photo (same bytes), these weights, these settings."""
+    """The record beside the outputs (``_depth.json``) says they come from this photo (the same bytes), these
+    weights (and ONNX graph), backend and settings: writing them again would change nothing."""
     record = next(t for t in targets if t.name.endswith("_depth.json"))
     if not record.exists() or not photo.is_file() or predictor.source.get("sha256") is None:
         return False
