@@ -103,13 +103,15 @@ def test_smoke_pipeline_end_to_end_and_resume_after_a_kill(tmp_path, capsys):
     out = tmp_path / "smoke"
     assert run_pipeline(profile="smoke", data="synthetic", out=out) == 0
     printed = capsys.readouterr().out
-    assert "[12/12] 08_compare done" in printed
+    n = 2 + len(pipeline_rows())  # 01, every row's notebook run, 08
+    assert n == 14 and f"[{n}/{n}] 08_compare done" in printed
     executed = sorted(p.name for p in (out / "notebooks").glob("*.ipynb"))
-    assert len(executed) == 12
+    assert len(executed) == n
     state = json.loads((out / "pipeline.json").read_text())
-    assert state["profile"] == "smoke" and len(state["done"]) == 12 and state["peak_kernel_rss_gb"] > 0
+    assert state["profile"] == "smoke" and len(state["done"]) == n and state["peak_kernel_rss_gb"] > 0
     tables = (out / "tables.md").read_text()
-    assert "ResNet UNet, SSIM+L1" in tables and "synthetic" in tables and "trained from scratch" in tables
+    assert "ResNet UNet, SSIM+L1" in tables and "synthetic" in tables
+    assert "Encoders: imagenet or scratch (the encoder column says which)" in tables  # the Lite0 pair's two starts
     assert "Baseline: mean training depth map" in tables and "Baseline: constant training median" in tables
     assert "report split" in tables
     assert (out / "figures" / "figure3_predictions.png").stat().st_size > 1000
@@ -132,7 +134,7 @@ def test_smoke_pipeline_end_to_end_and_resume_after_a_kill(tmp_path, capsys):
     # A run of the same command again skips every finished row and re-runs only the comparison.
     assert run_pipeline(profile="smoke", data="synthetic", out=out) == 0
     printed = capsys.readouterr().out
-    assert printed.count("done earlier, skipped") == 11 and _histories(out) == ref
+    assert printed.count("done earlier, skipped") == n - 1 and _histories(out) == ref
 
     # A row killed during its first epoch (only its config.json written) is trained again, and every history
     # ends as in the uninterrupted run.
@@ -147,7 +149,7 @@ def test_smoke_pipeline_end_to_end_and_resume_after_a_kill(tmp_path, capsys):
     (out / "pipeline.json").write_text(json.dumps(state))
     assert run_pipeline(profile="smoke", data="synthetic", out=out) == 0
     printed = capsys.readouterr().out
-    assert "[3/12] 03_resnete_decoder_v2 done" in printed and "06_de_noskip done" in printed
+    assert "[3/14] 03_resnete_decoder_v2 done" in printed and "06_de_noskip done" in printed
     assert _histories(out) == ref
     assert (kept.read_bytes(), kept.stat().st_mtime_ns) == before
 
