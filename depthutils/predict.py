@@ -347,18 +347,20 @@ def _write_outputs(
     return paths
 
 
-def _already_done(targets: list[Path], photo: Path, predictor: Predictor, flip_tta: bool, fx: float | None) -> bool:
+def _already_done(
+    targets: list[Path], photo_sha256: str | None, predictor: Predictor, flip_tta: bool, fx: float | None
+) -> bool:
     """The record beside the outputs (``_depth.json``) says they come from this photo (the same bytes), these
     weights (and ONNX graph), backend and settings: writing them again would change nothing."""
     record = next(t for t in targets if t.name.endswith("_depth.json"))
-    if not record.exists() or not photo.is_file() or predictor.source.get("sha256") is None:
+    if not record.exists() or photo_sha256 is None or predictor.source.get("sha256") is None:
         return False
     try:
         rec = json.loads(record.read_text())
     except (OSError, json.JSONDecodeError):
         return False
     return (
-        rec.get("input_sha256") == sha256_file(photo)
+        rec.get("input_sha256") == photo_sha256
         and rec.get("source_sha256") == predictor.source["sha256"]
         and rec.get("source_onnx_sha256") == predictor.source.get("onnx_sha256")
         and rec.get("backend", "torch") == predictor.backend
@@ -417,7 +419,8 @@ def predict_paths(
     for p, stem in zip(files, _unique_stems(files)):
         try:
             targets = [out_dir / (stem + s) for s in _OUTPUTS + ((".ply",) if ply else ())]
-            same = not overwrite and _already_done(targets, p, predictor, flip_tta, fx)
+            photo_sha256 = sha256_file(p) if p.is_file() else None  # once: the check and the record use it
+            same = not overwrite and _already_done(targets, photo_sha256, predictor, flip_tta, fx)
             if same and all(t.exists() for t in targets):
                 print(f"{p}: {out_dir / stem}_depth.* already there (same photo, weights and settings): kept")
                 kept += 1
@@ -439,7 +442,7 @@ def predict_paths(
             intr, intr_src = camera_intrinsics(rgb.shape[1], rgb.shape[0], p, fx)
             record = {
                 "input": str(p),
-                "input_sha256": sha256_file(p),
+                "input_sha256": photo_sha256,
                 "fx_given": fx,
                 "model": predictor.label,
                 **{f"source_{k}": v for k, v in predictor.source.items()},
