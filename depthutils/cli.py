@@ -460,7 +460,7 @@ def _add_use_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_study_commands(sub: argparse._SubParsersAction) -> None:
-    """pipeline, bench, retrain."""
+    """pipeline, bench, ladder, retrain."""
     from .config import PRECISIONS
     from .study import PROFILES
 
@@ -506,6 +506,22 @@ def _add_study_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--overwrite", action="store_true", help="replace an existing --out and its .md")
     s.set_defaults(fn=_bench)
 
+    from .study import LADDERS
+
+    s = sub.add_parser(
+        "ladder",
+        help="a validation ladder of the study: walk it (resumes), write its table, train its final row (--final)",
+    )
+    s.add_argument("name", choices=list(LADDERS), help="the ladder (the study manifest's LADDERS)")
+    s.add_argument("--data", default=None, help="the training data (e.g. ../shared/data/nyu_v2_labeled_256x192)")
+    s.add_argument("--out", default=None, help="folder of the steps' runs (default: read the committed records)")
+    s.add_argument("--only", default=None, help="comma-separated steps to train (the others must be done)")
+    s.add_argument("--table", action="store_true", help="only write the table of what is done (no training)")
+    s.add_argument("--final", type=_positive_int, default=None, help="train the chosen recipe for this many epochs")
+    s.add_argument("--gt-data", default=None, help="with --final: full-resolution ground truth for its test scores")
+    s.add_argument("--final-out", default=None, help="with --final: default results/report-nyu/runs/NAME")
+    s.set_defaults(fn=_ladder)
+
     s = sub.add_parser("retrain", help="retrain shipped weights from their card and check them against it")
     s.add_argument("weights", help="the shipped weights' name, e.g. nyu-regnet-unet")
     s.add_argument("--data", required=True, help="your copy of the training data the card names")
@@ -513,6 +529,24 @@ def _add_study_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", required=True, help="folder for the runs (resumes what is there)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(fn=_retrain)
+
+
+def _ladder(a: argparse.Namespace) -> int:
+    from .ladder import run
+
+    only = a.only.split(",") if a.only else None
+    text = run(
+        a.name,
+        out=a.out,
+        data=a.data,
+        gt_data=a.gt_data,
+        only=only,
+        table_only=a.table,
+        final=a.final,
+        final_out=a.final_out,
+    )
+    print(text)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -109,6 +109,9 @@ class TrainConfig:
     optimizer: str = _f("adam", "adam or adamw", choices=OPTIMIZERS)
     lr: float = _f(1e-3, "peak learning rate (chosen by the sweep in docs/CHOICES.md)")
     weight_decay: float = _f(0.0, "weight decay (decoupled with adamw)")
+    encoder_lr_scale: float = _f(
+        1.0, "the encoder's learning rate as a fraction of lr (e.g. 0.1 to fine-tune ImageNet weights gently)"
+    )
     lr_schedule: str = _f("cosine", "constant, or cosine decay to 0 over the run (per epoch)", choices=SCHEDULES)
     warmup_epochs: int = _f(0, "linear warm-up epochs before the schedule")
     loss: str = _f("l1", "l1, berhu, ssim_l1, gradient, silog, or a sum such as 'silog+0.5*gradient'")
@@ -190,10 +193,10 @@ class TrainConfig:
         get_loss(self.loss)  # an unknown term or a bad weight is refused now, not after the data is loaded
         if not self.max_depth > 0:
             raise ValueError(f"max_depth must be positive (metres), got {self.max_depth}")
-        if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup_epochs >= 0):
+        if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup_epochs >= 0 and self.encoder_lr_scale > 0):
             raise ValueError(
-                f"need lr > 0, weight_decay >= 0, warmup_epochs >= 0; got {self.lr}, "
-                f"{self.weight_decay}, {self.warmup_epochs}"
+                f"need lr > 0, weight_decay >= 0, warmup_epochs >= 0, encoder_lr_scale > 0; got {self.lr}, "
+                f"{self.weight_decay}, {self.warmup_epochs}, {self.encoder_lr_scale}"
             )
         if not (0 <= self.cutdepth <= 1 and self.distill_weight >= 0):
             raise ValueError(

@@ -46,6 +46,7 @@ __all__ = [
     "evaluate",
     "predict_batch",
     "lr_at",
+    "param_groups",
     "make_optimizer",
 ]
 
@@ -129,6 +130,19 @@ def make_optimizer(name: str, params, *, lr: float, weight_decay: float, device:
     """Adam or AdamW; fused kernels on CUDA."""
     cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
     return cls(params, lr=lr, weight_decay=weight_decay, fused=device.type == "cuda")
+
+
+def param_groups(model: nn.Module, encoder_lr_scale: float = 1.0) -> Any:
+    """The optimiser's parameters: all in one group, or (``encoder_lr_scale`` ≠ 1) the encoder's in a group of its
+    own whose ``lr_scale`` multiplies the scheduled rate (``model.encoder``: every DepthModel has one)."""
+    if encoder_lr_scale == 1.0:
+        return model.parameters()  # one group, as every run before the setting existed
+    encoder = {id(p) for p in model.encoder.parameters()}  # type: ignore[union-attr]
+    rest = [p for p in model.parameters() if id(p) not in encoder]
+    return [
+        {"params": list(model.encoder.parameters()), "lr_scale": encoder_lr_scale},  # type: ignore[union-attr]
+        {"params": rest, "lr_scale": 1.0},
+    ]
 
 
 def lr_at(epoch: int, *, lr: float, epochs: int, schedule: str = "constant", warmup_epochs: int = 0) -> float:

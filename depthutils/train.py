@@ -35,7 +35,7 @@ from .config import TrainConfig
 from .data import DepthData, resolve_data
 from .data.dataset import load_data  # fit reads its data through this name (the tests patch it here)
 from .distill import teacher_depth, teacher_paths
-from .engine import DeviceData, evaluate, lr_at, make_optimizer, resolve_precision, train_one_epoch
+from .engine import DeviceData, evaluate, lr_at, make_optimizer, param_groups, resolve_precision, train_one_epoch
 from .evaluation import final_evaluation
 from .losses import get_loss
 from .models import build_model, get_spec
@@ -337,7 +337,8 @@ def _setup(
     _check_memory(model, cfg, device, precision, cfg.batch_size // dist_info.world_size)
     # channels_last on CUDA (tensor cores) and on CPU (oneDNN's NHWC convolutions were faster, profile-cpu.md)
     model = model.to(device).to(memory_format=torch.channels_last)
-    opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, device=device)
+    params = param_groups(model, cfg.encoder_lr_scale)
+    opt = make_optimizer(cfg.optimizer, params, lr=cfg.lr, weight_decay=cfg.weight_decay, device=device)
     pretrained = _restore_optimizer(opt, ck, pretrained, source=resume_from or run.last)
     model, step_model = _step_model(model, cfg, device, dist_info)
     meta = {
@@ -482,7 +483,7 @@ def _train_epochs(s: _Setup, policy: CheckpointPolicy, *, progress: bool) -> Non
         for epoch in range(s.done, cfg.epochs):
             lr = lr_at(epoch, lr=cfg.lr, epochs=cfg.epochs, schedule=cfg.lr_schedule, warmup_epochs=cfg.warmup_epochs)
             for group in s.opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)  # the encoder's group: encoder_lr_scale
             ep = train_one_epoch(
                 s.step_model,
                 s.opt,

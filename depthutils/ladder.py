@@ -1,0 +1,477 @@
+"""Validation ladders: a recipe chosen on the validation images, one change at a time.
+
+A :class:`~depthutils.study.Ladder` (declared as data in the study manifest, :data:`~depthutils.study.LADDERS`)
+starts from a base recipe and adds one change per step to the best recipe so far. Each step trains a short schedule
+(one seed) into ``OUT/STEP`` and is scored on the validation images only, under the standard protocol (its last
+epoch's prediction upsampled to the stored ground truth, Eigen crop, flip TTA), so that steps with different input
+sizes are scored alike; it is kept when it lowers the validation AbsRel. The table gives each step's paired
+difference to the recipe it was added to, with its 95% bootstrap interval over the validation images, so that a
+step kept by less than the noise shows as such. A ``pretrain`` step first trains the recipe so far on the synthetic
+rooms (``OUT/STEP-pretrain``) and fine-tunes from it; a ``teacher`` step trains the ladder's teacher ensemble
+(``OUT/STEP-teacher-s*``) and distils from it. Finished steps are reused; an interrupted one resumes.
+
+    python -m depthutils ladder compact --data ../shared/data/nyu_v2_labeled_256x192 --out runs/compact
+    python -m depthutils ladder compact --table        # the table from the committed records (no training)
+    python -m depthutils ladder compact --final 100 --data ... --gt-data ../shared/data/nyu_v2_labeled
+
+A step's folder needs its ``last.pt`` to be scored; a committed record (``config.json``, ``history.csv``,
+``val_standard.json``, without the checkpoint) is read as it is, so the tables regenerate from ``results/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._io import write_json_atomic
+from .baselines import BASELINES, baseline_models
+from .config import TrainConfig
+from .data.dataset import load_data
+from .engine import DeviceData, evaluate, resolve_precision
+from .metrics import bootstrap_diff_ci, format_ci
+from .run_folder import load_checkpoint, model_from_checkpoint, read_history
+from .study import Ladder, Step, get_ladder
+
+__all__ = [
+    "Ladder",
+    "Walk",
+    "CRITERION",
+    "VAL_METRICS",
+    "walk",
+    "validate",
+    "score_checkpoint",
+    "score_baselines",
+    "baselines_record",
+    "table",
+    "final_config",
+    "records_dir",
+    "get_ladder",
+]
+
+#: What a step is judged on (validation, standard protocol; lower is better) and what the table shows.
+CRITERION = "abs_rel"
+VAL_METRICS = ("delta1", "abs_rel", "rmse")
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Walk:
+    """What walking a ladder found: the chosen recipe (the kept steps' changes), the table's rows, the validation
+    records of the steps that are done (in order), and the steps not done yet."""
+
+    ladder: Ladder
+    out: Path
+    recipe: dict[str, Any] = field(default_factory=dict)
+    rows: list[str] = field(default_factory=list)
+    scored: list[dict[str, Any]] = field(default_factory=list)
+    undecided: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> str | None:
+        """The last kept step (its recipe is the chosen one)."""
+        kept = [r.split("|")[1].strip() for r in self.rows if r.split("|")[3].strip() == "yes"]
+        return kept[-1] if kept else None
+
+
+def records_dir(ladder: Ladder) -> Path:
+    """The committed records of ``ladder``'s steps in this checkout."""
+    return _ROOT / ladder.records
+
+
+# -- a step's settings and training ------------------------------------------------------------------------------
+
+
+def _config(ladder: Ladder, data: str | None, recipe: dict[str, Any], **over: Any) -> TrainConfig:
+    """A step's settings: validation every 5 epochs, a few test images only (the choice never looks at them)."""
+    base = dict(model=ladder.model, data=data, split="official", epochs=ladder.epochs, pretrained=False, eval_every=5)
+    return TrainConfig(**{**base, "test_limit": 16, **ladder.base, **recipe, **over})
+
+
+def _extra(ladder: Ladder, run: str) -> dict[str, str]:
+    return {"profile": ladder.profile, "step": run}
+
+
+def _fit(cfg: TrainConfig, out: Path) -> None:
+    from .train import fit  # training is imported only when a ladder trains (its tables need no torch run)
+
+    fit(cfg, out, resume=True, progress=False)
+
+
+def _pretrain(ladder: Ladder, out: Path, recipe: dict[str, Any], name: str, run: bool) -> str:
+    """Train (or resume) the synthetic pretraining ``OUT/NAME`` of ``recipe``; returns its checkpoint's path."""
+    pre = _config(
+        ladder,
+        "synthetic",
+        recipe,
+        split="report",  # the synthetic set's own seeded 1111:338 proportion: more scenes train than 795:654
+        **ladder.pretrain.settings(),
+        extra=_extra(ladder, name),
+    )
+    if run:
+        _fit(pre, out / name)
+    return str((out / name / "last.pt").resolve())
+
+
+def _teachers(ladder: Ladder, out: Path, data: str | None, step: str, run: bool) -> str:
+    """Train (or resume) the teacher ensemble of a distillation step; returns its checkpoints, joined by commas as
+    ``TrainConfig.teacher`` takes them."""
+    spec = ladder.teachers
+    if spec is None:
+        raise ValueError(f"ladder {ladder.name!r}: step {step} distils, but the ladder declares no teachers")
+    recipe = dict(spec.recipe)
+    if recipe.pop("pretrain", False):
+        recipe["init_from"] = _pretrain(ladder, out, recipe, f"{step}-teacher-pretrain", run)
+    paths = []
+    for seed in spec.seeds:
+        folder = out / f"{step}-teacher-s{seed}"
+        if run:
+            _fit(
+                _config(ladder, data, recipe, seed=seed, epochs=spec.epochs, extra=_extra(ladder, folder.name)), folder
+            )
+        paths.append(str((folder / "last.pt").resolve()))
+    return ",".join(paths)
+
+
+def _train_step(ladder: Ladder, out: Path, data: str | None, step: Step, recipe: dict[str, Any], run: bool) -> Path:
+    """Train (or resume) one step (its pretraining or teachers first); returns its folder."""
+    change = dict(step.settings)
+    if change.pop("teacher", False):
+        change["teacher"] = _teachers(ladder, out, data, step.name, run)
+    if change.pop("pretrain", False):
+        change["init_from"] = _pretrain(ladder, out, recipe, f"{step.name}-pretrain", run)
+    if run:
+        _fit(_config(ladder, data, {**recipe, **change}, extra=_extra(ladder, step.name)), out / step.name)
+    return out / step.name
+
+
+def _applied(ladder: Ladder, out: Path, step: Step) -> dict[str, Any]:
+    """A kept step's changes as the recipe takes them: the pretraining and the teachers as the step's run recorded
+    them (the paths it trained from), or as they would be in ``out`` when the run has no record."""
+    change = dict(step.settings)
+    flags = [k for k in ("pretrain", "teacher") if change.pop(k, False)]
+    if flags:
+        record = out / step.name / "config.json"
+        if record.exists():
+            cfg = json.loads(record.read_text())["config"]
+        else:
+            cfg = {"init_from": str((out / f"{step.name}-pretrain" / "last.pt").resolve()), "teacher": None}
+        if "pretrain" in flags:
+            change["init_from"] = cfg["init_from"]
+        if "teacher" in flags:
+            change["teacher"] = cfg["teacher"] or _teachers(ladder, out, None, step.name, run=False)
+    return change
+
+
+# -- scoring on the validation images ----------------------------------------------------------------------------
+
+
+def _validation_data(out: Path, cfg: TrainConfig) -> Any:
+    """The validation images of a step (the same for every step of a ladder)."""
+    data = load_data(cfg)
+    if not len(data.val):
+        raise ValueError(f"{out}: the run has no validation images (val_fraction {cfg.val_fraction}); nothing to score")
+    return data
+
+
+def _score(
+    model: Any, cfg: TrainConfig, data: Any, image_size: tuple[int, int], *, flip_tta: bool | None = None
+) -> dict:
+    """``model`` on the validation images under the standard protocol, with per-image values of VAL_METRICS."""
+    device = next(model.parameters()).device
+    return evaluate(
+        model,
+        DeviceData(data, data.val, device),
+        image_size=image_size,
+        protocol="standard",
+        max_depth=cfg.max_depth,
+        precision=resolve_precision(cfg.precision, device),
+        flip_tta=flip_tta,
+        per_image=VAL_METRICS,
+    )
+
+
+def score_baselines(cfg: TrainConfig, data: Any) -> dict[str, dict[str, Any]]:
+    """The image-blind baselines on ``data``'s validation images: fitted on its training images only, predicted at
+    the stored resolution, flip TTA off (a fixed map gains nothing from it, as in the study)."""
+    models = baseline_models(data.depth[data.train], cfg.max_depth)
+    return {name: _score(m, cfg, data, tuple(data.depth.shape[-2:]), flip_tta=False) for name, m in models.items()}
+
+
+def score_checkpoint(ck: dict[str, Any], cfg: TrainConfig, data: Any) -> dict[str, Any]:
+    """The validation record of checkpoint ``ck`` scored with settings ``cfg`` on ``data``'s validation images
+    (what :func:`validate` caches; a final row is scored with its step's settings through it)."""
+    res = _score(model_from_checkpoint(ck), cfg, data, cfg.image_size)
+    return {
+        "state_sha256": ck.get("state_sha256"),
+        "epoch": ck["epoch"],
+        "n_train": len(data.train),
+        "val_indices": [int(i) for i in data.val],
+        **{k: res[k] for k in VAL_METRICS},
+        "per_image": res["per_image"],
+        "protocol": res["protocol"],
+    }
+
+
+def validate(out: Path) -> dict[str, Any]:
+    """Validation scores of a finished step's last epoch under the standard protocol, with per-image values.
+
+    Cached in ``out/val_standard.json`` under the checkpoint's checksum, so a retrained step is scored again. A
+    folder without ``last.pt`` (a committed record) returns its cached scores as they are."""
+    cache = out / "val_standard.json"
+    if not (out / "last.pt").exists():
+        if cache.exists():
+            return json.loads(cache.read_text())
+        raise FileNotFoundError(f"{out}: neither last.pt nor val_standard.json; train the step first")
+    ck = load_checkpoint(out / "last.pt")
+    if cache.exists():
+        held = json.loads(cache.read_text())
+        if held.get("state_sha256") == ck.get("state_sha256"):
+            return held
+    cfg = TrainConfig.from_dict(ck["config"])
+    held = score_checkpoint(ck, cfg, _validation_data(out, cfg))
+    write_json_atomic(cache, held)
+    return held
+
+
+def baselines_record(out: Path, first: Path) -> dict[str, dict[str, Any]]:
+    """The image-blind baselines on the validation images of step folder ``first``, cached in
+    ``out/baselines.json`` under those images' indices (so that the table regenerates without the data)."""
+    cache = out / "baselines.json"
+    val = validate(first)["val_indices"]
+    if cache.exists():
+        held = json.loads(cache.read_text())
+        if held["val_indices"] == val:
+            return held["baselines"]
+    cfg = TrainConfig.from_dict(json.loads((first / "config.json").read_text())["config"])
+    base = score_baselines(cfg, _validation_data(first, cfg))
+    held = {
+        "val_indices": val,
+        "baselines": {
+            name: {**{k: v[k] for k in VAL_METRICS}, "precision": v["protocol"]["precision"]}
+            for name, v in base.items()
+        },
+    }
+    write_json_atomic(cache, held)
+    return held["baselines"]
+
+
+# -- the walk and its table --------------------------------------------------------------------------------------
+
+
+def _epoch_times(out: Path, step: Step) -> list[list[float]]:
+    """The epoch times [s] of each run of a step: the step, its synthetic pretraining, its teachers (and theirs)."""
+    folders = [out / step.name] + ([out / f"{step.name}-pretrain"] if "pretrain" in step.settings else [])
+    if "teacher" in step.settings:
+        folders += sorted(out.glob(f"{step.name}-teacher-*"))
+    return [
+        [r["epoch_time_s"] for r in read_history(f / "history.csv")] for f in folders if (f / "history.csv").exists()
+    ]
+
+
+def minutes(out: Path, step: Step) -> float:
+    """Training time of a step, its synthetic pretraining and its teachers' training included."""
+    return sum(map(sum, _epoch_times(out, step))) / 60
+
+
+def _time_cell(out: Path, step: Step) -> str:
+    """The table's training time [min]. When other work shared the CPU (the sum exceeds the undisturbed time by a
+    quarter), the undisturbed time follows in brackets: each run's epochs at the median of its undisturbed epochs,
+    those within 1.5× of its fastest."""
+    runs = [t for t in _epoch_times(out, step) if t]
+    total = sum(map(sum, runs)) / 60
+    calm = sum(len(t) * statistics.median([x for x in t if x <= 1.5 * min(t)]) for t in runs) / 60
+    return f"{total:.0f}" if total <= 1.25 * calm else f"{total:.0f} ({calm:.0f} undisturbed)"
+
+
+def _done(out: Path) -> bool:
+    return (out / "results.json").exists() or (
+        (out / "val_standard.json").exists() and not (out / "last.pt").exists()  # a committed record
+    )
+
+
+def walk(
+    ladder: Ladder,
+    out: Path | str | None = None,
+    *,
+    data: str | None = None,
+    train: bool = False,
+    only: list[str] | None = None,
+) -> Walk:
+    """Walk ``ladder`` in ``out`` (default: its committed records), training the steps asked for (``only``, or all)
+    when ``train``. A step after a missing one is never trained: it would build on an undecided recipe."""
+    w = Walk(ladder, Path(out) if out is not None else records_dir(ladder))
+    best: dict[str, Any] | None = None
+    for step in ladder.steps:
+        run = train and not w.undecided and (only is None or step.name in only)
+        folder = _train_step(ladder, w.out, data, step, w.recipe, run)
+        if w.undecided or not _done(folder):
+            w.undecided.append(step.name)
+            w.rows.append(f"| {step.name} | {step.change} | not run | – | – | – | – | – |")
+            continue
+        v = validate(folder)
+        w.scored.append(v)
+        if best is None:
+            kept, delta = True, "–"
+        else:
+            kept = v[CRITERION] < best[CRITERION]
+            delta = format_ci(*bootstrap_diff_ci(best["per_image"][CRITERION], v["per_image"][CRITERION], paired=True))
+        if kept:
+            w.recipe, best = {**w.recipe, **_applied(ladder, w.out, step)}, v
+        w.rows.append(
+            f"| {step.name} | {step.change} | {'yes' if kept else 'no'} | {v['delta1']:.3f} | {v['abs_rel']:.3f} | "
+            f"{delta} | {v['rmse']:.3f} | {_time_cell(w.out, step)} |"
+        )
+    return w
+
+
+def _reference_row(ladder: Ladder, scored: list[dict[str, Any]]) -> str:
+    """The reference step of another ladder on the same validation images, and the best step's paired difference
+    to it in AbsRel (negative: this ladder's step is better)."""
+    ref_spec = ladder.reference
+    path = records_dir(get_ladder(ref_spec.ladder)) / ref_spec.step / "val_standard.json" if ref_spec else None
+    if ref_spec is None or path is None or not scored or not path.exists():
+        return ""
+    ref = json.loads(path.read_text())
+    if ref["val_indices"] != scored[0]["val_indices"]:
+        raise ValueError(f"{path} was scored on other validation images than this ladder")
+    best = min(scored, key=lambda v: v[CRITERION])
+    d = format_ci(*bootstrap_diff_ci(ref["per_image"]["abs_rel"], best["per_image"]["abs_rel"], paired=True))
+    return f"| ref | {ref_spec.label} | – | {ref['delta1']:.3f} | {ref['abs_rel']:.3f} | {d} | {ref['rmse']:.3f} | – |"
+
+
+def _data_name(w: Walk, data: str | None) -> str:
+    if data is None and w.scored:
+        data = json.loads((w.out / w.ladder.steps[0].name / "config.json").read_text())["config"]["data"]
+    return Path(str(data)).name
+
+
+def table(w: Walk, *, data: str | None = None) -> str:
+    """The Markdown table with what it measured: data, split, protocol, precision, pretraining; under the steps,
+    the image-blind baselines on the same validation images (and the ladder's reference row)."""
+    lad, scored = w.ladder, w.scored
+    base = baselines_record(w.out, w.out / lad.steps[0].name) if scored else {}
+    baselines = [
+        f"| – | {BASELINES[name]} | – | {v['delta1']:.3f} | {v['abs_rel']:.3f} | – | {v['rmse']:.3f} | – |"
+        for name, v in base.items()
+    ]
+    ref = _reference_row(lad, scored)
+    first = scored[0] if scored else None
+    head = [
+        f"Ladder from {lad.model}, {lad.epochs} epochs a step, one seed, {lad.encoders} on "
+        f"the official split's {first['n_train'] if first else '?'} training images of "
+        f"`{_data_name(w, data)}`, precision {first['protocol']['precision'] if first else '?'}. Scored on the "
+        f"{len(first['val_indices']) if first else '?'} validation images (never the test set) under the "
+        "standard protocol at the stored "
+        "resolution: prediction upsampled to the ground truth, Eigen crop, depth in (1e-3, 10] m, flip TTA. "
+        f"A step is kept when it lowers validation AbsRel; Δ AbsRel is the step minus the recipe it was added to, "
+        "paired over the same images, with its 95% bootstrap interval (an interval that includes 0 is unresolved). "
+        "The last rows are the image-blind baselines, fitted on the training images and scored on the same "
+        "validation images (flip TTA off). Train time: the step's epochs summed, with its synthetic pretraining and "
+        "teachers; where other work shared the CPU, the undisturbed time follows in brackets (each run's epochs at "
+        "the median of its epochs within 1.5× of its fastest).",
+        "",
+        "| step | change | kept | val δ1 | val AbsRel | Δ AbsRel [95% CI] | val RMSE [m] | train time [min] |",
+        "|---|---|---|---|---|---|---|---|",
+        *w.rows,
+        *baselines,
+        *([ref] if ref else []),
+        "",
+        f"Chosen recipe: {json.dumps({'model': lad.model, **w.recipe}, ensure_ascii=False)}.",
+    ]
+    return "\n".join(head) + "\n"
+
+
+def final_config(w: Walk, *, data: str, gt_data: str | None, epochs: int) -> TrainConfig:
+    """The final row: the ladder's base settings and chosen recipe on the official split, ``epochs`` long. Refused
+    while a step is undecided (the recipe would stop at the last finished step: not the ladder's choice)."""
+    lad = w.ladder
+    if w.undecided:
+        raise ValueError(
+            f"ladder {lad.name!r} in {w.out} has not run {', '.join(w.undecided)}, so its recipe is not decided. "
+            f"Walk the ladder first (python -m depthutils ladder {lad.name} --data ... --out {w.out}), or retrain a "
+            "shipped model from its card (python -m depthutils retrain NAME)."
+        )
+    base = dict(model=lad.model, data=data, gt_data=gt_data, split="official", epochs=epochs, pretrained=False)
+    extra = {"profile": lad.name, "recipe": f"python -m depthutils ladder {lad.name}"}
+    return TrainConfig(**{**base, **lad.base, **w.recipe, "extra": extra})
+
+
+def with_base(ladder: Ladder, **settings: Any) -> Ladder:
+    """``ladder`` with more base settings (the tests' tiny data, a smaller schedule)."""
+    return dataclasses.replace(ladder, base={**ladder.base, **settings})
+
+
+# -- the command: walk, table, final row --------------------------------------------------------------------------
+
+
+def _copy_records(w: Walk) -> None:
+    """Copy the record of every finished run in ``w.out`` (config, history, validation scores; never a checkpoint)
+    into the ladder's records in this checkout, where the tables are generated from."""
+    dest = records_dir(w.ladder)
+    if w.out.resolve() == dest.resolve():
+        return
+    for folder in sorted(p for p in w.out.iterdir() if (p / "results.json").exists()):
+        for name in ("config.json", "history.csv", "val_standard.json"):
+            if (folder / name).exists():
+                (dest / folder.name).mkdir(parents=True, exist_ok=True)
+                write_bytes = (folder / name).read_bytes()
+                tmp = dest / folder.name / f".{name}.tmp"
+                tmp.write_bytes(write_bytes)
+                tmp.replace(dest / folder.name / name)
+    if (w.out / "baselines.json").exists():
+        (dest / "baselines.json").write_bytes((w.out / "baselines.json").read_bytes())
+
+
+def _final_pretraining(w: Walk, cfg: TrainConfig) -> TrainConfig:
+    """The chosen recipe's synthetic pretraining where the recorded checkpoint is gone (a new machine): trained
+    again from its committed settings into ``w.out``, and the final row starts from it."""
+    if cfg.init_from is None or Path(cfg.init_from).exists():
+        return cfg
+    name = Path(cfg.init_from).parent.name  # e.g. C3-pretrain
+    record = records_dir(w.ladder) / name / "config.json"
+    if not record.exists():
+        raise FileNotFoundError(f"{cfg.init_from}: the chosen recipe's pretraining is gone and {record} is missing")
+    _fit(TrainConfig.from_dict(json.loads(record.read_text())["config"]), w.out / name)
+    return dataclasses.replace(cfg, init_from=str((w.out / name / "last.pt").resolve()))
+
+
+def run(
+    name: str,
+    *,
+    out: str | None,
+    data: str | None,
+    gt_data: str | None = None,
+    only: list[str] | None = None,
+    table_only: bool = False,
+    final: int | None = None,
+    final_out: str | None = None,
+) -> str:
+    """``python -m depthutils ladder NAME``: walk the ladder (training what is missing unless ``table_only`` or
+    ``final``), copy the finished runs' records into the checkout, write its table, and with ``final`` train the
+    chosen recipe for that many epochs into ``final_out``. Returns the table."""
+    from ._io import write_text_atomic
+
+    lad = get_ladder(name)
+    train = not table_only and final is None
+    if train and data is None:
+        raise ValueError(
+            f"ladder {name}: --data is required to train its steps (e.g. ../shared/data/nyu_v2_labeled_256x192)"
+        )
+    w = walk(lad, out, data=data, train=train, only=only)
+    if out is not None and w.out.exists():
+        _copy_records(w)
+    text = table(walk(lad), data=None) if records_dir(lad).exists() and out is not None else table(w, data=data)
+    write_text_atomic(_ROOT / lad.table_path, text)
+    if final is not None:
+        if data is None:
+            raise ValueError(f"ladder {name} --final: --data is required (the training data)")
+        cfg = _final_pretraining(w, final_config(w, data=data, gt_data=gt_data, epochs=final))
+        from .train import fit
+
+        fit(cfg, Path(final_out or f"results/report-nyu/runs/{name}"), resume=True, progress=True)
+    return text
