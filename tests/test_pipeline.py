@@ -187,7 +187,7 @@ def test_a_row_trained_on_its_own_is_found_finished_by_the_pipeline(tmp_path, ca
     err = capsys.readouterr().err
     assert "no row 'nope' in profile 'smoke'; rows: resnete_decoder_v1" in err  # the pipeline's rows, in run order
     assert main(["pipeline", "--profile", "smoke", "--out", str(out), "--row", "compact"]) == 2
-    assert "trained by tools/compact_ablation.py, not by the pipeline" in capsys.readouterr().err
+    assert "trained by python -m depthutils ladder compact, not by the pipeline" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -61,7 +61,7 @@ def test_unknown_rows_profiles_and_settings_name_the_nearest():
         get_profile("smoek")
     with pytest.raises(ValueError, match="did you mean 'batch_size'"):
         train_config("resnet_unet", "smoke", batchsize=8)
-    with pytest.raises(ValueError, match="tools/compact_ablation.py"):
+    with pytest.raises(ValueError, match="python -m depthutils ladder compact"):
         train_config("compact", "smoke")
 
 
