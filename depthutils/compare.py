@@ -103,8 +103,11 @@ def _f(v: Any, nd: int = 4) -> str:
 
 def _ci(m: dict, key: str, nd: int) -> str:
     """'0.512 [0.498, 0.526]': the mean and its 95% bootstrap interval."""
+    from .metrics import format_ci  # lazily: the metrics import torch, the tables need none
+
     lo, hi = (m.get("ci") or {}).get(key, (None, None))
-    return f"{_f(m.get(key), nd)} [{_f(lo, nd)}, {_f(hi, nd)}]" if lo is not None else _f(m.get(key), nd)
+    v = m.get(key)
+    return format_ci(v, lo, hi, digits=nd, signed=False) if lo is not None and v is not None else _f(v, nd)
 
 
 def _protocol(r: TableRow, name: str) -> dict:
@@ -494,8 +497,10 @@ def _bootstrap_difference(a: dict, b: dict, key: str, *, paired: bool, protocol:
 def _difference(a: dict, b: dict, key: str, nd: int, *, paired: bool, protocol: str = "standard") -> tuple[str, bool]:
     """``b − a`` for one metric with its 95% bootstrap interval, "+0.015 [+0.004, +0.027]", and whether the
     interval excludes zero (the test set resolves the difference)."""
+    from .metrics import format_ci
+
     d, lo, hi = _bootstrap_difference(a, b, key, paired=paired, protocol=protocol)
-    return f"{d:+.{nd}f} [{lo:+.{nd}f}, {hi:+.{nd}f}]", bool(lo > 0 or hi < 0)
+    return format_ci(d, lo, hi, digits=nd), bool(lo > 0 or hi < 0)
 
 
 def question_table(rows: list[TableRow], questions: list[Question] = QUESTIONS) -> tuple[list, list]:

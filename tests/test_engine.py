@@ -140,3 +140,19 @@ def test_image_blind_model_is_image_blind():
     assert torch.equal(a, b) and a.shape == (2, 1, 3, 4) and a[0, 0, 2, 3] == pytest.approx(1.1)
     with pytest.raises(ValueError, match="no valid depth"):
         baseline_models(np.zeros((2, 3, 4), np.float32))
+
+
+def test_encoder_lr_scale_gives_the_encoder_its_own_group():
+    from depthutils.config import TrainConfig
+    from depthutils.engine import param_groups
+    from depthutils.models import build_model
+
+    m = build_model("regnet_unet")
+    assert len(list(param_groups(m, 1.0))) == len(list(m.parameters()))  # one group: every run before the setting
+    enc, rest = param_groups(m, 0.1)
+    assert enc["lr_scale"] == 0.1 and rest["lr_scale"] == 1.0
+    assert {id(p) for p in enc["params"]} == {id(p) for p in m.encoder.parameters()}
+    everything = [id(p) for g in (enc, rest) for p in g["params"]]
+    assert sorted(everything) == sorted(id(p) for p in m.parameters())  # each parameter once
+    with pytest.raises(ValueError, match="encoder_lr_scale > 0"):
+        TrainConfig(model="regnet_unet", encoder_lr_scale=0.0)

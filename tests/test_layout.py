@@ -18,7 +18,15 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "depthutils"
 MAX_FUNCTION_LINES = 80
 #: The modules that may import depthutils.train (they sit above it).
-TRAIN_IMPORTERS = {"depthutils/cli.py", "depthutils/pipeline.py", "depthutils/retrain.py", "depthutils/__init__.py"}
+TRAIN_IMPORTERS = {
+    "depthutils/cli.py",
+    "depthutils/pipeline.py",
+    "depthutils/retrain.py",
+    "depthutils/ladder.py",
+    "depthutils/__init__.py",
+}
+#: Every folder of Python code in the repository: the package, its tools, the records of the study, the tests.
+CODE = ("depthutils", "tools", "report/scripts", "tests")
 
 
 def _sources() -> Iterator[tuple[str, ast.Module]]:
@@ -79,15 +87,35 @@ def _imports_train(rel: str, tree: ast.Module) -> bool:
     return "depthutils.fit" in found or any(m == "depthutils.train" or m.startswith("depthutils.train.") for m in found)
 
 
+def _repository_sources() -> Iterator[tuple[str, ast.Module]]:
+    """(path relative to the repository, parsed module) of every .py file of the repository's code folders."""
+    root = PACKAGE.parent
+    paths = sorted({p for folder in CODE for p in (root / folder).rglob("*.py")} | {root / "conftest.py"})
+    for path in paths:
+        yield path.relative_to(root).as_posix(), ast.parse(path.read_text(), filename=str(path))
+
+
 def test_no_function_is_longer_than_one_screen():
     offenders = []
-    for rel, tree in _sources():
+    for rel, tree in _repository_sources():
         for name, length in _long_functions(tree, MAX_FUNCTION_LINES):
             offenders.append(f"{rel}:{name}:{length}")
     assert not offenders, (
         f"functions longer than {MAX_FUNCTION_LINES} lines (file:name:lines); split them into helpers: "
         + ", ".join(offenders)
     )
+
+
+def test_no_script_edits_sys_path():
+    """tools/ and the records import the installed package; a script that edits sys.path imports another script."""
+    root = PACKAGE.parent
+    edits = [
+        p.relative_to(root).as_posix()
+        for folder in ("tools", "report/scripts")
+        for p in sorted((root / folder).iterdir())
+        if p.is_file() and "sys.path" in p.read_text()
+    ]
+    assert not edits, f"these scripts edit sys.path: {edits}"
 
 
 def test_only_the_entry_points_import_train():

@@ -20,12 +20,15 @@ FAMILY_BLOCK = {
     "densenet121": _DenseBlock,
     "regnet_x_400mf": ResBottleneckBlock,
     "efficientnet_lite0": InvertedResidual,
+    "efficientnet_lite1": InvertedResidual,
+    "efficientnet_lite2": InvertedResidual,
 }
 
 
-def test_registry_has_the_report_six_the_compact_model_and_the_lite0_pair():
+def test_registry_has_the_report_six_the_compact_model_and_the_lite_models():
     report = ["de_noskip", "resnete_decoder_v1", "resnete_decoder_v2", "resnete_decoder_v3", "densenet_unet"]
-    assert NAMES == sorted([*report, "resnet_unet", "regnet_unet", "lite0_unet", "lite0_decoder_v3"])
+    lite = ["lite0_unet", "lite0_decoder_v3", "lite1_unet", "lite2_unet"]
+    assert NAMES == sorted([*report, "resnet_unet", "regnet_unet", *lite])
 
 
 def test_compact_model_fits_its_budget():
@@ -158,6 +161,8 @@ PINNED = {
     "regnet_unet": (5_656_465, 2894.0329948),
     "lite0_unet": (4_182_549, 3548.3331759),
     "lite0_decoder_v3": (5_346_529, 3729.6378858),
+    "lite1_unet": (4_469_171, 3276.2683645),
+    "lite2_unet": (4_818_919, 3504.3045662),
 }
 
 
@@ -194,6 +199,8 @@ def test_heads_start_near_three_metres_and_cannot_go_negative(head):
 BN_LEFT_AFTER_FOLD = {
     "lite0_unet": 0,
     "lite0_decoder_v3": 0,
+    "lite1_unet": 0,
+    "lite2_unet": 0,
     "de_noskip": 3,
     "densenet_unet": 120,
     "regnet_unet": 0,

@@ -1,5 +1,6 @@
 """Do the study's rows agree when trained on a GPU? The report profile's rows trained on the 2-core CPU
-(results/report-nyu) beside the same rows trained on an H200 (results/report-nyu192-h200, tools/gpu_session.sh),
+(results/report-nyu) beside the same rows trained on an H200 (results/report-nyu192-h200,
+report/scripts/gpu_session.sh),
 scored on the same 654 official test images.
 
     python tools/cpu_gpu_agreement.py --out report/generated/cpu-vs-gpu.md
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from depthutils._io import write_text_atomic
-from depthutils.metrics import bootstrap_diff_ci
+from depthutils.metrics import bootstrap_diff_ci, format_ci
 from depthutils.study import pipeline_rows
 
 METRICS = (("delta1", "δ1 ↑", 3), ("abs_rel", "AbsRel ↓", 3), ("rmse", "RMSE [m] ↓", 3))
@@ -39,7 +40,7 @@ def _cell(run: dict, key: str, digits: int) -> tuple[str, tuple[float, float]]:
     """A run's report-protocol metric with the 95% interval its evaluation stored."""
     m = run["protocols"]["report"]
     lo, hi = m["ci"][key]
-    return f"{m[key]:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]", (lo, hi)
+    return format_ci(m[key], lo, hi, digits=digits, signed=False), (lo, hi)
 
 
 def _join(names: set[str]) -> str:
@@ -71,7 +72,7 @@ def table(cpu_runs: Path, gpu_runs: Path) -> str:
             overlap = alo <= bhi and blo <= ahi
             agree += overlap
             total += 1
-            cells.append(f"{ca} | {cb} | {d:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]{'' if overlap else ' ✗'}")
+            cells.append(f"{ca} | {cb} | {format_ci(d, lo, hi, digits=digits)}{'' if overlap else ' ✗'}")
         minutes = f"{cpu['train_time_s'] / 60:.0f} / {gpu['train_time_s'] / 60:.1f}"
         lines.append(f"| {row.title} | {' | '.join(cells)} | {minutes} |")
     if not first:

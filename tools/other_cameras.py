@@ -30,7 +30,7 @@ from depthutils.config import TrainConfig
 from depthutils.data import read_depth_png, read_rgb
 from depthutils.data.dataset import load_data
 from depthutils.engine import resolve_precision
-from depthutils.metrics import bootstrap_ci
+from depthutils.metrics import bootstrap_ci, format_ci
 from depthutils.other_cameras import evaluate_frames, list_frames
 from depthutils.predict import predict_image
 from depthutils.run_folder import load_checkpoint, model_from_checkpoint
@@ -72,55 +72,47 @@ def _shipped(name: str) -> tuple[torch.nn.Module, TrainConfig, dict]:
     return build_model(w.model, weights=name), TrainConfig.from_dict(w.meta["recipe"]), res
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", required=True)
-    ap.add_argument("--run", action="append", default=[], help="a row folder (results.json + checkpoint)")
-    ap.add_argument("--weights", action="append", default=[], help="shipped weights by name (e.g. nyu-regnet-unet)")
-    ap.add_argument("--out", required=True, help="the Markdown table")
-    ap.add_argument("--figure", required=True, help="the PNG")
-    ap.add_argument("--precision", default="auto")
-    a = ap.parse_args()
-    if not a.run and not a.weights:
-        ap.error("give at least one --run or --weights")
-    precision = resolve_precision(a.precision, torch.device("cpu"))
-    frames = list_frames(a.frames)
-    models, evals = {}, {}
-    for run in map(Path, a.run):
-        res = json.loads((run / "results.json").read_text())
-        ck_path = run / res.get("checkpoint", "last.pt")
-        if not ck_path.exists():
-            print(f"{ck_path}: no checkpoint on this machine; train the row first", file=sys.stderr)
-            return 2
-        ck = load_checkpoint(ck_path)
-        cfg = TrainConfig.from_dict(ck["config"])
-        extra = {r.name: r for r in ROWS if not r.in_report_table}  # the study's extra rows keep their table titles
-        title = row_title(extra[run.name], res) if run.name in extra else res["title"]
-        models[title] = (model_from_checkpoint(ck), cfg, res)
-    for name in a.weights:
-        model, cfg, res = _shipped(name)
-        models[res["title"]] = (model, cfg, res)
-    for title, (model, cfg, _) in models.items():
-        evals[title] = evaluate_frames(
-            model, a.frames, image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision
-        )
-    # the image-blind reference: the mean NYU training depth map, resized to each frame (no TTA: it ignores the image)
+def _trained(run: Path) -> tuple[str, tuple[torch.nn.Module, TrainConfig, dict]]:
+    """A row folder as (its title, (model, settings, results.json))."""
+    res = json.loads((run / "results.json").read_text())
+    ck_path = run / res.get("checkpoint", "last.pt")
+    if not ck_path.exists():
+        raise SystemExit(f"{ck_path}: no checkpoint on this machine; train the row first")
+    ck = load_checkpoint(ck_path)
+    model = model_from_checkpoint(ck)
+    extra = {r.name: r for r in ROWS if not r.in_report_table}  # the study's extra rows keep their table titles
+    title = row_title(extra[run.name], res) if run.name in extra else res["title"]
+    return title, (model, TrainConfig.from_dict(ck["config"]), res)
+
+
+def _evaluate(models: dict, frames: str, precision: str) -> dict[str, dict]:
+    """Every model on the frames, then the image-blind reference: the mean NYU training depth map, resized to each
+    frame (no TTA: it ignores the image)."""
+    evals = {
+        title: evaluate_frames(model, frames, image_size=cfg.image_size, max_depth=cfg.max_depth, precision=precision)
+        for title, (model, cfg, _) in models.items()
+    }
     first_cfg = next(iter(models.values()))[1]
     data = load_data(TrainConfig.from_dict({**first_cfg.to_dict(), "limit": None}))
     mean_map = baseline_models(data.depth[np.concatenate([data.train, data.val])], first_cfg.max_depth)["mean_map"]
     evals[BASELINES["mean_map"]] = evaluate_frames(
-        mean_map, a.frames, image_size=first_cfg.image_size, max_depth=first_cfg.max_depth, flip_tta=False
+        mean_map, frames, image_size=first_cfg.image_size, max_depth=first_cfg.max_depth, flip_tta=False
     )
-    # which NYU frame is a training image of the runs' split (NYU file NNNN is index NNNN-1)
+    return evals
+
+
+def _source(name: str, train: set[int]) -> str:
+    """Where a frame comes from (NYU file NNNN is index NNNN-1 of the runs' split)."""
+    if not name.startswith("nyu_"):
+        return "other camera"
+    if name.startswith("nyu_labeled_") and int(name.split("_")[2]) - 1 in train:
+        return "NYU (a training image)"
+    return "NYU"
+
+
+def _rows(models: dict, evals: dict) -> list[str]:
+    """The per-frame rows and the other-camera means with their 95% intervals."""
     train = set().union(*(set(m[2]["dataset"].get("train_indices", [])) for m in models.values()))
-
-    def where(name: str) -> str:
-        if not name.startswith("nyu_"):
-            return "other camera"
-        if name.startswith("nyu_labeled_") and int(name.split("_")[2]) - 1 in train:
-            return "NYU (a training image)"
-        return "NYU"
-
     titles = list(evals)
     head = ["frame", "source"]
     for t in titles:
@@ -128,7 +120,7 @@ def main() -> int:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     names = evals[titles[0]]["frames"]
     for i, name in enumerate(names):
-        cells = [name, where(name)]
+        cells = [name, _source(name, train)]
         for t in titles:
             e = evals[t]
             cells += [
@@ -138,16 +130,20 @@ def main() -> int:
                 f"{e['median_scale'][i]:.2f}",
             ]
         lines.append("| " + " | ".join(cells) + " |")
-    other = [i for i, n in enumerate(names) if where(n) == "other camera"]
+    other = [i for i, n in enumerate(names) if _source(n, train) == "other camera"]
     cells = [f"**mean of the {len(other)} other-camera frames** [95% CI]", ""]
     for t in titles:
         e = evals[t]
         for proto, key in (("raw", "abs_rel"), ("median_scaled", "abs_rel"), ("median_scaled", "delta1")):
             v = np.asarray(e["per_image"][proto][key])[other]
             lo, hi = bootstrap_ci(v)
-            cells.append(f"{v.mean():.3f} [{lo:.3f}, {hi:.3f}]")
+            cells.append(format_ci(float(v.mean()), lo, hi, signed=False))
         cells.append(f"{np.median(np.asarray(e['median_scale'])[other]):.2f} (median)")
     lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _text(models: dict, lines: list[str], a: argparse.Namespace, precision: str) -> str:
     desc = "; ".join(
         f"{t}: {m[2]['dataset']['name']} `{m[2]['dataset']['split']}` split, input {tuple(m[1].image_size)}, "
         f"{m[2]['epochs']} epochs, encoders {m[2]['pretrained']['used']}"
@@ -174,8 +170,12 @@ def main() -> int:
         else f"Figure: `{a.figure}`",
         "",
     ]
-    write_text_atomic(Path(a.out), "\n".join(text))
-    # the figure: a few other-camera frames, centre-cropped to 4:3 and shown at 240×320
+    return "\n".join(text)
+
+
+def _figure(models: dict, frames: list, path: str, precision: str) -> None:
+    """A few other-camera frames, centre-cropped to 4:3 and shown at 240×320, with each model's median-scaled
+    prediction."""
     pick = [(n, r, d) for n, r, d in frames if n in FIGURE_FRAMES]
     rgb, gt, preds = [], [], {t: [] for t in models}
     for _name, rgb_path, depth_path in pick:
@@ -196,7 +196,28 @@ def main() -> int:
         {f"{t} (median-scaled)": np.stack(v) for t, v in preds.items()},
         title="Other cameras: " + ", ".join(n for n, _, _ in pick),
     )
-    plots.save(fig, a.figure)
+    plots.save(fig, path)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", required=True)
+    ap.add_argument("--run", action="append", default=[], help="a row folder (results.json + checkpoint)")
+    ap.add_argument("--weights", action="append", default=[], help="shipped weights by name (e.g. nyu-regnet-unet)")
+    ap.add_argument("--out", required=True, help="the Markdown table")
+    ap.add_argument("--figure", required=True, help="the PNG")
+    ap.add_argument("--precision", default="auto")
+    a = ap.parse_args()
+    if not a.run and not a.weights:
+        ap.error("give at least one --run or --weights")
+    precision = resolve_precision(a.precision, torch.device("cpu"))
+    models = dict(_trained(run) for run in map(Path, a.run))
+    for name in a.weights:
+        model, cfg, res = _shipped(name)
+        models[res["title"]] = (model, cfg, res)
+    evals = _evaluate(models, a.frames, precision)
+    write_text_atomic(Path(a.out), _text(models, _rows(models, evals), a, precision))
+    _figure(models, list_frames(a.frames), a.figure, precision)
     print(f"wrote {a.out} and {a.figure}")
     return 0
 

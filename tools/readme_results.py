@@ -17,6 +17,7 @@ from pathlib import Path
 
 from depthutils._io import write_text_atomic
 from depthutils.compare import baseline_rows, collect_results, headline_markdown
+from depthutils.metrics import format_ci
 from depthutils.models import get_weights, list_weights
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,7 @@ NOT_SHIPPED = [("improved row", "results/report-nyu/runs/improved", "not shipped
 
 
 def _ci(m: dict, k: str, ci: dict) -> str:
-    return f"{m[k]:.3f} [{ci[k][0]:.3f}, {ci[k][1]:.3f}]"
+    return format_ci(m[k], ci[k][0], ci[k][1], signed=False)
 
 
 def zoo_block() -> str:

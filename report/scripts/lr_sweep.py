@@ -1,6 +1,6 @@
 """The learning-rate and schedule sweep behind the study's one choice for every row (docs/CHOICES.md).
 
-    python tools/lr_sweep.py --data ../shared/data/nyu_v2_labeled_256x192 --out runs/sweep
+    python report/scripts/lr_sweep.py --data ../shared/data/nyu_v2_labeled_256x192 --out runs/sweep
 
 Short runs (10 epochs) of ResNetE Decoder v3, the fastest row, in the report's setting (128×128, batch 64, Adam,
 official split, encoders from scratch,

@@ -1,6 +1,6 @@
 """The web demo's time from upload to result, as a user meets it: one 640×480 photo sent to the page's API.
 
-    python tools/demo_latency.py            # writes report/demo-latency.md
+    python report/scripts/demo_latency.py            # writes report/demo-latency.md
 
 Starts the demo on 127.0.0.1 with the shipped model, as ``python -m depthutils demo`` does, and calls it through
 ``gradio_client`` (the photo is uploaded, predicted with flip TTA, drawn, written as PNG / .npy / .ply / .glb and
@@ -22,7 +22,7 @@ import torch
 from depthutils._env import device_name, git_commit, versions
 from depthutils._io import write_text_atomic
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # report/scripts/ → the repository
 PHOTO = ROOT / "examples" / "tum_desk.jpg"
 
 
@@ -75,7 +75,7 @@ def main() -> None:
         [
             "# Web demo: time from upload to result",
             "",
-            f"`python tools/demo_latency.py`: one 640×480 photo (`examples/{PHOTO.name}`), the shipped model "
+            f"`python report/scripts/demo_latency.py`: one 640×480 photo (`examples/{PHOTO.name}`), the shipped model "
             f"({predictor.label}), flip TTA; {a.calls} calls after two warm-up calls. Device: "
             f"{device_name(torch.device('cpu'))}, {torch.get_num_threads()} threads; torch {versions()['torch']}; "
             f"commit {git_commit()}.",

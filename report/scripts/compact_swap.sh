@@ -2,7 +2,7 @@
 # [compact] → [release]: put the finished compact final row into the study and ship it, in one go (from the
 # repository root, with the venv):
 #
-#   bash tools/compact_swap.sh RUN "NOTE"     # RUN: the finished final row (last.pt, results.json), e.g.
+#   bash report/scripts/compact_swap.sh RUN "NOTE"     # RUN: the finished final row (last.pt, results.json), e.g.
 #                                             #   /work/compact/results/report-nyu/runs/compact
 #
 # 1. copies the row's config.json, history.csv and results.json into results/report-nyu/runs/compact;
@@ -14,9 +14,9 @@
 # Then: read the diff, finish report section 4.9 and docs/STATUS.md, run tests/test_release.py (its slow test
 # evaluates the shipped file on the real test set against the card), commit.
 # Rehearsed on 2026-12-04 with the interim model's retrain run in a scratch clone (2 min); ran on 2026-12-05 for
-# the final row (tools/compact_ship_choice.py then records the validation choice behind the export's note).
+# the final row (python -m depthutils ladder compact then records the validation choice behind the export's note).
 set -euo pipefail
-RUN=$(realpath "${1:?usage: bash tools/compact_swap.sh RUN NOTE}")
+RUN=$(realpath "${1:?usage: bash report/scripts/compact_swap.sh RUN NOTE}")
 NOTE=${2:?a sentence for the model card}
 PY=${PY:-.venv/bin/python}
 PAPERMILL=${PAPERMILL:-$(dirname "$PY")/papermill}

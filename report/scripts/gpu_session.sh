@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # [gpu] The GPU session as one call of the device tool, run there from the repository root:
 #
-#   bash tools/gpu_session.sh COMMIT      # COMMIT: the sending checkout's HEAD, committed and clean (the copy's
+#   bash report/scripts/gpu_session.sh COMMIT      # COMMIT: the sending checkout's HEAD, committed and clean (the copy's
 #                                         # own .git may be stale; DEPTHUTILS_GIT_COMMIT records COMMIT instead)
 #
 # carry: .whl (kornia's wheel; the image has the other dependencies) and .gpudata/nyu192 (the 192x144 NYU copy,
@@ -18,11 +18,11 @@
 # of BUDGET: batch 64 with a torch.profiler table of each step, batch 256, batch 256 under torch.compile
 # → $OUT/benchmark-cuda-b64-profile.{json,md}, -b256, -b256-compile (no data needed: the bench renders rooms;
 # each file is rewritten after every model, so a setting stopped at its share keeps the models it finished).
-# Local dry run (no GPU): DEVICE=cpu PROFILE=smoke QUICK=--quick OUT=/tmp/o bash tools/gpu_session.sh x
-#                         DEVICE=cpu MODE=speed QUICK=--quick OUT=/tmp/o bash tools/gpu_session.sh x
+# Local dry run (no GPU): DEVICE=cpu PROFILE=smoke QUICK=--quick OUT=/tmp/o bash report/scripts/gpu_session.sh x
+#                         DEVICE=cpu MODE=speed QUICK=--quick OUT=/tmp/o bash report/scripts/gpu_session.sh x
 set -uo pipefail
 : "${OUT:?the device tool sets OUT}"
-export DEPTHUTILS_GIT_COMMIT=${1:?usage: bash tools/gpu_session.sh COMMIT}
+export DEPTHUTILS_GIT_COMMIT=${1:?usage: bash report/scripts/gpu_session.sh COMMIT}
 BUDGET=${BUDGET:-570} DEVICE=${DEVICE:-cuda} PROFILE=${PROFILE:-report} QUICK=${QUICK:-} MODE=${MODE:-study}
 DATA=/dev/shm/nyu192 RUNS=/dev/shm/gpu-$PROFILE
 exec > >(tee "$OUT/session.log") 2>&1
