@@ -13,7 +13,7 @@ _CODE = ("depthutils", "notebooks", "tools", "pyproject.toml", "requirements.loc
 
 
 #: Where the code travels as a copy of a working tree (to a GPU machine), the sending checkout names its commit here
-#: (tools/gpu_session.sh), and it wins: the copy's own .git, if it has one, may be stale (on the device tool's
+#: (report/scripts/gpu_session.sh), and it wins: the copy's own .git, if it has one, may be stale (on the device tool's
 #: machine it named the session's first commit, not the one sent).
 COMMIT_ENV = "DEPTHUTILS_GIT_COMMIT"
 

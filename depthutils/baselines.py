@@ -40,6 +40,8 @@ class ImageBlindModel(nn.Module):
     """Predicts one fixed depth map (metres, H×W) for every input, resized bilinearly to the input's size and
     normalised by ``max_depth``: RGB N×3×h×w → N×1×h×w, like every model of the registry."""
 
+    map: torch.Tensor  # a buffer (registered in __init__)
+
     def __init__(self, depth_map: np.ndarray, max_depth: float = 10.0):
         super().__init__()
         self.register_buffer("map", torch.as_tensor(np.asarray(depth_map, np.float32))[None, None] / max_depth)

@@ -20,7 +20,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -131,7 +131,8 @@ def engine_step_fn(
     x_all = torch.from_numpy(rgb.transpose(0, 3, 1, 2).copy()).to(dev)  # uint8 N×3×H×W, resident
     d_all = torch.from_numpy(depth[:, None].copy()).to(dev)
     g = torch.Generator(device=dev).manual_seed(0)
-    step_model = torch.compile(model) if compile else model  # shares the parameters the optimiser holds
+    # shares the parameters the optimiser holds; torch.compile of a module is a module (its stub says Callable)
+    step_model = cast(torch.nn.Module, torch.compile(model)) if compile else model
 
     def step() -> int:
         idx = torch.randint(0, x_all.shape[0], (batch,), device=dev, generator=g)
@@ -628,7 +629,7 @@ def _validation_images(weights: str, data: str | Path) -> tuple[Any, torch.Tenso
 def _val_delta1(model: torch.nn.Module, data: Any, row: dict[str, Any]) -> float:
     from .engine import DeviceData, evaluate
 
-    kw = dict(image_size=tuple(row["size"]), protocol="standard", precision="fp32", flip_tta=True)
+    kw: dict[str, Any] = dict(image_size=tuple(row["size"]), protocol="standard", precision="fp32", flip_tta=True)
     return float(evaluate(model, DeviceData(data, data.val, torch.device("cpu")), **kw)["delta1"])
 
 

@@ -46,7 +46,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
     for f in config_fields():
         flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not f.default_factory else None  # type: ignore[misc]
+        default = f.default if f.default is not f.default_factory else None
         shown = "x".join(map(str, default)) if isinstance(default, tuple) else default
         help_ = f"{f.metadata['help']} (default: {shown})"
         kw: dict = {"default": argparse.SUPPRESS, "help": help_}
@@ -592,12 +592,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # a read-only --out, a full disk, a symlink loop: say which, where and what is safe
         import errno
 
-        what, todo = {
+        hints: dict[int | None, tuple[str, str]] = {
             errno.ENOSPC: ("the disk is full", "Free space, then run the same command again (with --resume for train)"),
             errno.EROFS: ("the file system is read-only", "Choose another --out"),
             errno.EACCES: ("permission denied", "Choose another --out, or fix the permissions"),
             errno.ELOOP: ("a symbolic link points back at itself", "Fix the link, or give the real path"),
-        }.get(e.errno, (e.strerror or str(e), "Check the path"))
+        }
+        what, todo = hints.get(e.errno, (e.strerror or str(e), "Check the path"))
         print(
             f"error: {where}{what}: {e.filename or ''}. {todo}. Nothing already written was lost: every file is "
             "written to a temporary name and renamed only when complete, and a run's completed epochs are in its "

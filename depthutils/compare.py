@@ -8,15 +8,12 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from . import study
 from .study import CONTRASTS, QUESTIONS, Question, row_title
-
-if TYPE_CHECKING:
-    from .run_folder import Results
 
 __all__ = [
     "StudyTable",
@@ -52,7 +49,7 @@ class TableRow:
 
     title: str
     run: str | None
-    results: Results | None
+    results: dict[str, Any] | None
     report_l1: float | None = None
     report_mse: float | None = None
     report_epochs: int | None = None
@@ -93,6 +90,12 @@ def _test_images(r: TableRow) -> list | None:
     if r.test_indices is not None:
         return r.test_indices
     return ((r.results or {}).get("dataset") or {}).get("test_indices")
+
+
+def _trained(r: TableRow) -> dict[str, Any]:
+    """A trained row's results (the callers pass only rows with results)."""
+    assert r.results is not None
+    return r.results
 
 
 def _f(v: Any, nd: int = 4) -> str:
@@ -254,7 +257,7 @@ def pairwise_table(rows: list[TableRow], key: str = "delta1", protocol: str = "s
             if c is r:
                 cells.append("·")
                 continue
-            d, lo, hi = _bootstrap_difference(c.results, r.results, key, paired=True, protocol=protocol)
+            d, lo, hi = _bootstrap_difference(_trained(c), _trained(r), key, paired=True, protocol=protocol)
             cells.append(f"{d:+.3f}{' ✓' if lo > 0 or hi < 0 else ''}")
         body.append([r.run, *cells])
     return head, body
@@ -477,7 +480,7 @@ def write_report_tables(rows: list[TableRow], path: str | Path, figures: dict[st
                 if paired
                 else "Unpaired: different test images, each run's resampled independently.",
                 "",
-                difference_table(ra.results, rb.results, (ra.title, rb.title), paired=paired),
+                difference_table(_trained(ra), _trained(rb), (ra.title, rb.title), paired=paired),
             ]
     for title, fig in figures.items():
         link = Path(os.path.relpath(Path(fig).resolve(), path.parent.resolve()))
@@ -517,7 +520,7 @@ def question_table(rows: list[TableRow], questions: list[Question] = QUESTIONS) 
             continue
         cells = []
         for key, _, nd in keys:
-            cell, resolved = _difference(by_run[a].results, by_run[b].results, key, nd, paired=True)
+            cell, resolved = _difference(_trained(by_run[a]), _trained(by_run[b]), key, nd, paired=True)
             cells.append(cell + (" ✓" if resolved else ""))
         body.append([q.question, *cells])
     return head, body
@@ -561,14 +564,14 @@ def study_table(runs_dir: str | Path) -> StudyTable:
     runs_dir = Path(runs_dir)
     rows = collect_results(runs_dir)
     trained = [r for r in rows if r.results]
-    primary = [r for r in trained if r.results["dataset"]["split"] == "official"] or trained
+    primary = [r for r in trained if _trained(r)["dataset"]["split"] == "official"] or trained
     if not trained:
         return StudyTable(rows, trained, primary, None)
-    base = baselines_for_run(primary[0].results, runs_dir / "baselines.json")
+    base = baselines_for_run(_trained(primary[0]), runs_dir / "baselines.json")
     table = rows + baseline_rows(base)
-    first_split = primary[0].results["dataset"]["split"]
-    for split in sorted({r.results["dataset"]["split"] for r in trained} - {first_split}):
-        first = next(r.results for r in trained if r.results["dataset"]["split"] == split)
+    first_split = _trained(primary[0])["dataset"]["split"]
+    for split in sorted({_trained(r)["dataset"]["split"] for r in trained} - {first_split}):
+        first = next(_trained(r) for r in trained if _trained(r)["dataset"]["split"] == split)
         table += baseline_rows(baselines_for_run(first, runs_dir / f"baselines_{split}.json"), f"{split} split")
     return StudyTable(table, trained, primary, base)
 

@@ -3,7 +3,7 @@
 Data flow: uint8 RGB N×3×H×W and depth N×1×H×W (metres, 0 = invalid) live on the device (``DeviceData``);
 a step indexes a batch there, augments it there (``augment_batch``), normalises depth by ``max_depth`` and
 runs forward + backward + optimizer step under the run's precision. ``fit`` (train.py), the benchmark and
-``tools/profile_cpu_step.py`` all call :func:`train_step`, so what is timed is what trains.
+``report/scripts/profile_cpu_step.py`` all call :func:`train_step`, so what is timed is what trains.
 
 Precision: ``bf16`` is autocast to bfloat16 (weights, optimizer state and loss stay fp32); ``auto`` picks bf16
 on CUDA and on CPUs with native bf16 instructions (AVX512-BF16 or AMX), fp32 elsewhere.

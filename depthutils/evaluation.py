@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -47,7 +47,7 @@ def final_evaluation(
 ) -> dict[str, Any]:
     """Both protocols on the test set, with bootstrap intervals and per-image values (the layout of
     results.json's ``protocols`` and ``per_image``)."""
-    kw = dict(
+    kw: dict[str, Any] = dict(
         image_size=image_size, max_depth=max_depth, precision=precision, intervals=True, per_image=FINAL_PER_IMAGE
     )
     report = evaluate(model, test, protocol="report", loss_fn=get_loss(loss) if loss else None, edges=edges, **kw)
@@ -109,12 +109,21 @@ def _load_scored_model(
     from .models import build_model, get_weights
 
     w = get_weights(weights)
-    record = {"model_name": w.model, "title": w.meta["title"], "config": w.meta["recipe"]}
+    recipe = {**w.meta["recipe"], **{k: _card_path(w.meta["recipe"].get(k)) for k in ("data", "gt_data")}}
+    record = {"model_name": w.model, "title": w.meta["title"], "config": recipe}
     model = build_model(w.model, weights=w.name).to(device)
     source = {"weights": w.name, "sha256": w.meta["sha256"], "dtype": w.meta["dtype"]}
-    if not data and not Path(str(w.meta["recipe"].get("data"))).exists():
+    if not data and not Path(str(recipe.get("data"))).exists():
         raise ValueError(f"--data is required: the data {w.name} was trained on is not on this machine")
     return model, record, source, w.meta["training"], w.meta["metrics"]["standard"]["protocol"]["precision"]
+
+
+def _card_path(path: str | None) -> str | None:
+    """A data path of a model card: absolute (older cards), or relative to the repository (``../shared/data/…``,
+    as the export writes it: a card names no machine)."""
+    if not path or path == "synthetic" or Path(path).is_absolute():
+        return path
+    return str((Path(__file__).resolve().parents[1] / path).resolve())
 
 
 def _same_data(data: str | None, own: str | None) -> bool:
@@ -248,7 +257,7 @@ def predict_samples(
 
     dev = next(model.parameters()).device
     d = DeviceData(data, np.asarray(idx), dev)
-    rgb, _, _ = resize_batch(d.rgb, d.depth, tuple(image_size))
+    rgb, _, _ = resize_batch(d.rgb, d.depth, cast("tuple[int, int]", tuple(image_size)))
     pred = predict_batch(model.eval(), rgb, precision=precision, flip_tta=flip_tta)
     pred = F.interpolate(pred, size=d.depth.shape[-2:], mode="bilinear", align_corners=False) * max_depth
     full = d.rgb.permute(0, 2, 3, 1).cpu().numpy()

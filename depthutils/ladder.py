@@ -25,7 +25,7 @@ import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ._io import write_json_atomic
 from .baselines import BASELINES, baseline_models
@@ -277,7 +277,9 @@ def _epoch_times(out: Path, step: Step) -> list[list[float]]:
     if "teacher" in step.settings:
         folders += sorted(out.glob(f"{step.name}-teacher-*"))
     return [
-        [r["epoch_time_s"] for r in read_history(f / "history.csv")] for f in folders if (f / "history.csv").exists()
+        [cast(float, r["epoch_time_s"]) for r in read_history(f / "history.csv")]  # every row has its epoch time
+        for f in folders
+        if (f / "history.csv").exists()
     ]
 
 
@@ -591,6 +593,7 @@ def run(
     write_text_atomic(_ROOT / lad.table_path, text)
     run_dir = Path(final_out) if final_out else _ROOT / "results/report-nyu/runs" / name
     if final is not None:
+        assert data is not None  # refused above without --data
         cfg = final_config(rec, data=data, gt_data=gt_data, epochs=final)
         cfg = _final_pretraining(lad, cfg, Path(out or f"runs/{name}"))
         from .train import fit

@@ -138,8 +138,8 @@ class MetricAccumulator:
         self.ok.append(cnt > 0)
         if self.edges:
             e = edge_metrics(p, gt, valid, max_depth=self.max_depth, tolerance_px=self.edge_tol)
-            for k in EDGE_KEYS:
-                self.edge_vals[k].extend(e[k])
+            for key in EDGE_KEYS:
+                self.edge_vals[key].extend(e[key])
 
     def per_image(self) -> dict[str, np.ndarray]:
         """Every metric per image (float64, NaN where the image had no valid ground-truth pixel)."""

@@ -20,12 +20,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import study
 from ._io import write_json_atomic
 from .data.dataset import SYNTHETIC, resolve_data
 from .study import PROFILES, Row, get_profile, pipeline_rows, train_config
+
+if TYPE_CHECKING:
+    from .run_folder import Results
 
 __all__ = ["Job", "jobs", "run_pipeline", "train_row", "pipeline_status", "NOTEBOOK_DIR"]
 
@@ -106,7 +109,9 @@ def default_out(profile: str, data: str | None = None) -> Path:
     return _paths(profile, data, None, None, None, None)[2]
 
 
-def _paths(profile: str, data: str | None, gt_data: str | None, out, figures, tables) -> tuple:
+def _paths(
+    profile: str, data: str | None, gt_data: str | None, out, figures, tables
+) -> tuple[str, str | None, Path, Path, Path]:
     """Resolved (data, gt_data, out, figures, tables) of a pipeline run; defaults relative to the working directory."""
     get_profile(profile)  # an unknown profile is refused, naming the nearest
     data = resolve_data(data)
@@ -128,7 +133,7 @@ def train_row(
     gt_data: str | None = None,
     out: str | Path | None = None,
     precision: str = "auto",
-) -> dict[str, Any]:
+) -> Results:
     """Train one row of a profile without its notebook, as the notebook would (same configuration, same run
     folder, resumable). Under ``torchrun`` this trains the row with DDP; running the pipeline afterwards finds the
     row finished and only executes its notebook's plots."""
@@ -294,7 +299,8 @@ def pipeline_status(out: str | Path) -> int:
         hist = read_history(job.run / "history.csv") if (job.run / "history.csv").exists() else []
         model = job.row.model
         if hist:
-            rates[model] = sum(h["epoch_time_s"] for h in hist) / len(hist) * 1.08  # + evaluation
+            # + evaluation; every row of history.csv has its epoch time
+            rates[model] = sum(cast(float, h["epoch_time_s"]) for h in hist) / len(hist) * 1.08
         rows.append((job.name, model, len(hist), job.epochs or 0, _row_finished(job)))
     known = list(rates.values())
     eta = 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,7 @@ def learning_curves(history: str | Path | list[dict], title: str = ""):
     from .run_folder import read_history
 
     plt = _plt()
-    rows = read_history(history) if not isinstance(history, list) else history
+    rows: list[dict[str, Any]] = read_history(history) if not isinstance(history, list) else history
 
     def series(key: str) -> tuple[list[float], list[float]]:
         pts = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None]

@@ -248,13 +248,13 @@ def write_glb_surface(
     idx = np.arange(gh * gw).reshape(gh, gw)
     a, b, c, d = idx[:-1, :-1], idx[:-1, 1:], idx[1:, :-1], idx[1:, 1:]  # the corners of every grid cell
     zf = z.reshape(-1)
-    faces = []
+    kept: list[np.ndarray] = []  # each triangle set's faces without a missing or occluding corner
     for tri in (np.stack([a, c, b], -1), np.stack([b, c, d], -1)):
         t = tri.reshape(-1, 3)
         zt = zf[t]
         ok = (zt.min(1) > 0) & (zt.max(1) <= zt.min(1) * (1 + max_step))
-        faces.append(t[ok])
-    faces = np.concatenate(faces).astype("<u4")
+        kept.append(t[ok])
+    faces = np.concatenate(kept).astype("<u4")
     pos = (pts.reshape(-1, 3) * np.array([1, -1, -1])).astype("<f4")
     col = cols.reshape(-1, 3).astype(np.uint8)
     chunks = [pos.tobytes(), col.tobytes(), faces.tobytes()]

@@ -45,6 +45,46 @@ def _licence(source: dict[str, str] | None, family: str) -> str:
 
 
 _METRICS = ("delta1", "abs_rel", "rmse")
+_ROOT = Path(__file__).resolve().parents[1]
+#: The settings that name a file or folder of the machine that trained the run.
+_PATH_SETTINGS = ("data", "gt_data", "init_from", "teacher")
+
+
+def _portable(path: str | None, *, data: bool = False) -> str | None:
+    """A path as a card may carry it: relative to the repository when inside it (``results/…``, ``runs/…``), or
+    for ``data`` beside it (``../shared/data/…``); else its last two parts (``C3-pretrain/last.pt``): a card names
+    no machine, and retrain takes the user's own copies and trains the runs it starts from again. 'synthetic' and
+    relative paths stay as they are."""
+    if not path or path == "synthetic" or not Path(path).is_absolute():
+        return path
+    p = Path(path)
+    if p.is_relative_to(_ROOT) or (data and p.is_relative_to(_ROOT.parent)):
+        return os.path.relpath(p, _ROOT)
+    return Path(*p.parts[-2:]).as_posix()
+
+
+def _portable_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` with its paths portable (a teacher setting: each of its comma-separated checkpoints)."""
+    out = dict(cfg)
+    for k in _PATH_SETTINGS:
+        if out.get(k):
+            out[k] = ",".join(str(_portable(x, data=k in ("data", "gt_data"))) for x in str(out[k]).split(","))
+    return out
+
+
+def _portable_lineage(lineage: dict[str, Any]) -> dict[str, Any]:
+    def node(n: dict[str, Any]) -> dict[str, Any]:
+        config = _portable_config(n["config"])
+        return {**n, "config": config, "run": _portable(n["run"]), "lineage": _portable_lineage(n["lineage"])}
+
+    out: dict[str, Any] = {}
+    if "init_from" in lineage:
+        out["init_from"] = node(lineage["init_from"])
+    if "teacher" in lineage:
+        out["teacher"] = [node(n) for n in lineage["teacher"]]
+    return out
+
+
 _LABELS = {"delta1": "δ1", "abs_rel": "AbsRel", "rmse": "RMSE [m]"}
 
 
@@ -72,8 +112,8 @@ def _meta(
             "output": "N×1×H×W ≥ 0; depth in metres = output × max_depth_m",
             "flip_tta": bool(cfg.get("flip_tta", True)),
         },
-        "recipe": cfg,
-        "lineage": lineage,
+        "recipe": _portable_config(cfg),
+        "lineage": _portable_lineage(lineage),
         "training": {
             "data": data["name"],
             "split": data["split"],
@@ -94,7 +134,7 @@ def _meta(
             **({"encoder_source": results["pretrained"]["source"]} if results["pretrained"].get("source") else {}),
             "git_commit": results["git_commit"],
             "versions": results["versions"],
-            "run": str(run),
+            "run": _portable(str(Path(run).resolve())),
             "selection": results.get("selection", "last epoch"),
         },
         "metrics": {

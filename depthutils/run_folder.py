@@ -26,13 +26,12 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import torch
-import torch.nn as nn
 
 from ._io import atomic_path, write_json_atomic, write_text_atomic
-from .models import build_model
+from .models import DepthModel, build_model
 
 __all__ = [
     "Results",
@@ -159,7 +158,7 @@ def load_checkpoint(path: str | Path, *, expect_model: str | None = None, map_lo
     return ck
 
 
-def model_from_checkpoint(ck: dict, device: torch.device | str = "cpu") -> nn.Module:
+def model_from_checkpoint(ck: dict, device: torch.device | str = "cpu") -> DepthModel:
     """Rebuild the model of a checkpoint (never touching the network) and load its weights; eval mode."""
     model = build_model(ck["model_name"], pretrained=False, head=ck["config"].get("head", "relu"))
     try:
@@ -256,8 +255,8 @@ class RunFolder:
     def write_results(self, results: Results) -> None:
         write_json_atomic(self.results, results)
 
-    def read_results(self) -> dict[str, Any] | None:
-        return _read_json(self.results)
+    def read_results(self) -> Results | None:
+        return cast("Results | None", _read_json(self.results))  # written by write_results
 
     def read_config(self) -> dict[str, Any] | None:
         return _read_json(self.config)

@@ -22,7 +22,7 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn as nn
@@ -41,6 +41,9 @@ from .losses import get_loss
 from .models import build_model, get_spec
 from .run_folder import CheckpointError, Results, RunFolder, load_checkpoint, model_from_checkpoint
 from .study import default_epochs
+
+if TYPE_CHECKING:
+    from .models import PretrainedMode
 
 __all__ = ["fit", "NonFiniteLossError", "ResumeError"]
 
@@ -161,7 +164,7 @@ def _fit_locked(
     data: DepthData | None,
     resume_from: str | Path | None,
     dist_info: distributed.DistInfo,
-) -> dict[str, Any]:
+) -> Results:
     """``fit`` inside the run folder's lock: resolve, set up, loop over the epochs, evaluate on the test set."""
     main = dist_info.is_main
     cfg, ck = _resolve_config(cfg, run, resume=resume, overwrite=overwrite, resume_from=resume_from, main=main)
@@ -182,7 +185,7 @@ def _fit_locked(
 
     if not main:  # rank 0 evaluates and writes the results; the others are done
         distributed.barrier(dist_info)
-        return {}
+        return cast(Results, {})  # empty, so falsy: only rank 0 returns the results
     results = _final_results(s)
     run.write_results(results)
     policy.finish()  # last.pt drops its optimiser state
@@ -367,7 +370,7 @@ def _setup(
         step_model=step_model,
         opt=opt,
         loss_fn=get_loss(cfg.loss),
-        eval_every=cfg.eval_every or default_eval_every(cfg.epochs),
+        eval_every=cfg.eval_every or default_eval_every(cast(int, cfg.epochs)),  # epochs: resolved by _resolve_config
         meta=meta,
         done=ck["epoch"] if ck else 0,
         history=list(ck["history"]) if ck else [],
@@ -422,7 +425,8 @@ def _initial_model(cfg: TrainConfig, ck: dict[str, Any] | None) -> tuple[nn.Modu
     new model (its encoder pretrained as asked), optionally with the weights of another run (``init_from``)."""
     if ck is not None:
         return model_from_checkpoint(ck), ck["pretrained"]
-    model = build_model(cfg.model, pretrained=cfg.pretrained, head=cfg.head)
+    # parse_pretrained made cfg.pretrained True, False or 'auto'
+    model = build_model(cfg.model, pretrained=cast("PretrainedMode", cfg.pretrained), head=cfg.head)
     pretrained = {"requested": str(cfg.pretrained).lower(), "used": model.meta["pretrained_used"]}
     if "pretrained_source" in model.meta:  # where the ImageNet weights came from (package, version, SHA-256)
         pretrained["source"] = model.meta["pretrained_source"]
@@ -461,13 +465,15 @@ def _step_model(
     """(the model whose weights are saved and evaluated, the model the step calls). Under torchrun the step's
     model is DDP (gradients averaged across ranks; BatchNorm per rank unless --sync-bn, which converts ``model``
     itself); with --compile it is compiled."""
+    step_model: nn.Module
     if dist_info.active:
         if cfg.sync_bn:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         step_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     else:
         step_model = model
-    return model, torch.compile(step_model) if cfg.compile else step_model
+    # torch.compile of a module is a module (OptimizedModule); its stub says only Callable
+    return model, cast(nn.Module, torch.compile(step_model)) if cfg.compile else step_model
 
 
 # -- the epoch loop ------------------------------------------------------------------------------------------------
@@ -479,6 +485,7 @@ def _train_epochs(s: _Setup, policy: CheckpointPolicy, *, progress: bool) -> Non
     non-finite loss before anything of the epoch is written, evaluate on rank 0 every ``eval_every`` epochs and
     after the last, then hand the epoch's checkpoint to the policy (best.pt, last.pt, history.csv)."""
     cfg, world = s.cfg, s.world
+    assert cfg.epochs is not None  # resolved by _resolve_config
     try:
         for epoch in range(s.done, cfg.epochs):
             lr = lr_at(epoch, lr=cfg.lr, epochs=cfg.epochs, schedule=cfg.lr_schedule, warmup_epochs=cfg.warmup_epochs)
@@ -536,11 +543,14 @@ def _evaluate_epoch(s: _Setup) -> dict[str, float]:
     """The history columns of one evaluation at the model's resolution (report protocol): validation L1, δ1 and
     AbsRel when there are validation images, then the test loss and metrics."""
     cfg = s.cfg
-    kw = dict(image_size=cfg.image_size, max_depth=cfg.max_depth, precision=s.precision, batch_size=cfg.batch_size)
+    kw: dict[str, Any] = dict(
+        image_size=cfg.image_size, max_depth=cfg.max_depth, precision=s.precision, batch_size=cfg.batch_size
+    )
     row: dict[str, float] = {}
     if s.val is not None:
         v = evaluate(s.model, s.val, **kw)
         row.update(val_l1=v["l1_global"], val_delta1=v["delta1"], val_abs_rel=v["abs_rel"])
+    assert s.test is not None  # rank 0, the one that evaluates, holds the test images
     t = evaluate(s.model, s.test, loss_fn=s.loss_fn, **kw)
     row.update(
         test_loss=t["test_loss"],
@@ -581,6 +591,7 @@ def _final_results(s: _Setup) -> Results:
     """results.json: the run's record, its length and training time, and both protocols on the test set (the
     last epoch's weights; best.pt is kept beside them)."""
     cfg = s.cfg
+    assert s.test is not None  # rank 0, the one that evaluates, holds the test images
     results = final_evaluation(
         s.model,
         s.test,
@@ -590,11 +601,15 @@ def _final_results(s: _Setup) -> Results:
         loss=cfg.loss,
         flip_tta=cfg.flip_tta,
     )
-    return {
-        **s.meta,
-        "epochs": cfg.epochs,
-        "train_time_s": s.train_time,
-        "checkpoint": s.run.last.name,
-        "selection": "last epoch (best.pt, chosen on validation L1, is kept beside it)",
-        **results,
-    }
+    # s.meta (the run's record) and the evaluation's protocols and per_image complete the Results
+    return cast(
+        Results,
+        {
+            **s.meta,
+            "epochs": cfg.epochs,
+            "train_time_s": s.train_time,
+            "checkpoint": s.run.last.name,
+            "selection": "last epoch (best.pt, chosen on validation L1, is kept beside it)",
+            **results,
+        },
+    )

@@ -47,6 +47,7 @@ def test_export_writes_fp16_safetensors_meta_and_card_and_loads_back(run, root):
     assert w.meta["metrics"]["standard"]["ci95"]["abs_rel"] == std["ci"]["abs_rel"]
     assert w.meta["n_params"] == build_model("regnet_unet").meta["n_params"]
     assert w.image_size == tuple(results["config"]["image_size"]) and w.model == "regnet_unet"
+    assert not Path(w.meta["training"]["run"]).is_absolute()  # the card names no machine
     # the weights load into the architecture and predict what the fp32 run predicts, to fp16 rounding
     from depthutils.run_folder import load_checkpoint, model_from_checkpoint
 
@@ -65,6 +66,27 @@ def test_export_writes_fp16_safetensors_meta_and_card_and_loads_back(run, root):
     with pytest.raises(FileExistsError, match="overwrite"):
         export_weights(run, "tiny", root=root)
     assert export_weights(run, "tiny", root=root, overwrite=True).meta["sha256"] == w.meta["sha256"]
+
+
+def test_a_card_names_no_machine_path():
+    """[ship-imagenet]: the recipe names its data relative to the repository, never a machine's folder; evaluate
+    finds the data again from there."""
+    from depthutils.evaluation import _card_path
+    from depthutils.release import _ROOT, _portable_config
+
+    cfg = {
+        "data": str(_ROOT.parent / "shared" / "data" / "nyu_v2_labeled_256x192"),
+        "gt_data": "/elsewhere/nyu_v2_labeled",
+        "init_from": "/work/compact/runs/compact/C3-pretrain/last.pt",
+        "teacher": "/a/b/T-s0/last.pt,/a/b/T-s1/last.pt",
+        "lr": 0.001,
+    }
+    out = _portable_config(cfg)
+    assert out["data"] == "../shared/data/nyu_v2_labeled_256x192" and out["gt_data"] == "elsewhere/nyu_v2_labeled"
+    assert out["init_from"] == "C3-pretrain/last.pt" and out["teacher"] == "T-s0/last.pt,T-s1/last.pt"
+    assert out["lr"] == 0.001 and _portable_config({"data": "synthetic"}) == {"data": "synthetic"}
+    assert _card_path(out["data"]) == str((_ROOT.parent / "shared/data/nyu_v2_labeled_256x192").resolve())
+    assert _card_path("/abs/old/card") == "/abs/old/card" and _card_path("synthetic") == "synthetic"
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -186,7 +186,7 @@ def load_dataset(
             raise ValueError(f"{name} must be a positive number of images or None (all), got {v}")
     spec = resolve_data(data)
     if spec == SYNTHETIC:
-        path = synthetic_path(synth_count, tuple(synth_size), synth_seed)
+        path = synthetic_path(synth_count, cast("tuple[int, int]", tuple(synth_size)), synth_seed)
     else:
         path = Path(spec).expanduser()
     path, n, synthetic, splits_file = _source(str(path))
@@ -200,7 +200,7 @@ def load_dataset(
 
     keep = np.concatenate([train, val, test])
     rgb, depth = _read(path, keep, depth_scale)
-    empty = np.flatnonzero(~(depth > 0).reshape(len(depth), -1).any(1)) if len(depth) else []
+    empty: np.ndarray | list[int] = np.flatnonzero(~(depth > 0).reshape(len(depth), -1).any(1)) if len(depth) else []
     if len(empty):
         raise DataError(
             f"{path}: {len(empty)} image(s) have no valid depth pixel (all zero), e.g. index "

@@ -7,6 +7,7 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TypedDict
 
 from .._io import sha256_file
 
@@ -19,9 +20,16 @@ NYU_FILES = {
 }
 
 
+class FileChecks(TypedDict, total=False):
+    """What :func:`download_file` checks of a file (its keyword arguments): size in bytes and SHA-256."""
+
+    size: int | None
+    sha256: str | None
+
+
 #: Size (bytes) and SHA-256 of the official files, checked when known. The official site publishes neither, and
 #: no development machine could reach it, so they are unset: fill them in from a verified download.
-NYU_CHECKS: dict[str, dict[str, int | str | None]] = {
+NYU_CHECKS: dict[str, FileChecks] = {
     "nyu_depth_v2_labeled.mat": {"size": None, "sha256": None},
     "splits.mat": {"size": None, "sha256": None},
 }

@@ -27,6 +27,7 @@ def read_rgb(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     try:
         if path.stat().st_size == 0:
             raise DataError(f"image {path} is an empty file (0 bytes): copy the photo again, or remove it")
+        im: Image.Image  # exif_transpose, convert and alpha_composite return plain Images
         with Image.open(path) as im:
             if max_pixels is not None and im.width * im.height > max_pixels:
                 raise DataError(
@@ -133,7 +134,9 @@ def read_rgbd_folder(
     idx = np.arange(len(pairs)) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
     if idx.size and (idx.min() < 0 or idx.max() >= len(pairs)):
         raise IndexError(f"{root} holds {len(pairs)} pairs; indices must be in [0, {len(pairs) - 1}]")
-    rgbs, depths, bad = [], [], []
+    rgbs: list[np.ndarray] = []
+    depths: list[np.ndarray] = []
+    bad: list[str] = []
     for i in idx:
         rp, dp = pairs[int(i)]
         r, d = read_rgb(rp, max_pixels=MAX_DATA_PIXELS), read_depth_png(dp, depth_scale)

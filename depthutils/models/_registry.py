@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 import torch.nn as nn
@@ -21,14 +21,15 @@ class ModelSpec:
     name: str
     title: str  # the row name in the report's table
     encoder: str
-    builder: Callable[..., nn.Module]
+    builder: Callable[..., DepthModel]
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
+_M = TypeVar("_M", bound="DepthModel")
 
 
-def register(name: str, *, title: str, encoder: str) -> Callable:
-    def deco(cls: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+def register(name: str, *, title: str, encoder: str) -> Callable[[type[_M]], type[_M]]:
+    def deco(cls: type[_M]) -> type[_M]:
         if name in _REGISTRY:
             raise KeyError(f"model {name!r} registered twice")
         _REGISTRY[name] = ModelSpec(name, title, encoder, cls)

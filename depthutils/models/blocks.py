@@ -79,6 +79,7 @@ class DepthHead(nn.Module):
         self.conv = nn.Conv2d(cin, 1, 3, padding=1)
         self.activation = activation
         bias = {"relu": init_depth, "sigmoid": math.log(init_depth / (1 - init_depth)), "exp": math.log(init_depth)}
+        assert self.conv.bias is not None  # nn.Conv2d's default bias=True
         nn.init.constant_(self.conv.bias, bias[activation])
 
     def forward(self, x: torch.Tensor, size: torch.Size) -> torch.Tensor:

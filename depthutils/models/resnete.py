@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -54,7 +56,8 @@ class SumSkipDecoder(nn.Module):
             if k < 4:  # encoder skip at the same stride: sum + BatchNorm
                 out = self.skip_bns[k](out + feats[3 - k])
             y = out
-        return torch.cat([image, last_res, y], 1) if self.image_residual else y
+        # with image_residual, the last block has a residual (see __init__), so last_res is set
+        return torch.cat([image, cast(torch.Tensor, last_res), y], 1) if self.image_residual else y
 
 
 class ConcatSkipDecoder(nn.Module):

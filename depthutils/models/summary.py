@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import torch
 import torch.nn as nn
+
+if TYPE_CHECKING:
+    from ._registry import DepthModel
 
 __all__ = ["summary", "summary_markdown"]
 
 
 def _blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The encoder's stages, the decoder's top-level parts (a ModuleList / ModuleDict counts as its items), the head."""
-    out = [(f"encoder.stages.{i}", m) for i, m in enumerate(model.encoder.stages)]
-    for name, child in model.decoder.named_children():
+    dm = cast("DepthModel", model)
+    out = [(f"encoder.stages.{i}", m) for i, m in enumerate(dm.encoder.stages)]
+    for name, child in dm.decoder.named_children():
         if isinstance(child, (nn.ModuleList, nn.ModuleDict)):
             items = child.items() if isinstance(child, nn.ModuleDict) else enumerate(child)
             out += [(f"decoder.{name}.{k}", m) for k, m in items]
         else:
             out.append((f"decoder.{name}", child))
-    return out + [("head", model.head)]
+    return out + [("head", dm.head)]
 
 
 @torch.no_grad()

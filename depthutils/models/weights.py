@@ -77,7 +77,7 @@ class Weights:
     @property
     def image_size(self) -> tuple[int, int]:
         """The model input (H, W) that the weights were trained at: photos are resized to it."""
-        return tuple(self.meta["preprocessing"]["image_size_hw"])  # type: ignore[return-value]
+        return tuple(self.meta["preprocessing"]["image_size_hw"])
 
     @property
     def max_depth(self) -> float:
