@@ -296,7 +296,7 @@ def _bench(a: argparse.Namespace) -> int:
     given = [flag for flag, v in flags if v]
     if a.zoo and given:
         raise SystemExit(f"bench --zoo measures each model at its recipe's batch, eager: drop {', '.join(given)}")
-    default = Path("report") / f"benchmark-{'zoo-cpu' if a.zoo else a.device}.json"
+    default = Path("report") / "generated" / f"benchmark-{'zoo-cpu' if a.zoo else a.device}.json"
     out = Path(a.out) if a.out else default
     refuse_to_replace(out, out.with_suffix(".md"), overwrite=a.overwrite)
     a.out = out
@@ -502,7 +502,9 @@ def _add_study_commands(sub: argparse._SubParsersAction) -> None:
         help="with --zoo: the shipped models' training data (e.g. ../shared/data/nyu_v2_labeled_256x192), to "
         "calibrate their int8 ONNX graphs and score them on the validation images (int8 is left out without it)",
     )
-    s.add_argument("--out", default=None, help="default: report/benchmark-<device>.json (--zoo: benchmark-zoo-cpu)")
+    s.add_argument(
+        "--out", default=None, help="default: report/generated/benchmark-<device>.json (--zoo: benchmark-zoo-cpu)"
+    )
     s.add_argument("--overwrite", action="store_true", help="replace an existing --out and its .md")
     s.set_defaults(fn=_bench)
 

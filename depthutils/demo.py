@@ -40,7 +40,7 @@ MAX_PHOTO_PIXELS = 50_000_000
 #: Photos are downscaled so that their longer side is at most this before prediction: the model sees 256 columns
 #: anyway, and the outputs (PNG, .npy, point cloud) stay a size a browser can show.
 WORK_SIDE = 1280
-_EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+_EXAMPLES = Path(__file__).resolve().parent / "examples"  # package data: an installed package has them too
 
 
 class DemoInputError(ValueError):

@@ -18,13 +18,23 @@ def tool():
     return load_tool("cpu_gpu_agreement")
 
 
-def _write(runs: Path, row: str, delta1: np.ndarray, *, device: str, test: list[int], epochs: int = 50) -> None:
+def _scored(delta1: np.ndarray) -> dict:
+    """Report-protocol scores as an evaluation stores them: means, intervals and per-image values."""
     per = {"delta1": delta1, "abs_rel": 1 - delta1, "rmse": 2 - delta1}
-    report = {k: float(v.mean()) for k, v in per.items()}  # as an evaluation stores them: means and intervals
+    report = {k: float(v.mean()) for k, v in per.items()}
     report["ci"] = {k: list(bootstrap_ci(v)) for k, v in per.items()}
+    return {"protocols": {"report": report}, "per_image": {"report": {k: v.tolist() for k, v in per.items()}}}
+
+
+def _write_baselines(runs: Path, test: list[int], delta1: float = 0.4) -> None:
+    rows = {"mean_map": {"title": "Baseline: mean training depth map", **_scored(np.full(len(test), delta1))}}
+    runs.mkdir(parents=True, exist_ok=True)
+    (runs / "baselines.json").write_text(json.dumps({"rows": rows, "test_indices": test}))
+
+
+def _write(runs: Path, row: str, delta1: np.ndarray, *, device: str, test: list[int], epochs: int = 50) -> None:
     res = {
-        "protocols": {"report": report},
-        "per_image": {"report": {k: v.tolist() for k, v in per.items()}},
+        **_scored(delta1),
         "dataset": {"test_indices": test, "n_train": 10, "name": "nyu"},
         "precision": "bf16",
         "device": device,
@@ -48,6 +58,8 @@ def test_overlapping_rows_agree_and_separated_ones_are_marked(tool, tmp_path):
         _write(runs, first, d, device=runs.name, test=test)
     _write(tmp_path / "cpu", second, d, device="cpu", test=test)
     _write(tmp_path / "gpu", second, d + 0.2, device="gpu", test=test)  # far outside the other's interval
+    for runs in (tmp_path / "cpu", tmp_path / "gpu"):
+        _write_baselines(runs, test)
     text = tool.table(tmp_path / "cpu", tmp_path / "gpu")
     lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
     titles = [r.title for r in pipeline_rows()[:2]]
@@ -55,6 +67,13 @@ def test_overlapping_rows_agree_and_separated_ones_are_marked(tool, tmp_path):
     assert lines[titles[1]].count("✗") == 3 and "+0.200" in lines[titles[1]]
     assert "3 of 6 metric pairs agree" in text
     assert "not trained on both" in text  # the rows that neither folder holds
+    # the image-blind baseline sits under the rows, paired as they are, outside the agreement count
+    base = lines["Baseline: mean training depth map"]
+    assert base.count("0.400 [0.400, 0.400]") == 2 and base.endswith("| – |")
+    assert text.index("| Baseline: mean training depth map") > text.index(f"| {titles[1]}")
+    _write_baselines(tmp_path / "gpu", test[1:] + [999])
+    with pytest.raises(SystemExit, match="baselines were scored on different test images"):
+        tool.table(tmp_path / "cpu", tmp_path / "gpu")
 
 
 def test_runs_on_other_test_images_are_refused(tool, tmp_path):

@@ -77,3 +77,19 @@ def test_ruff_is_pinned_to_one_version_everywhere():
     config = (ROOT / ".pre-commit-config.yaml").read_text()
     rev = re.search(r"ruff-pre-commit\n\s+rev:\s*v(\S+)", config)
     assert rev and rev[1] == _lock()["ruff"], "pre-commit's ruff rev differs from requirements.lock's ruff"
+
+
+def test_the_package_data_carries_the_weights_and_the_example_photos():
+    """An installed package (not only a clone) has the shipped model and the demo's example photos: the files
+    lie inside the package, and pyproject's package-data globs name them."""
+    import fnmatch
+
+    from depthutils import demo
+
+    package = ROOT / "depthutils"
+    assert demo._EXAMPLES.parent == package and any(demo._EXAMPLES.glob("*.jpg"))
+    globs = _pyproject()["tool"]["setuptools"]["package-data"]["depthutils"]
+    for f in [*demo._EXAMPLES.glob("*.jpg"), *(package / "weights").glob("*/model.safetensors")]:
+        rel = f.relative_to(package).as_posix()
+        assert any(fnmatch.fnmatch(rel, g) for g in globs), f"{rel} is not package data"
+    assert (ROOT / "examples").resolve() == demo._EXAMPLES  # the repository's examples/: the same photos

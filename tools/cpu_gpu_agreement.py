@@ -47,6 +47,32 @@ def _join(names: set[str]) -> str:
     return ", ".join(sorted(names))
 
 
+def _differences(cpu: dict, gpu: dict) -> tuple[list[str], int]:
+    """A row's metric cells (CPU, GPU, paired Δ) and how many metric pairs agree (their intervals overlap)."""
+    cells, agree = [], 0
+    for key, _, digits in METRICS:
+        ca, (alo, ahi) = _cell(cpu, key, digits)
+        cb, (blo, bhi) = _cell(gpu, key, digits)
+        a, b = cpu["per_image"]["report"][key], gpu["per_image"]["report"][key]
+        d, lo, hi = bootstrap_diff_ci(np.asarray(a), np.asarray(b), paired=True)
+        overlap = alo <= bhi and blo <= ahi
+        agree += overlap
+        cells.append(f"{ca} | {cb} | {format_ci(d, lo, hi, digits=digits)}{'' if overlap else ' ✗'}")
+    return cells, agree
+
+
+def baseline_rows(cpu_runs: Path, gpu_runs: Path) -> list[str]:
+    """The image-blind baselines of both studies (``runs/baselines.json``: fitted on each study's training images,
+    scored on the same test images under the report protocol), as rows under the trained ones."""
+    cpu, gpu = (json.loads((runs / "baselines.json").read_text()) for runs in (cpu_runs, gpu_runs))
+    if cpu["test_indices"] != gpu["test_indices"]:
+        raise SystemExit("the CPU and GPU baselines were scored on different test images")
+    return [
+        f"| {row['title']} | {' | '.join(_differences(row, gpu['rows'][name])[0])} | – |"
+        for name, row in cpu["rows"].items()
+    ]
+
+
 def table(cpu_runs: Path, gpu_runs: Path) -> str:
     lines, agree, total, first = [], 0, 0, {}
     commits: dict[str, set[str]] = {"cpu": set(), "gpu": set()}
@@ -63,16 +89,8 @@ def table(cpu_runs: Path, gpu_runs: Path) -> str:
             raise SystemExit(f"{row.name}: the CPU and GPU runs differ in {', '.join(differ)}: not the same row")
         commits["cpu"].add(cpu["git_commit"][:7])
         commits["gpu"].add(gpu["git_commit"][:7])
-        cells = []
-        for key, _, digits in METRICS:
-            ca, (alo, ahi) = _cell(cpu, key, digits)
-            cb, (blo, bhi) = _cell(gpu, key, digits)
-            a, b = cpu["per_image"]["report"][key], gpu["per_image"]["report"][key]
-            d, lo, hi = bootstrap_diff_ci(np.asarray(a), np.asarray(b), paired=True)
-            overlap = alo <= bhi and blo <= ahi
-            agree += overlap
-            total += 1
-            cells.append(f"{ca} | {cb} | {format_ci(d, lo, hi, digits=digits)}{'' if overlap else ' ✗'}")
+        cells, agreed = _differences(cpu, gpu)
+        agree, total = agree + agreed, total + len(METRICS)
         minutes = f"{cpu['train_time_s'] / 60:.0f} / {gpu['train_time_s'] / 60:.1f}"
         lines.append(f"| {row.title} | {' | '.join(cells)} | {minutes} |")
     if not first:
@@ -91,14 +109,16 @@ def table(cpu_runs: Path, gpu_runs: Path) -> str:
         "images under the report protocol (image and ground truth resized to the model input, no crop, no flip "
         "TTA), the protocol both share. Brackets: 95% bootstrap intervals over test images. Δ: GPU − CPU, paired "
         "over the same images; ✗ marks a metric whose two intervals do not overlap. Train time: the run's epochs "
-        "(the GPU rows trained all at once, ten processes sharing the one GPU).",
+        "(the GPU rows trained all at once, ten processes sharing the one GPU). The last rows are the image-blind "
+        "baselines of each study (fitted on its training images, the same protocol and test images), not counted "
+        "in the agreement below: a row that does not beat them has learnt nothing from the image.",
         "",
         "| row | CPU δ1 | GPU δ1 | Δ δ1 | CPU AbsRel | GPU AbsRel | Δ AbsRel | CPU RMSE | GPU RMSE | Δ RMSE | "
         "train [min] CPU / GPU |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     tail = ["", f"{agree} of {total} metric pairs agree within their intervals (the intervals overlap)."]
-    return "\n".join(head + lines + tail) + "\n"
+    return "\n".join(head + lines + baseline_rows(cpu_runs, gpu_runs) + tail) + "\n"
 
 
 def main() -> None:

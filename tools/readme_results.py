@@ -36,7 +36,7 @@ def _ci(m: dict, k: str, ci: dict) -> str:
 def zoo_block() -> str:
     """One row per shipped model (and the study's improved row, for scale): parameters, file size, test metrics
     with 95% intervals, and ms per 640×480 photo from the zoo benchmark of the same run."""
-    bench_path = ROOT / "report" / "benchmark-zoo-cpu.json"
+    bench_path = ROOT / "report" / "generated" / "benchmark-zoo-cpu.json"
     bench = json.loads(bench_path.read_text()) if bench_path.exists() else {"rows": []}
     speed = {r["label"]: r for r in bench["rows"]}
     lines = [
@@ -74,8 +74,8 @@ def zoo_block() -> str:
         "Test metrics: NYU-Depth V2, official split (654 images), standard protocol (prediction upsampled to "
         "640×480, Eigen crop, flip TTA), trained from scratch (no ImageNet weights); each model card "
         f"(`depthutils/weights/<name>/README.md`) has the details. Speed: {bench.get('device', 'not measured yet')}, "
-        "one run of `python -m depthutils bench --zoo` (report/benchmark-zoo-cpu.md), predict with flip TTA and "
-        "BatchNorm folded, as `predict` runs.",
+        "one run of `python -m depthutils bench --zoo` (report/generated/benchmark-zoo-cpu.md), predict with flip TTA "
+        "and BatchNorm folded, as `predict` runs.",
         ZOO_END,
     ]
     return "\n".join(lines)

@@ -37,5 +37,5 @@ cp "$RUN"/{config.json,history.csv,results.json} results/report-nyu/runs/compact
 sed -i "s#$ROOT/#./#g" report/generated/report-nyu.md # the notebook needs absolute paths; the table names them
 "$PY" tools/readme_results.py
 "$PY" tools/other_cameras.py --frames "$SHARED/rgbd_samples" --weights nyu-regnet-unet \
-    --out report/other-cameras-shipped.md --figure figures/report-nyu/other_cameras_shipped.png
+    --out report/generated/other-cameras-shipped.md --figure figures/report-nyu/other_cameras_shipped.png
 git status --short

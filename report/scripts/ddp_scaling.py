@@ -1,5 +1,5 @@
 """Data-parallel scaling on this machine: training images/s with 1 and N torchrun processes (the same global
-batch, the same total number of CPU threads), written to report/ddp-scaling-<device>.md.
+batch, the same total number of CPU threads), written to report/generated/ddp-scaling-<device>.md.
 
     python report/scripts/ddp_scaling.py --data ../shared/data/nyu_v2_labeled_256x192 --nproc 2
 
@@ -103,7 +103,7 @@ def main() -> None:
             "all-reduce over gloo, smaller per-process batches), not the gain of more hardware; it says "
             "nothing about scaling across GPUs.",
         ]
-    path = Path("report") / f"ddp-scaling-{a.device}.md"
+    path = Path("report") / "generated" / f"ddp-scaling-{a.device}.md"
     write_text_atomic(path, "\n".join(lines) + "\n")
     print("\n".join(lines))
 

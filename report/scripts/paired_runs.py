@@ -2,9 +2,9 @@
 each with its 95% intervals, and their paired per-image difference.
 
     python report/scripts/paired_runs.py precision --data ../shared/data/nyu_v2_labeled_256x192 \\
-        --gt-data ../shared/data/nyu_v2_labeled          # report/precision-parity.md: fp32 against bf16 autocast
+        --gt-data ../shared/data/nyu_v2_labeled    # report/generated/precision-parity.md: fp32 against bf16 autocast
     python report/scripts/paired_runs.py geometry --data ... --gt-data ...
-                                                          # report/test-geometry.md: 128×128 against 4:3 96×128
+                                                    # report/generated/test-geometry.md: 128×128 against 4:3 96×128
 
 The report's setting otherwise (batch 64, Adam 1e-3 cosine, official split, encoders from scratch), 5 epochs,
 standard protocol. Finished runs are reused (``--out``, default runs/paired/<experiment>).
@@ -83,7 +83,7 @@ def main() -> None:
         difference_table(res[0], res[1], (arms[0][1], arms[1][1])),
         f"Training time: {times}.",
     ]
-    write_text_atomic(Path("report") / file, "\n".join(lines) + "\n")
+    write_text_atomic(Path("report") / "generated" / file, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -1,6 +1,6 @@
 """Profile the engine's training step (``depthutils.engine.train_step``, the function ``fit`` calls) on the CPU.
 
-    python report/scripts/profile_cpu_step.py            # writes report/profile-cpu.md
+    python report/scripts/profile_cpu_step.py            # writes report/generated/profile-cpu.md
 
 resnet_unet and resnete_decoder_v3, batch 64 at 128×128 from uint8 192×144 frames (augmentation included, as in
 training), fp32 against bf16 autocast, eager against torch.compile. Median of the steady-state steps after
@@ -67,7 +67,7 @@ def main() -> None:
     lines += [
         f"| {name} | {p} | {c} | {ips:.1f} | {ips / base[name]:.2f}× | {first:.1f} |" for name, p, c, ips, first in rows
     ]
-    out = Path("report") / "profile-cpu.md"
+    out = Path("report") / "generated" / "profile-cpu.md"
     write_text_atomic(out, "\n".join(lines) + "\n")
     print(f"wrote {out}")
 
