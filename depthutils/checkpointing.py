@@ -16,9 +16,10 @@ to agree with last.pt on resume (:meth:`resume`). The file formats are :mod:`dep
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
-from .run_folder import CheckpointError, RunFolder, load_checkpoint
+from .run_folder import Checkpoint, CheckpointError, RunFolder, load_checkpoint
 
 __all__ = ["CheckpointPolicy"]
 
@@ -26,7 +27,7 @@ __all__ = ["CheckpointPolicy"]
 _NOT_IN_WEIGHTS_ONLY = ("format", "state_sha256", "optimizer_state")
 
 
-def _weights_only(ck: dict[str, Any]) -> dict[str, Any]:
+def _weights_only(ck: Mapping[str, Any]) -> dict[str, Any]:
     """``ck`` without its optimiser state (and without the format and checksum, which saving writes anew); the
     order of the other entries is kept, so the file is what it always was."""
     return {k: v for k, v in ck.items() if k not in _NOT_IN_WEIGHTS_ONLY}
@@ -56,7 +57,7 @@ class CheckpointPolicy:
         except CheckpointError:
             return False
 
-    def resume(self, ck: dict[str, Any], *, validates: bool) -> None:
+    def resume(self, ck: Checkpoint, *, validates: bool) -> None:
         """Make the folder agree with the checkpoint ``ck`` a run resumes from: history.csv may be behind or ahead
         of it after a kill; best.pt, if a user deleted it, is written again when ``ck``'s own epoch was the best
         (``validates``: the run has validation images, so a best exists)."""
@@ -66,7 +67,7 @@ class CheckpointPolicy:
         if not self.run.best.exists() and validates and math.isfinite(self.best_val_l1):
             self._recreate_best(ck)
 
-    def _recreate_best(self, ck: dict[str, Any]) -> None:
+    def _recreate_best(self, ck: Checkpoint) -> None:
         """A kill between writing best.pt and last.pt cannot lose best.pt (best is written first), but a user may
         have deleted it: when last.pt's own epoch is the best one, write it again."""
         hist = [h for h in ck["history"] if h.get("val_l1") is not None]

@@ -139,7 +139,7 @@ def _train(a: argparse.Namespace) -> int:
         r = fit(cfg, a.out, resume=a.resume or bool(a.resume_from), resume_from=a.resume_from, progress=not a.quiet)
     except KeyboardInterrupt:
         return 130
-    if not r:  # a torchrun process other than rank 0: rank 0 reports
+    if r is None:  # a torchrun process other than rank 0: rank 0 reports
         return 0
     m = r["protocols"]["standard"]
     p = m["protocol"]

@@ -14,6 +14,7 @@ neither ``train`` nor the CLI.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -97,7 +98,7 @@ def _refuse_seen(images: Any, names: list[str], where: str, trained: dict[str, A
 
 def _load_scored_model(
     checkpoint: str | Path | None, weights: str | None, device: torch.device, data: str | None
-) -> tuple[nn.Module, dict[str, Any], dict[str, Any], dict[str, Any], str | None]:
+) -> tuple[nn.Module, Mapping[str, Any], dict[str, Any], dict[str, Any], str | None]:
     """(model on ``device``, its record: model_name / title / config, where it came from, the identity of the
     data it was trained on, the precision its model card was measured in, or None) of a checkpoint or weights."""
     if checkpoint is not None:

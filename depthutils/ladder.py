@@ -33,7 +33,7 @@ from .config import TrainConfig
 from .data.dataset import load_data
 from .engine import DeviceData, evaluate, resolve_precision
 from .metrics import bootstrap_diff_ci, format_ci
-from .run_folder import load_checkpoint, model_from_checkpoint, read_history
+from .run_folder import Checkpoint, load_checkpoint, model_from_checkpoint, read_history
 from .study import Ladder, Step, get_ladder
 
 __all__ = [
@@ -210,7 +210,7 @@ def score_baselines(cfg: TrainConfig, data: Any) -> dict[str, dict[str, Any]]:
     return {name: _score(m, cfg, data, tuple(data.depth.shape[-2:]), flip_tta=False) for name, m in models.items()}
 
 
-def score_checkpoint(ck: dict[str, Any], cfg: TrainConfig, data: Any) -> dict[str, Any]:
+def score_checkpoint(ck: Checkpoint, cfg: TrainConfig, data: Any) -> dict[str, Any]:
     """The validation record of checkpoint ``ck`` scored with settings ``cfg`` on ``data``'s validation images
     (what :func:`validate` caches; a final row is scored with its step's settings through it)."""
     res = _score(model_from_checkpoint(ck), cfg, data, cfg.image_size)

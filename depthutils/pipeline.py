@@ -133,7 +133,7 @@ def train_row(
     gt_data: str | None = None,
     out: str | Path | None = None,
     precision: str = "auto",
-) -> Results:
+) -> Results | None:
     """Train one row of a profile without its notebook, as the notebook would (same configuration, same run
     folder, resumable). Under ``torchrun`` this trains the row with DDP; running the pipeline afterwards finds the
     row finished and only executes its notebook's plots."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from ._io import sha256_file, write_json_atomic, write_text_atomic
 from .models.weights import _FILE, _META, WEIGHTS_ROOT, Weights, check_name, get_weights, meta_checksum
-from .run_folder import load_checkpoint, read_history
+from .run_folder import Checkpoint, load_checkpoint, read_history
 
 __all__ = ["export_weights", "model_card", "WEIGHTS_FORMAT", "DATA_TERMS"]
 
@@ -89,7 +89,7 @@ _LABELS = {"delta1": "δ1", "abs_rel": "AbsRel", "rmse": "RMSE [m]"}
 
 
 def _meta(
-    name: str, ck: dict, results: dict, file: Path, run: Path, extra_time_s: float | None, evaluation: dict | None
+    name: str, ck: Checkpoint, results: dict, file: Path, run: Path, extra_time_s: float | None, evaluation: dict | None
 ) -> dict[str, Any]:
     cfg, data = results["config"], results["dataset"]
     lineage = _lineage(cfg)

@@ -35,6 +35,7 @@ from .models import DepthModel, build_model
 
 __all__ = [
     "Results",
+    "Checkpoint",
     "RunFolder",
     "CheckpointError",
     "RunLockedError",
@@ -94,6 +95,38 @@ class Results(TypedDict):
     per_image: dict[str, dict[str, list[float]]]
 
 
+class _CheckpointState(TypedDict, total=False):
+    """The parts of a checkpoint that not every file has: the optimiser (dropped by best.pt and a finished run's
+    last.pt), the checksum and format (v2 files and later), the torchrun record."""
+
+    optimizer_state: dict[str, Any] | None
+    state_sha256: str
+    format: str
+    distributed: dict[str, Any]
+
+
+class Checkpoint(_CheckpointState):
+    """A checkpoint file (``last.pt``, ``best.pt``): the run's record as in :class:`Results` (settings, data
+    identity, where the encoder came from, versions) with the weights, the epoch it completed and the history up
+    to it. Plain types and tensors only, so it loads with ``torch.load(weights_only=True)``."""
+
+    model_name: str
+    title: str
+    model_meta: dict[str, Any]
+    config: dict[str, Any]
+    dataset: dict[str, Any]
+    pretrained: dict[str, Any]
+    precision: str
+    versions: dict[str, str]
+    git_commit: str
+    device: str
+    model_state: dict[str, Any]
+    epoch: int
+    history: list[dict[str, Any]]
+    best_val_l1: float
+    train_time_s: float
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint is corrupt, not ours, or for another architecture."""
 
@@ -133,7 +166,7 @@ def _checksum(ck: dict) -> str:
     return state_sha256({"model_state": ck["model_state"], "optimizer_state": ck.get("optimizer_state")})
 
 
-def load_checkpoint(path: str | Path, *, expect_model: str | None = None, map_location: Any = "cpu") -> dict:
+def load_checkpoint(path: str | Path, *, expect_model: str | None = None, map_location: Any = "cpu") -> Checkpoint:
     """Load a checkpoint with ``weights_only=True`` (a file from elsewhere cannot run code) and check its weights
     against the stored SHA-256."""
     path = Path(path)
@@ -155,10 +188,10 @@ def load_checkpoint(path: str | Path, *, expect_model: str | None = None, map_lo
             f"{path} holds a {ck['model_name']!r} model, not {expect_model!r}. Use --model "
             f"{ck['model_name']} or a different --out folder."
         )
-    return ck
+    return cast(Checkpoint, ck)
 
 
-def model_from_checkpoint(ck: dict, device: torch.device | str = "cpu") -> DepthModel:
+def model_from_checkpoint(ck: Checkpoint | dict[str, Any], device: torch.device | str = "cpu") -> DepthModel:
     """Rebuild the model of a checkpoint (never touching the network) and load its weights; eval mode."""
     model = build_model(ck["model_name"], pretrained=False, head=ck["config"].get("head", "relu"))
     try:

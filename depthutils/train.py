@@ -39,7 +39,7 @@ from .engine import DeviceData, evaluate, lr_at, make_optimizer, param_groups, r
 from .evaluation import final_evaluation
 from .losses import get_loss
 from .models import build_model, get_spec
-from .run_folder import CheckpointError, Results, RunFolder, load_checkpoint, model_from_checkpoint
+from .run_folder import Checkpoint, CheckpointError, Results, RunFolder, load_checkpoint, model_from_checkpoint
 from .study import default_epochs
 
 if TYPE_CHECKING:
@@ -126,8 +126,9 @@ def fit(
     progress: bool = True,
     data: DepthData | None = None,
     resume_from: str | Path | None = None,
-) -> Results:
-    """Train ``cfg.model`` as configured into the run folder ``out`` and return its results (results.json).
+) -> Results | None:
+    """Train ``cfg.model`` as configured into the run folder ``out`` and return its results (results.json); under
+    torchrun, the processes other than rank 0 (which evaluates and writes them) return None.
 
     ``resume=True`` continues from ``out/last.pt`` (or ``resume_from``) when there is one, and starts fresh in an
     empty folder; a finished run is returned without training. Resuming refuses settings that differ from the
@@ -164,7 +165,7 @@ def _fit_locked(
     data: DepthData | None,
     resume_from: str | Path | None,
     dist_info: distributed.DistInfo,
-) -> Results:
+) -> Results | None:
     """``fit`` inside the run folder's lock: resolve, set up, loop over the epochs, evaluate on the test set."""
     main = dist_info.is_main
     cfg, ck = _resolve_config(cfg, run, resume=resume, overwrite=overwrite, resume_from=resume_from, main=main)
@@ -185,7 +186,7 @@ def _fit_locked(
 
     if not main:  # rank 0 evaluates and writes the results; the others are done
         distributed.barrier(dist_info)
-        return cast(Results, {})  # empty, so falsy: only rank 0 returns the results
+        return None  # only rank 0 returns the results
     results = _final_results(s)
     run.write_results(results)
     policy.finish()  # last.pt drops its optimiser state
@@ -204,7 +205,7 @@ def _resolve_config(
     overwrite: bool,
     resume_from: str | Path | None,
     main: bool,
-) -> tuple[TrainConfig, dict[str, Any] | None]:
+) -> tuple[TrainConfig, Checkpoint | None]:
     """(the configuration this call trains with, the checkpoint it continues from or None for a fresh start).
 
     A resumed run keeps its own settings, with a longer epoch count (and device, evaluation interval, extras) if
@@ -257,7 +258,7 @@ def _other_checkpoint(run: RunFolder, failed: Path, cfg: TrainConfig) -> str:
     return "No other checkpoint of this run loads: train into a new --out."
 
 
-def _resume_checkpoint(cfg: TrainConfig, run: RunFolder, resume_from: str | Path | None) -> dict | None:
+def _resume_checkpoint(cfg: TrainConfig, run: RunFolder, resume_from: str | Path | None) -> Checkpoint | None:
     """The checkpoint ``--resume`` continues from (``resume_from``, else last.pt), checked against the settings
     asked for; None when there is nothing to continue (start fresh). Anything else it cannot do is a ResumeError
     that says what to do instead."""
@@ -323,7 +324,7 @@ class _Setup:
 def _setup(
     cfg: TrainConfig,
     run: RunFolder,
-    ck: dict[str, Any] | None,
+    ck: Checkpoint | None,
     *,
     data: DepthData | None,
     dist_info: distributed.DistInfo,
@@ -420,7 +421,7 @@ def _device_data(
     return train, val, test
 
 
-def _initial_model(cfg: TrainConfig, ck: dict[str, Any] | None) -> tuple[nn.Module, dict[str, Any]]:
+def _initial_model(cfg: TrainConfig, ck: Checkpoint | None) -> tuple[nn.Module, dict[str, Any]]:
     """(the model on the CPU, the record of its initialisation): the checkpoint's weights when resuming, else a
     new model (its encoder pretrained as asked), optionally with the weights of another run (``init_from``)."""
     if ck is not None:
@@ -443,12 +444,13 @@ def _initial_model(cfg: TrainConfig, ck: dict[str, Any] | None) -> tuple[nn.Modu
 
 
 def _restore_optimizer(
-    opt: torch.optim.Optimizer, ck: dict[str, Any] | None, pretrained: dict[str, Any], *, source: str | Path
+    opt: torch.optim.Optimizer, ck: Checkpoint | None, pretrained: dict[str, Any], *, source: str | Path
 ) -> dict[str, Any]:
     """Load the checkpoint's optimiser state into ``opt``; returns ``pretrained``, noting a resume that had none
     to load (best.pt, and a finished run's last.pt, keep the weights only: a fresh optimiser, not bit-exact)."""
-    if ck is not None and ck.get("optimizer_state") is not None:
-        opt.load_state_dict(ck["optimizer_state"])
+    state = ck.get("optimizer_state") if ck is not None else None
+    if state is not None:
+        opt.load_state_dict(state)
     elif ck is not None:
         print(
             f"note: {source} holds no optimiser state (best.pt and a finished run keep the weights "
