@@ -70,11 +70,10 @@ HISTORY_KEYS = (
 )
 
 
-class Results(TypedDict):
-    """A finished run's ``results.json``: the record every table, figure and comparison reads. ``config`` is the
-    run's TrainConfig as a dict, ``dataset`` its data's identity (split, indices, ground truth), ``protocols`` the
-    test metrics per protocol ('report', 'standard'; the standard one with 95% intervals under ``ci``) and
-    ``per_image`` the per-image values the paired comparisons resample."""
+class _RunRecord(TypedDict):
+    """What a run records of itself, in results.json and in every checkpoint: its model, settings (``config``:
+    the run's TrainConfig as a dict), data identity (split, indices, ground truth), where its encoder came from,
+    precision, versions, commit and device."""
 
     model_name: str
     title: str
@@ -86,6 +85,13 @@ class Results(TypedDict):
     versions: dict[str, str]
     git_commit: str
     device: str
+
+
+class Results(_RunRecord):
+    """A finished run's ``results.json``: the record every table, figure and comparison reads. ``protocols`` holds
+    the test metrics per protocol ('report', 'standard'; the standard one with 95% intervals under ``ci``) and
+    ``per_image`` the per-image values the paired comparisons resample."""
+
     distributed: dict[str, Any]
     epochs: int
     train_time_s: float
@@ -105,21 +111,10 @@ class _CheckpointState(TypedDict, total=False):
     distributed: dict[str, Any]
 
 
-class Checkpoint(_CheckpointState):
-    """A checkpoint file (``last.pt``, ``best.pt``): the run's record as in :class:`Results` (settings, data
-    identity, where the encoder came from, versions) with the weights, the epoch it completed and the history up
-    to it. Plain types and tensors only, so it loads with ``torch.load(weights_only=True)``."""
+class Checkpoint(_RunRecord, _CheckpointState):
+    """A checkpoint file (``last.pt``, ``best.pt``): the run's record with the weights, the epoch it completed and
+    the history up to it. Plain types and tensors only, so it loads with ``torch.load(weights_only=True)``."""
 
-    model_name: str
-    title: str
-    model_meta: dict[str, Any]
-    config: dict[str, Any]
-    dataset: dict[str, Any]
-    pretrained: dict[str, Any]
-    precision: str
-    versions: dict[str, str]
-    git_commit: str
-    device: str
     model_state: dict[str, Any]
     epoch: int
     history: list[dict[str, Any]]
