@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-_CODE = ("depthutils", "notebooks", "tools", "pyproject.toml", "requirements.lock")
+_CODE = ("depthutils", "notebooks", "tools", "report/scripts", "pyproject.toml", "requirements.lock")
 
 
 #: Where the code travels as a copy of a working tree (to a GPU machine), the sending checkout names its commit here

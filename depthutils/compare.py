@@ -16,6 +16,7 @@ from . import study
 from .study import CONTRASTS, QUESTIONS, Question, row_title
 
 __all__ = [
+    "format_ci",
     "StudyTable",
     "study_table",
     "write_study_report",
@@ -104,13 +105,23 @@ def _f(v: Any, nd: int = 4) -> str:
     return f"{v:.{nd}f}" if isinstance(v, float) else str(v)
 
 
+def format_ci(value: float | None, lo: float | None, hi: float | None, *, digits: int = 3, signed: bool = True) -> str:
+    """A value with its interval as every table prints it: '+0.206 [+0.191, +0.221]' (``signed``: a difference),
+    '0.735 [0.720, 0.750]' otherwise; a missing or NaN number prints as '–'. The one interval formatter of the
+    tables, the README's blocks and the tools."""
+
+    def f(x: float | None) -> str:
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return "–"
+        return f"{x:{'+' if signed else ''}.{digits}f}"
+
+    return f"{f(value)} [{f(lo)}, {f(hi)}]"
+
+
 def _ci(m: dict, key: str, nd: int) -> str:
     """'0.512 [0.498, 0.526]': the mean and its 95% bootstrap interval."""
-    from .metrics import format_ci  # lazily: the metrics import torch, the tables need none
-
     lo, hi = (m.get("ci") or {}).get(key, (None, None))
-    v = m.get(key)
-    return format_ci(v, lo, hi, digits=nd, signed=False) if lo is not None and v is not None else _f(v, nd)
+    return format_ci(m.get(key), lo, hi, digits=nd, signed=False) if lo is not None else _f(m.get(key), nd)
 
 
 def _protocol(r: TableRow, name: str) -> dict:
@@ -500,8 +511,6 @@ def _bootstrap_difference(a: dict, b: dict, key: str, *, paired: bool, protocol:
 def _difference(a: dict, b: dict, key: str, nd: int, *, paired: bool, protocol: str = "standard") -> tuple[str, bool]:
     """``b − a`` for one metric with its 95% bootstrap interval, "+0.015 [+0.004, +0.027]", and whether the
     interval excludes zero (the test set resolves the difference)."""
-    from .metrics import format_ci
-
     d, lo, hi = _bootstrap_difference(a, b, key, paired=paired, protocol=protocol)
     return format_ci(d, lo, hi, digits=nd), bool(lo > 0 or hi < 0)
 

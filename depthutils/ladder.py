@@ -29,10 +29,11 @@ from typing import Any, cast
 
 from ._io import write_json_atomic
 from .baselines import BASELINES, baseline_models
+from .compare import format_ci
 from .config import TrainConfig
 from .data.dataset import load_data
 from .engine import DeviceData, evaluate, resolve_precision
-from .metrics import bootstrap_diff_ci, format_ci
+from .metrics import bootstrap_diff_ci
 from .run_folder import Checkpoint, load_checkpoint, model_from_checkpoint, read_history
 from .study import Ladder, Step, get_ladder
 
@@ -251,14 +252,16 @@ def baselines_record(out: Path, first: Path) -> dict[str, dict[str, Any]]:
     ``out/baselines.json`` under those images' indices (so that the table regenerates without the data)."""
     cache = out / "baselines.json"
     val = validate(first)["val_indices"]
+    cfg = TrainConfig.from_dict(json.loads((first / "config.json").read_text())["config"])
+    # what the baselines depend on: the validation images, the training images they are fitted on, the depth cap
+    key = {"val_indices": val, "n_train": validate(first)["n_train"], "max_depth": cfg.max_depth}
     if cache.exists():
         held = json.loads(cache.read_text())
-        if held["val_indices"] == val:
+        if {k: held.get(k) for k in key} == key:
             return held["baselines"]
-    cfg = TrainConfig.from_dict(json.loads((first / "config.json").read_text())["config"])
     base = score_baselines(cfg, _validation_data(first, cfg))
     held = {
-        "val_indices": val,
+        **key,
         "baselines": {
             name: {**{k: v[k] for k in VAL_METRICS}, "precision": v["protocol"]["precision"]}
             for name, v in base.items()
@@ -356,7 +359,9 @@ def _reference_row(ladder: Ladder, scored: list[dict[str, Any]]) -> str:
 
 
 def _data_name(w: Walk, data: str | None) -> str:
-    if data is None and w.scored:
+    if data is None and not w.scored:
+        return "?"
+    if data is None:
         data = json.loads((w.out / w.ladder.steps[0].name / "config.json").read_text())["config"]["data"]
     return Path(str(data)).name
 
@@ -424,7 +429,8 @@ RECIPE_FREE = {"epochs", "eval_every", "test_limit", "gt_data", "extra", "data",
 def check_final(results: dict[str, Any], step_record: dict[str, Any], step: str) -> None:
     """Refuse a final row that is not the step's recipe on the step's images (the table would call it "the C3
     recipe")."""
-    cfg, ref = results["config"], step_record["config"]
+    # both as TrainConfig writes them today: a record older than a setting lacks it, and means its default
+    cfg, ref = (TrainConfig.from_dict(r["config"]).to_dict() for r in (results, step_record))
     differ = sorted(k for k in set(cfg) | set(ref) if k not in RECIPE_FREE and cfg.get(k) != ref.get(k))
     if differ:
         raise ValueError(
@@ -542,16 +548,17 @@ def _copy_records(w: Walk) -> None:
     dest = records_dir(w.ladder)
     if w.out.resolve() == dest.resolve():
         return
-    for folder in sorted(p for p in w.out.iterdir() if (p / "results.json").exists()):
-        for name in ("config.json", "history.csv", "val_standard.json"):
-            if (folder / name).exists():
-                (dest / folder.name).mkdir(parents=True, exist_ok=True)
-                write_bytes = (folder / name).read_bytes()
-                tmp = dest / folder.name / f".{name}.tmp"
-                tmp.write_bytes(write_bytes)
-                tmp.replace(dest / folder.name / name)
-    if (w.out / "baselines.json").exists():
-        (dest / "baselines.json").write_bytes((w.out / "baselines.json").read_bytes())
+    files = [w.out / "baselines.json"] + [
+        folder / name
+        for folder in sorted(p for p in w.out.iterdir() if (p / "results.json").exists())
+        for name in ("config.json", "history.csv", "val_standard.json")
+    ]
+    for src in (f for f in files if f.exists()):
+        target = dest / src.relative_to(w.out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")  # no half-written record under its final name
+        tmp.write_bytes(src.read_bytes())
+        tmp.replace(target)
 
 
 def _final_pretraining(lad: Ladder, cfg: TrainConfig, out: Path) -> TrainConfig:
@@ -586,8 +593,14 @@ def run(
 
     lad = get_ladder(name)
     train = not table_only and final is None
-    if (train or final is not None) and data is None:
-        raise ValueError(f"ladder {name}: --data is required to train (e.g. ../shared/data/nyu_v2_labeled_256x192)")
+    if (train or final is not None) and (data is None or out is None):
+        raise ValueError(
+            f"ladder {name}: --data and --out are required to train (e.g. --data "
+            f"../shared/data/nyu_v2_labeled_256x192 --out runs/{lad.profile}); --table writes the table only"
+        )
+    unknown = sorted(set(only or []) - {s.name for s in lad.steps})
+    if unknown:
+        raise ValueError(f"ladder {name} has no step {', '.join(unknown)}; its steps: {[s.name for s in lad.steps]}")
     if out is not None:
         w = walk(lad, out, data=data, train=train, only=only)
         if w.out.exists():

@@ -21,7 +21,6 @@ __all__ = [
     "edge_metrics",
     "bootstrap_ci",
     "bootstrap_diff_ci",
-    "format_ci",
     "MetricAccumulator",
     "STANDARD_KEYS",
     "REPORT_KEYS",
@@ -197,13 +196,6 @@ def bootstrap_ci(values: np.ndarray, *, n_boot: int = 2000, level: float = 0.95,
     means = _resampled_means(v, np.random.default_rng(seed), n_boot)
     a = (1 - level) / 2
     return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
-
-
-def format_ci(value: float, lo: float, hi: float, *, digits: int = 3, signed: bool = True) -> str:
-    """A value with its interval as every table prints it: '+0.206 [+0.191, +0.221]' (``signed``: a difference),
-    '0.735 [0.720, 0.750]' otherwise."""
-    f = f"{{:{'+' if signed else ''}.{digits}f}}"
-    return f"{f.format(value)} [{f.format(lo)}, {f.format(hi)}]"
 
 
 def bootstrap_diff_ci(

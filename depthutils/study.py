@@ -412,7 +412,7 @@ ROWS: list[Row] = [
         executed=f"{_LITE}_imagenet",
         changes={**_LITE_RECIPE, "pretrained": "true"},
     ),
-    # Recipes chosen by a validation ladder, each trained by its tool's --final (their settings live there).
+    # Recipes chosen by a validation ladder (LADDERS), each trained by `ladder NAME --final`.
     Row("improved", None, "resnete_decoder_v3", trained_by="python -m depthutils ladder improved", recipe="improved"),
     Row("compact", None, "regnet_unet", trained_by="python -m depthutils ladder compact", recipe="compact"),
 ]

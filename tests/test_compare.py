@@ -258,3 +258,12 @@ def test_printed_values_are_counted_against_the_mean_map_under_each_reading(tmp_
     assert printed_against_baseline(rows) == []  # no baseline, no verdict
     assert printed_against_baseline(rows[2:] + base) == []  # nothing printed, nothing to count
     assert "of 2 printed L1" in write_report_tables(rows + base, tmp_path / "t.md", {}).read_text()
+
+
+def test_one_interval_formatter_for_every_table():
+    from depthutils.compare import format_ci
+
+    assert format_ci(0.2061, 0.1912, 0.2214) == "+0.206 [+0.191, +0.221]"
+    assert format_ci(0.735, 0.72, 0.75, signed=False) == "0.735 [0.720, 0.750]"
+    assert format_ci(-0.0001, -0.0004, 0.0002, digits=3) == "-0.000 [-0.000, +0.000]"
+    assert format_ci(None, 0.1, float("nan"), signed=False, digits=2) == "– [0.10, –]"

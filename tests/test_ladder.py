@@ -83,6 +83,25 @@ def test_the_compact_ladder_chose_c3_and_its_final_row_is_c3s_recipe():
         L.check_final(moved, step, "C3")
 
 
+def test_a_new_final_row_of_an_old_ladder_is_its_steps_recipe():
+    """The steps' records predate later settings (encoder_lr_scale): a final row built today from the chosen
+    recipe is still the step's recipe, a setting missing from a record meaning its default."""
+    w = L.walk(get_ladder("compact"))
+    cfg = L.final_config(w, data="D", gt_data="G", epochs=100).to_dict()
+    step = json.loads((ROOT / "results/report-nyu/compact-ablation/C3/config.json").read_text())
+    assert "encoder_lr_scale" in cfg and "encoder_lr_scale" not in step["config"]
+    L.check_final({"config": cfg, "dataset": step["dataset"]}, step, "C3")
+    with pytest.raises(ValueError, match="encoder_lr_scale 0.1"):
+        L.check_final({"config": {**cfg, "encoder_lr_scale": 0.1}, "dataset": step["dataset"]}, step, "C3")
+
+
+def test_the_command_refuses_training_without_a_folder_and_unknown_steps():
+    with pytest.raises(ValueError, match="--data and --out are required to train"):
+        L.run("imagenet", out=None, data="D")
+    with pytest.raises(ValueError, match="has no step I9"):
+        L.run("imagenet", out="o", data="D", only=["I1", "I9"])
+
+
 def test_a_final_record_of_another_epoch_or_without_baselines_is_refused(tmp_path, monkeypatch):
     lad = get_ladder("compact")
     w = L.walk(lad)

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from depthutils._io import write_text_atomic
-from depthutils.metrics import bootstrap_diff_ci, format_ci
+from depthutils.compare import format_ci
+from depthutils.metrics import bootstrap_diff_ci
 from depthutils.study import pipeline_rows
 
 METRICS = (("delta1", "δ1 ↑", 3), ("abs_rel", "AbsRel ↓", 3), ("rmse", "RMSE [m] ↓", 3))

@@ -26,11 +26,12 @@ import torch.nn.functional as F
 from depthutils import plots
 from depthutils._io import write_text_atomic
 from depthutils.baselines import BASELINES, baseline_models
+from depthutils.compare import format_ci
 from depthutils.config import TrainConfig
 from depthutils.data import read_depth_png, read_rgb
 from depthutils.data.dataset import load_data
 from depthutils.engine import resolve_precision
-from depthutils.metrics import bootstrap_ci, format_ci
+from depthutils.metrics import bootstrap_ci
 from depthutils.other_cameras import evaluate_frames, list_frames
 from depthutils.predict import predict_image
 from depthutils.run_folder import load_checkpoint, model_from_checkpoint

@@ -16,8 +16,7 @@ import sys
 from pathlib import Path
 
 from depthutils._io import write_text_atomic
-from depthutils.compare import baseline_rows, collect_results, headline_markdown
-from depthutils.metrics import format_ci
+from depthutils.compare import baseline_rows, collect_results, format_ci, headline_markdown
 from depthutils.models import get_weights, list_weights
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -46,7 +46,7 @@ def _times(call, n: int, warmup: int = 2) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=15)
-    ap.add_argument("--out", default=str(ROOT / "report" / "demo-latency.md"))
+    ap.add_argument("--out", default=str(ROOT / "report" / "generated" / "demo-latency.md"))
     a = ap.parse_args()
 
     from gradio_client import Client, handle_file
