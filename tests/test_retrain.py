@@ -38,7 +38,12 @@ def test_retrain_redoes_the_lineage_from_the_card_and_lands_on_the_same_weights(
     monkeypatch.setattr(weights_mod, "WEIGHTS_ROOT", root)  # the CLI below finds "tiny" there
     w = export_weights(student, "tiny", root=root)
     lineage = w.meta["lineage"]
-    assert lineage["init_from"]["run"] == str(pre) and lineage["teacher"][0]["run"] == str(teacher)
+    # the runs by their last two parts: a card names no machine's folders
+    assert (
+        lineage["init_from"]["run"] == f"{tmp_path.name}/pre"
+        and lineage["teacher"][0]["run"] == f"{tmp_path.name}/teacher"
+    )
+    assert lineage["teacher"][0]["config"]["init_from"] == "pre/last.pt"
     assert lineage["teacher"][0]["lineage"]["init_from"]["config"] == lineage["init_from"]["config"]
     # the shared pretraining counts once in the card's training time
     assert w.meta["training"]["extra_time_s"] == pytest.approx(_seconds(pre) + _seconds(teacher))
