@@ -188,6 +188,22 @@ def _lineage_time_s(lineage: dict[str, Any]) -> float:
     return float(sum({n["run"]: n["train_time_s"] for n in _lineage_nodes(lineage)}.values()))
 
 
+def _recipe_extras(r: dict[str, Any]) -> str:
+    """The recipe's settings away from their defaults that the card's recipe line would otherwise leave out."""
+    extras = []
+    if r.get("warmup_epochs", 0):
+        extras.append(f"{r['warmup_epochs']} warm-up epochs")
+    if r.get("encoder_lr_scale", 1.0) != 1.0:
+        extras.append(f"encoder lr ×{r['encoder_lr_scale']:g}")
+    if r.get("weight_decay", 0.0):
+        extras.append(f"weight decay {r['weight_decay']:g}")
+    if tuple(r.get("scale_aug", (1.0, 1.0))) != (1.0, 1.0):
+        extras.append(f"scale augmentation s ∈ [{r['scale_aug'][0]:g}, {r['scale_aug'][1]:g}]")
+    if r.get("head", "relu") != "relu":
+        extras.append(f"{r['head']} head")
+    return "".join(f", {e}" for e in extras)
+
+
 def _yaml_str(text: str) -> str:
     """``text`` as a YAML scalar (a JSON string is a valid one)."""
     return json.dumps(text, ensure_ascii=False)
@@ -223,7 +239,7 @@ def _card_facts(m: dict[str, Any]) -> str:
             "recipe",
             f"{r['epochs']} epochs, batch {r['batch_size']}, {r['optimizer']} lr {r['lr']:g} ({r['lr_schedule']}), "
             f"loss {r['loss']}, augmentation {r['augment']}, CutDepth {r.get('cutdepth', 0):g}, "
-            f"teacher {'yes' if r.get('teacher') else 'none'}",
+            f"teacher {'yes' if r.get('teacher') else 'none'}{_recipe_extras(r)}",
         ),
         (
             "training time",

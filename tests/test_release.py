@@ -157,3 +157,11 @@ def test_a_model_from_imagenet_weights_says_so_with_their_source(tmp_path, root)
     card = (w.folder / "README.md").read_text()
     assert f"ImageNet weights from `{source['package']}` 0.1.0" in card and "(no ImageNet weights)" not in card
     assert "from ImageNet weights: it knows rooms" in card and "Apache-2.0" in w.meta["licence"]
+
+
+def test_the_cards_recipe_line_names_the_settings_away_from_their_defaults():
+    from depthutils.release import _recipe_extras
+
+    assert _recipe_extras({"warmup_epochs": 0, "encoder_lr_scale": 1.0, "head": "relu"}) == ""  # old cards unchanged
+    r = {"warmup_epochs": 2, "encoder_lr_scale": 0.1, "scale_aug": [0.75, 1.0], "head": "exp"}
+    assert _recipe_extras(r) == ", 2 warm-up epochs, encoder lr ×0.1, scale augmentation s ∈ [0.75, 1], exp head"
