@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import torch
@@ -29,10 +29,47 @@ from .data.dataset import load_data
 from .engine import DeviceData, evaluate, predict_batch, resolve_precision
 from .losses import get_loss
 
-__all__ = ["FINAL_PER_IMAGE", "final_evaluation", "evaluate_checkpoint", "predict_samples"]
+__all__ = ["FINAL_PER_IMAGE", "TestScores", "Evaluation", "final_evaluation", "evaluate_checkpoint", "predict_samples"]
 
 #: Per-image values kept in results.json (for bootstrap intervals and paired comparisons between rows).
 FINAL_PER_IMAGE = ("delta1", "abs_rel", "rmse", "l1_global")
+
+
+class TestScores(TypedDict):
+    """Both protocols' metrics on a test set (``protocols``: 'report', 'standard', each with 95% intervals under
+    ``ci``) and the per-image values they came from (``per_image``): the layout results.json keeps."""
+
+    protocols: dict[str, dict[str, Any]]
+    per_image: dict[str, dict[str, list[float]]]
+
+
+class Evaluation(TypedDict, total=False):
+    """What ``evaluate`` writes: the model (and where it came from: ``checkpoint`` with its epochs and
+    pretraining, or ``weights`` with their SHA-256 and dtype, and ``onnx`` / ``backend`` for a graph), the settings
+    it was trained with, the precision it was scored in, its scores (a test set: :class:`TestScores` and the
+    data's identity under ``dataset``; frames from other cameras: their raw and median-scaled values), and the
+    versions, commit and device of the evaluation."""
+
+    model_name: str
+    title: str
+    checkpoint: str
+    epochs: int
+    pretrained: dict[str, Any]
+    weights: str
+    sha256: str
+    dtype: str
+    onnx: str
+    backend: str
+    train_config: dict[str, Any]
+    precision: str
+    protocols: dict[str, dict[str, Any]]
+    per_image: dict[str, Any]
+    dataset: dict[str, Any]
+    frames: list[str]
+    median_scale: list[float]
+    versions: dict[str, str]
+    git_commit: str
+    device: str
 
 
 def final_evaluation(
@@ -45,7 +82,7 @@ def final_evaluation(
     loss: str | None,
     flip_tta: bool,
     edges: bool = True,
-) -> dict[str, Any]:
+) -> TestScores:
     """Both protocols on the test set, with bootstrap intervals and per-image values (the layout of
     results.json's ``protocols`` and ``per_image``)."""
     kw: dict[str, Any] = dict(
@@ -176,7 +213,7 @@ def evaluate_checkpoint(
     precision: str | None = None,
     device: str | torch.device = "auto",
     onnx: str | Path | None = None,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Test-set metrics of a checkpoint (a run's last.pt or best.pt) or of shipped ``weights`` (by name), both
     protocols, as the dict that ``python -m depthutils evaluate`` writes.
 
@@ -225,7 +262,7 @@ def evaluate_checkpoint(
         res = _score_test_set(
             model, TrainConfig.from_dict({**cfg.to_dict(), **over}), trained, device, precision, flip_tta
         )
-    return {
+    record_out: dict[str, Any] = {
         "model_name": record["model_name"],
         "title": record["title"],
         **source,
@@ -236,6 +273,7 @@ def evaluate_checkpoint(
         "git_commit": git_commit(),
         "device": device_name(device),
     }
+    return cast(Evaluation, record_out)  # source and res hold the keys Evaluation lists
 
 
 @torch.no_grad()

@@ -57,6 +57,9 @@ def test_evaluate_checkpoint_is_what_the_cli_writes(tmp_path):
     std, rep = res["protocols"]["standard"], res["protocols"]["report"]
     assert std["n_images"] == rep["n_images"] == 3 and not std["protocol"]["flip_tta"]
     assert set(res["per_image"]) == {"report", "standard"} and res["dataset"]["n_test"] == 3
+    from depthutils.evaluation import Evaluation
+
+    assert set(res) <= set(Evaluation.__annotations__)  # the typed record names every key evaluate writes
     out = tmp_path / "ev.json"
     argv = ["--checkpoint", str(path), "--test-limit", "3", "--no-flip-tta", "--precision", "fp32", "--out", str(out)]
     assert main(["evaluate", *argv, "--device", "cpu"]) == 0
