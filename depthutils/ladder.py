@@ -251,10 +251,11 @@ def baselines_record(out: Path, first: Path) -> dict[str, dict[str, Any]]:
     """The image-blind baselines on the validation images of step folder ``first``, cached in
     ``out/baselines.json`` under those images' indices (so that the table regenerates without the data)."""
     cache = out / "baselines.json"
-    val = validate(first)["val_indices"]
+    scored = validate(first)
+    val = scored["val_indices"]
     cfg = TrainConfig.from_dict(json.loads((first / "config.json").read_text())["config"])
     # what the baselines depend on: the validation images, the training images they are fitted on, the depth cap
-    key = {"val_indices": val, "n_train": validate(first)["n_train"], "max_depth": cfg.max_depth}
+    key = {"val_indices": val, "n_train": scored["n_train"], "max_depth": cfg.max_depth}
     if cache.exists():
         held = json.loads(cache.read_text())
         if {k: held.get(k) for k in key} == key:
