@@ -415,6 +415,7 @@ ROWS: list[Row] = [
     # Recipes chosen by a validation ladder (LADDERS), each trained by `ladder NAME --final`.
     Row("improved", None, "resnete_decoder_v3", trained_by="python -m depthutils ladder improved", recipe="improved"),
     Row("compact", None, "regnet_unet", trained_by="python -m depthutils ladder compact", recipe="compact"),
+    Row("imagenet", None, "lite2_unet", trained_by="python -m depthutils ladder imagenet", recipe="imagenet"),
 ]
 
 #: The profiles. ``settings`` are TrainConfig fields (validated when a row's configuration is built).
@@ -505,6 +506,12 @@ QUESTIONS: list[Question] = [
         "size: the improved row (24.9 M parameters) → the compact row (RegNet UNet, 5.7 M, its own ladder's recipe)",
         "improved",
         "compact",
+    ),
+    Question(
+        "ImageNet, the shipped model: the compact row (RegNet UNet from scratch, nyu-regnet-unet) → the imagenet row "
+        "(EfficientNet-Lite2 UNet from ImageNet, 4.8 M, its own ladder's recipe)",
+        "compact",
+        "imagenet",
     ),
 ]
 
