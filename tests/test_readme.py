@@ -31,7 +31,7 @@ def test_zoo_block_has_a_row_per_shipped_model_with_its_card_numbers():
     assert list_weights(), "no shipped weights"
     for name in list_weights():
         m = get_weights(name).meta["metrics"]["standard"]
-        row = next(line for line in zoo.splitlines() if line.startswith(f"| `{name}` |"))
+        row = next(line for line in zoo.splitlines() if line.startswith(f"| `{name}`"))
         assert f"{m['delta1']:.3f} [{m['ci95']['delta1'][0]:.3f}, {m['ci95']['delta1'][1]:.3f}]" in row
 
 

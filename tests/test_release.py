@@ -89,6 +89,40 @@ def test_a_card_names_no_machine_path():
     assert _card_path("/abs/old/card") == "/abs/old/card" and _card_path("synthetic") == "synthetic"
 
 
+def test_make_portable_rewrites_an_old_card_and_keeps_the_weights(root):
+    """A folder exported before cards were portable (absolute data, run and lineage paths) is rewritten: the same
+    weights file, a verified meta.json without a machine path, and the card regenerated from it."""
+    import shutil
+
+    from depthutils.models.weights import meta_checksum
+    from depthutils.release import make_portable
+
+    src = Path(__file__).resolve().parents[1] / "depthutils" / "weights" / "nyu-regnet-unet"  # root is patched
+    shutil.copytree(src, root / "old")
+    meta = json.loads((root / "old" / "meta.json").read_text())
+    meta["recipe"] = {
+        **meta["recipe"],
+        "data": "/elsewhere/shared/data/nyu_v2_labeled_256x192",
+        "init_from": "/m/C3/last.pt",
+    }
+    meta["training"] = {**meta["training"], "run": "/work/compact/results/report-nyu/runs/compact"}
+    meta.pop("meta_sha256")
+    (root / "old" / "meta.json").write_text(json.dumps({**meta, "meta_sha256": meta_checksum(meta)}))
+    before = get_weights("old")
+    w = make_portable("old")
+    r = w.meta["recipe"]
+    assert (r["data"], r["init_from"], w.meta["training"]["run"]) == (
+        "data/nyu_v2_labeled_256x192",
+        "C3/last.pt",
+        "runs/compact",
+    )
+    assert not any(str(v).startswith("/") for v in [*r.values(), w.meta["training"]["run"]])
+    assert w.meta["metrics"] == before.meta["metrics"] and w.meta["sha256"] == before.meta["sha256"]
+    assert (w.folder / "model.safetensors").read_bytes() == (src / "model.safetensors").read_bytes()
+    assert (w.folder / "README.md").read_text() == model_card(w) and "/work/" not in model_card(w)
+    assert make_portable("old").meta == w.meta  # already portable: unchanged
+
+
 @pytest.mark.slow
 def test_damaged_or_unknown_weights_are_clear_errors(run, root):
     w = export_weights(run, "tiny", root=root)

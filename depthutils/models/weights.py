@@ -41,7 +41,7 @@ __all__ = [
 #: Where the shipped weights live (inside the package, so that an installed copy finds them too).
 WEIGHTS_ROOT = Path(__file__).resolve().parents[1] / "weights"
 #: The model that ``predict``, ``evaluate --weights``, notebook 09 and the demo use when none is named.
-DEFAULT_WEIGHTS = "nyu-regnet-unet"
+DEFAULT_WEIGHTS = "nyu-lite2-unet"
 _FILE = "model.safetensors"
 _META = "meta.json"
 #: A weights name: letters, digits, '.', '_' and '-', starting with a letter or digit (so never '..' or a path).
