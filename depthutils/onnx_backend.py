@@ -116,7 +116,14 @@ def quantize_int8(src: str | Path, dst: str | Path, calibration: torch.Tensor) -
 
     with tempfile.TemporaryDirectory() as work, atomic_path(dst, ".onnx") as tmp:
         pre = Path(work) / "pre.onnx"  # shapes inferred and the graph optimised, as quantization wants it
-        quant_pre_process(str(src), str(pre))
+        try:
+            quant_pre_process(str(src), str(pre))
+        except Exception as e:  # noqa: BLE001 — ONNX Runtime raises a bare Exception when it gives up
+            if "symbolic shape inference" not in str(e):
+                raise
+            # the EfficientNet-Lite UNets' graphs defeat ONNX Runtime's symbolic shape inference ("Incomplete
+            # symbolic shape inference"); ONNX's own shape inference is enough for their static input size
+            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         kw = dict(quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         quantize_static(str(pre), str(tmp), _Images(), **kw)
 

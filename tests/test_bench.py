@@ -11,6 +11,7 @@ import torch
 
 from depthutils.bench import engine_step_fn, reference_loader
 from depthutils.cli import main
+from depthutils.models import DEFAULT_WEIGHTS
 
 pytestmark = pytest.mark.slow  # every test here runs training steps (tens of seconds)
 
@@ -157,6 +158,9 @@ def test_zoo_bench_times_every_shipped_model_folded_and_not_beside_the_improved_
         assert 0 < v["onnx"]["forward_ms"] < v["onnx"]["predict_ms"] and "val_delta1" not in rows[name]
     assert set(rows["improved row (not shipped)"]["variants"]) == {"eager", "folded"}
     assert res["int8"] is None and "onnxruntime" in res["versions"]
+    # the speed target of a new default is its ratio to the others, paired by round
+    assert res["default_weights"] == DEFAULT_WEIGHTS and rows[DEFAULT_WEIGHTS]["predict_time_ratio_to_default"] == 1
+    assert all(r["predict_time_ratio_to_default"] > 0 for r in rows.values())
     assert json.loads(out.read_text())["rows"] == res["rows"]
     md = out.with_suffix(".md").read_text()
     assert "BatchNorm not folded: ms" in md and "| nyu-regnet-unet (`regnet_unet`) | 192×256 |" in md
