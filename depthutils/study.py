@@ -513,6 +513,12 @@ QUESTIONS: list[Question] = [
         "compact",
         "imagenet",
     ),
+    Question(
+        "what the imagenet ladder bought: [imagenet]'s Lite0 UNet (192×256, L1, 30 epochs) → the imagenet row (Lite2, "
+        "decoder 0.5, 160×224, SILog + gradient, exp head, 60 epochs)",
+        "lite0_unet_imagenet",
+        "imagenet",
+    ),
 ]
 
 
