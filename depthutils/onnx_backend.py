@@ -13,6 +13,7 @@ same bytes (tested). Opset 17, which ONNX Runtime's CPU provider runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import warnings
@@ -114,7 +115,10 @@ def quantize_int8(src: str | Path, dst: str | Path, calibration: torch.Tensor) -
             x = next(self._it, None)
             return None if x is None else {_INPUT: x}
 
-    with tempfile.TemporaryDirectory() as work, atomic_path(dst, ".onnx") as tmp:
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    # ONNX Runtime writes scratch files into the working directory (sym_shape_infer_temp.onnx, 19 MB *.data
+    # files of the calibration) and leaves some behind: it works in a temporary one
+    with tempfile.TemporaryDirectory() as work, contextlib.chdir(work), atomic_path(dst, ".onnx") as tmp:
         pre = Path(work) / "pre.onnx"  # shapes inferred and the graph optimised, as quantization wants it
         try:
             quant_pre_process(str(src), str(pre))
