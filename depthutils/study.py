@@ -514,8 +514,8 @@ QUESTIONS: list[Question] = [
         "imagenet",
     ),
     Question(
-        "what the imagenet ladder bought: [imagenet]'s Lite0 UNet (192×256, L1, 30 epochs) → the imagenet row (Lite2, "
-        "decoder 0.5, 160×224, SILog + gradient, exp head, 60 epochs)",
+        "the imagenet ladder's recipe and a 60-epoch schedule: [imagenet]'s Lite0 UNet (192×256, L1, 30 epochs) → the "
+        "imagenet row (Lite2, decoder 0.5, 160×224, SILog + gradient, exp head, 60 epochs)",
         "lite0_unet_imagenet",
         "imagenet",
     ),

@@ -135,6 +135,33 @@ def test_int8_quantization_leaves_the_working_directory_clean(graph, tmp_path, m
     assert ort.InferenceSession(str(cwd / "int8.onnx")).run(None, {"rgb": x})[0].shape == (1, 1, h, w)
 
 
+@pytest.mark.parametrize("message, retried", [("Incomplete symbolic shape inference", True), ("bad graph", False)])
+def test_int8_retries_without_symbolic_shapes_only_when_those_gave_up(monkeypatch, tmp_path, message, retried):
+    """ONNX Runtime's symbolic shape inference gives up on some graphs with a bare Exception: quantize_int8 then
+    runs the pre-processing again without it; any other error is raised as it was."""
+    import onnxruntime.quantization as q
+    import onnxruntime.quantization.shape_inference as si
+
+    from depthutils.onnx_backend import quantize_int8
+
+    calls = []
+
+    def pre_process(src, dst, **kw):
+        calls.append(kw)
+        if not kw.get("skip_symbolic_shape"):
+            raise Exception(message)  # noqa: TRY002 — what ONNX Runtime raises
+
+    monkeypatch.setattr(si, "quant_pre_process", pre_process)
+    monkeypatch.setattr(q, "quantize_static", lambda src, dst, *a, **kw: Path(dst).write_bytes(b"int8"))
+    if retried:
+        quantize_int8(tmp_path / "in.onnx", tmp_path / "out.onnx", torch.rand(1, 3, 32, 32))
+        assert calls == [{}, {"skip_symbolic_shape": True}] and (tmp_path / "out.onnx").read_bytes() == b"int8"
+    else:
+        with pytest.raises(Exception, match="bad graph"):
+            quantize_int8(tmp_path / "in.onnx", tmp_path / "out.onnx", torch.rand(1, 3, 32, 32))
+        assert calls == [{}] and not (tmp_path / "out.onnx").exists()
+
+
 @pytest.mark.slow
 def test_onnx_on_nyu_agrees_and_reproduces_the_card(graph, tmp_path):
     """On the 654 official test images under the standard protocol, the graph's δ1 equals the card's within 0.002,

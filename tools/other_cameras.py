@@ -3,7 +3,8 @@
     python tools/other_cameras.py --frames ../shared/data/rgbd_samples \
         --run results/report-nyu/runs/resnet_unet --run results/report-nyu/runs/improved \
         --out report/generated/other-cameras.md --figure figures/report-nyu/other_cameras.png
-    python tools/other_cameras.py --frames ../shared/data/rgbd_samples --weights nyu-regnet-unet \
+    python tools/other_cameras.py --frames ../shared/data/rgbd_samples \
+        --weights nyu-lite2-unet --weights nyu-regnet-unet \
         --out report/generated/other-cameras-shipped.md --figure figures/report-nyu/other_cameras_shipped.png
 
 Each ``--run`` is a row folder holding results.json and its checkpoint (checkpoints stay on the machine that
