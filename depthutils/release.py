@@ -111,10 +111,14 @@ def make_portable(name: str, root: Path | None = None) -> Weights:
     named the machine's ``/work/shared/data/…``); on one already portable, meta.json's content stays the same and
     the card is regenerated."""
     w = get_weights(name, root)  # verified: only an intact folder is rewritten
-    meta = portable_meta({k: v for k, v in w.meta.items() if k != "meta_sha256"})
-    write_json_atomic(w.folder / _META, {**meta, "meta_sha256": meta_checksum(meta)})
-    w = get_weights(name, root)
-    write_text_atomic(w.folder / "README.md", model_card(w))
+    return _seal(w.folder, name, portable_meta({k: v for k, v in w.meta.items() if k != "meta_sha256"}))
+
+
+def _seal(folder: Path, name: str, meta: dict[str, Any]) -> Weights:
+    """Write ``meta`` (as JSON gives it back) into ``folder/meta.json`` with its checksum, then the card from it."""
+    write_json_atomic(folder / _META, {**meta, "meta_sha256": meta_checksum(meta)})
+    w = Weights(name, folder, json.loads((folder / _META).read_text()))
+    write_text_atomic(folder / "README.md", model_card(w))
     return w
 
 
@@ -441,10 +445,7 @@ def export_weights(
         save_file(state, str(tmp / _FILE), metadata={"format": "pt"})  # one key: the bytes are reproducible
         meta = {**_meta(name, ck, results, tmp / _FILE, run, extra_time_s, evaluation), "note": note}
         write_json_atomic(tmp / _META, meta)
-        meta = json.loads((tmp / _META).read_text())  # as written (non-finite numbers are null), then its checksum
-        write_json_atomic(tmp / _META, {**meta, "meta_sha256": meta_checksum(meta)})
-        w = Weights(name, tmp, json.loads((tmp / _META).read_text()))
-        write_text_atomic(tmp / "README.md", model_card(w))
+        _seal(tmp, name, json.loads((tmp / _META).read_text()))  # as written (non-finite numbers are null)
         mask = os.umask(0)
         os.umask(mask)
         for p in (tmp, *tmp.iterdir()):  # mkdtemp and safetensors make private files; these are to be shared

@@ -48,17 +48,16 @@ def zoo_block() -> str:
     def ms(label: str) -> str:
         return f"{speed[label]['predict_ms_640x480']:.0f}" if label in speed else "–"
 
-    names = sorted(list_weights(), key=lambda n: n != DEFAULT_WEIGHTS)  # the default first
-    for name in names:
-        w = get_weights(name)
+    shipped = [get_weights(n) for n in sorted(list_weights(), key=lambda n: n != DEFAULT_WEIGHTS)]  # default first
+    for w in shipped:
         m = w.meta["metrics"]["standard"]
-        default = " (default)" if name == DEFAULT_WEIGHTS else ""
+        default = " (default)" if w.name == DEFAULT_WEIGHTS else ""
         lines.append(
-            f"| `{name}`{default} | {w.meta['title']} (`{w.model}`, {w.image_size[0]}×{w.image_size[1]}) | "
+            f"| `{w.name}`{default} | {w.meta['title']} (`{w.model}`, {w.image_size[0]}×{w.image_size[1]}) | "
             f"{w.meta['n_params'] / 1e6:.1f} M | {w.meta['training']['encoder_init']} | "
             f"{w.meta['file_bytes'] / 1e6:.1f} MB fp16 | "
             f"{_ci(m, 'delta1', m['ci95'])} | {_ci(m, 'abs_rel', m['ci95'])} | {_ci(m, 'rmse', m['ci95'])} | "
-            f"{ms(name)} |"
+            f"{ms(w.name)} |"
         )
     for label, run, why in NOT_SHIPPED:
         r = json.loads((ROOT / run / "results.json").read_text())
@@ -70,7 +69,7 @@ def zoo_block() -> str:
             f"{_ci(m, 'delta1', m['ci'])} | {_ci(m, 'abs_rel', m['ci'])} | {_ci(m, 'rmse', m['ci'])} | "
             f"{ms(label + ' (not shipped)')} |"
         )
-    notes = [f"`{n}`: {get_weights(n).meta['note']}" for n in names if get_weights(n).meta.get("note")]
+    notes = [f"`{w.name}`: {w.meta['note']}" for w in shipped if w.meta.get("note")]
     lines += [
         "",
         *[f"{note}\n" for note in notes],
